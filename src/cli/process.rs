@@ -1,0 +1,191 @@
+//! `pmtwatch process`: one scan point from files or a point directory to its result
+//! document and output files; with `--watch`, hands over to [`super::watch`].
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::pipeline::config::AnalysisConfig;
+use crate::pipeline::data::{ChargeInput, Input};
+use crate::pipeline::fit::Model;
+use crate::pipeline::histogram::Histogram;
+use crate::pipeline::point::{self, OutputOptions, PointResult, ProcessOptions};
+use crate::pipeline::readers::{self, ReadOptions};
+use crate::pipeline::serial::Serial;
+
+/// Arguments of `pmtwatch process`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ProcessArgs {
+    /// A point directory (holding wave<ch>*.txt|dat) or input files: WaveDump ASCII or
+    /// binary, ROOT, .npy, CSV or Parquet.
+    pub inputs: Vec<PathBuf>,
+    /// Follow a scan directory: process each point once its files are complete.
+    #[arg(long, value_name = "SCAN_DIR", conflicts_with = "inputs")]
+    pub watch: Option<PathBuf>,
+    /// Analysis configuration (TOML); bench defaults where absent.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Fit model: poisson-gauss (default), bellamy or seed-compatible.
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<Model>,
+    /// PMT serial number (letters, digits, '.', '_', '-').
+    #[arg(long, value_name = "SN")]
+    pub serial: Option<Serial>,
+    /// Directory for result.json, charge.png and <prefix>_GAIN.txt (per point with --watch).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print the result document as JSON on stdout (one line per point with --watch).
+    #[arg(long)]
+    pub json: bool,
+    /// With --watch: number of points the scan has (default from the config: 21).
+    #[arg(long, value_name = "N")]
+    pub points: Option<usize>,
+    /// With --watch: seconds a point's files must keep their size before processing.
+    #[arg(long, value_name = "SECONDS")]
+    pub settle: Option<f64>,
+    /// Unit of charge inputs (default: from the column name, else guessed).
+    #[arg(long, value_name = "UNIT")]
+    pub charge_unit: Option<String>,
+    /// Record length for WaveDump ASCII files written without headers.
+    #[arg(long, value_name = "SAMPLES")]
+    pub record_length: Option<usize>,
+    /// A reference spectrum (any charge input) overlaid on charge.png.
+    #[arg(long, value_name = "FILE")]
+    pub reference: Option<PathBuf>,
+    /// Do not draw charge.png.
+    #[arg(long)]
+    pub no_plot: bool,
+}
+
+/// Loads the analysis config and applies command-line overrides.
+pub fn load_config(args: &ProcessArgs) -> anyhow::Result<AnalysisConfig> {
+    let mut cfg = match &args.config {
+        Some(p) => AnalysisConfig::load(p)?,
+        None => AnalysisConfig::default(),
+    };
+    if let Some(m) = args.model {
+        cfg.fit.model = m;
+    }
+    if let Some(n) = args.points {
+        cfg.scan.points = n;
+    }
+    if let Some(s) = args.settle {
+        anyhow::ensure!(s.is_finite() && s >= 0.0, "--settle must be a number of seconds ≥ 0");
+        cfg.scan.settle_secs = s;
+    }
+    if let Some(r) = args.record_length {
+        cfg.digitizer.record_length = Some(r);
+    }
+    cfg.validate().context("invalid configuration")?;
+    Ok(cfg)
+}
+
+/// Runs `pmtwatch process`.
+pub fn run(args: &ProcessArgs) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(args)?;
+    if let Some(dir) = &args.watch {
+        return super::watch::run(args, &cfg, dir);
+    }
+    anyhow::ensure!(
+        !args.inputs.is_empty(),
+        "give a point directory or input files, or --watch SCAN_DIR (see pmtwatch process --help)"
+    );
+    let opts = process_options(args);
+    let reference = args.reference.as_deref().map(reference_histogram).transpose()?;
+    let spinner = (!args.json).then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.set_message(format!("processing {}", display_inputs(&args.inputs)));
+        pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        pb
+    });
+    let processed = point::process_inputs(&args.inputs, &cfg, &opts)
+        .with_context(|| format!("cannot process {}", display_inputs(&args.inputs)))?;
+    if let Some(out) = &args.out {
+        let oo = OutputOptions {
+            plot: !args.no_plot,
+            reference: reference.as_ref(),
+        };
+        point::write_outputs(&processed, out, &oo)
+            .with_context(|| format!("cannot write results to {}", out.display()))?;
+    }
+    if let Some(pb) = spinner {
+        pb.finish_and_clear();
+    }
+    let r = &processed.result;
+    if args.json {
+        println!("{}", serde_json::to_string(r)?);
+    } else {
+        print_summary(r);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Per-point options from the command line.
+pub fn process_options(args: &ProcessArgs) -> ProcessOptions {
+    ProcessOptions {
+        serial: args.serial.clone(),
+        point: None,
+        read: ReadOptions {
+            record_length: args.record_length,
+            charge_unit: args.charge_unit.clone(),
+            ..Default::default()
+        },
+    }
+}
+
+/// Reads a reference spectrum (any charge or waveform-free input) as a histogram.
+pub fn reference_histogram(path: &Path) -> anyhow::Result<Histogram> {
+    let input = readers::read(path, &ReadOptions::default())?;
+    let hist = match input {
+        Input::Charges(ChargeInput::Values { values, unit }) => {
+            Histogram::auto(&values, None, None, &unit)
+        }
+        Input::Charges(ChargeInput::Histogram {
+            centers,
+            counts,
+            unit,
+        }) => Histogram::from_centers(&centers, &counts, &unit),
+        Input::Waveforms(_) => anyhow::bail!(
+            "{}: a reference spectrum must be charges or a histogram, not waveforms",
+            path.display()
+        ),
+    };
+    hist.with_context(|| format!("{}: the reference holds no finite charges", path.display()))
+}
+
+fn display_inputs(inputs: &[PathBuf]) -> String {
+    match inputs {
+        [one] => one.display().to_string(),
+        _ => format!("{} files", inputs.len()),
+    }
+}
+
+/// The human-readable result of one point.
+fn print_summary(r: &PointResult) {
+    println!("point      {}", r.point);
+    println!("status     {}", r.status);
+    println!("model      {}", r.model);
+    match (r.gain, r.gain_err) {
+        (Some(g), Some(e)) => println!("gain       {g:.4e} ± {e:.2e}   ({:?})", r.health),
+        (Some(g), None) => println!("gain       {g:.4e}   ({:?})", r.health),
+        _ => println!("gain       —"),
+    }
+    for (name, p) in &r.params {
+        match p.error {
+            Some(e) => println!("{name:<10} {:.6e} ± {e:.2e} {}", p.value, r.charge_unit),
+            None => println!("{name:<10} {:.6e}", p.value),
+        }
+    }
+    if let (Some(c), Some(n)) = (r.chi2, r.ndf) {
+        println!("chi2/ndf   {c:.1}/{n}");
+    }
+    println!("events     {} read, {} in the fit", r.events, r.selected);
+    if let Some(m) = &r.message {
+        println!("note       {m}");
+    }
+    for w in &r.warnings {
+        println!("warning    {w}");
+    }
+    println!("time       {:.1} ms", r.timings_ms.total);
+}

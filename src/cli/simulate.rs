@@ -1,0 +1,124 @@
+//! `pmtwatch simulate`: writes a realistic R12860 scan (surface scan or HV check) in the
+//! bench's directory layout with its `truth.json`, optionally one point per interval so a
+//! `process --watch` can be tried against a scan that plays out in real time.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::pipeline::scan::{hv_points, standard_surface_points};
+use crate::pipeline::serial::Serial;
+use crate::pipeline::simulate::{SimParams, simulate_scan};
+
+/// Arguments of `pmtwatch simulate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    /// Scan directory to write: `<OUT_DIR>/truth.json` and `<OUT_DIR>/<SN>/wavesave_<label>/`.
+    #[arg(value_name = "OUT_DIR")]
+    pub out_dir: PathBuf,
+    /// PMT serial number (letters, digits, '.', '_', '-').
+    #[arg(long, value_name = "SN")]
+    pub serial: String,
+    /// Surface-scan points (21 is the standard scan). Ignored with --hv unless given.
+    #[arg(long, value_name = "N")]
+    pub points: Option<usize>,
+    /// Events per point.
+    #[arg(long, value_name = "N", default_value_t = 4000)]
+    pub events: usize,
+    /// Gain (Q1 / e) at the pole and nominal HV.
+    #[arg(long, value_name = "G", default_value_t = 1e7)]
+    pub gain: f64,
+    /// Mean photoelectrons per event (λ).
+    #[arg(long, value_name = "LAMBDA", default_value_t = 1.0)]
+    pub occupancy: f64,
+    /// Random seed; the same seed gives the same files.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+    /// Seconds between points (a real-time scan); as fast as possible without it.
+    #[arg(long, value_name = "SECONDS")]
+    pub interval: Option<f64>,
+    /// HV check around this nominal voltage (5 points, --hv-step apart) instead of a
+    /// surface scan.
+    #[arg(long, value_name = "VOLTS")]
+    pub hv: Option<f64>,
+    /// Volts between HV-check points.
+    #[arg(long, value_name = "VOLTS", default_value_t = 50.0, requires = "hv")]
+    pub hv_step: f64,
+}
+
+/// Runs `pmtwatch simulate`.
+pub fn run(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
+    let serial = Serial::parse(&args.serial).map_err(|e| anyhow::anyhow!("--serial: {e}"))?;
+    let interval = match args.interval {
+        None => None,
+        Some(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => {
+            Some(Duration::from_secs_f64(s))
+        }
+        Some(s) => anyhow::bail!("--interval must be between 0 and 86400 seconds, got {s}"),
+    };
+    let mut params = SimParams {
+        gain: args.gain,
+        occupancy: args.occupancy,
+        events: args.events,
+        ..SimParams::default()
+    };
+    let points = match args.hv {
+        Some(nominal) => {
+            anyhow::ensure!(
+                nominal.is_finite() && nominal > 0.0,
+                "--hv must be a positive voltage, got {nominal}"
+            );
+            anyhow::ensure!(
+                args.hv_step.is_finite() && args.hv_step > 0.0,
+                "--hv-step must be a positive voltage"
+            );
+            params.hv_nominal = nominal;
+            let pts = hv_points(nominal, args.points.unwrap_or(5), args.hv_step);
+            anyhow::ensure!(
+                pts.iter().all(|p| p.hv().is_some_and(|v| v > 0.0)),
+                "HV points must stay above 0 V"
+            );
+            pts
+        }
+        None => standard_surface_points(args.points.unwrap_or(21)),
+    };
+    anyhow::ensure!(!points.is_empty(), "--points must be at least 1");
+    params.validate().context("invalid simulation parameters")?;
+
+    let bar = ProgressBar::with_draw_target(
+        Some(points.len() as u64),
+        if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    if let Ok(style) =
+        ProgressStyle::default_bar().template("{msg} [{bar:30}] {pos}/{len} points ({elapsed})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(format!("simulating {serial}"));
+    let truth = simulate_scan(
+        &args.out_dir,
+        &serial,
+        &params,
+        &points,
+        args.seed,
+        interval,
+        |done| bar.set_position(done as u64),
+    )
+    .with_context(|| format!("simulating into {}", args.out_dir.display()))?;
+    bar.finish_and_clear();
+    eprintln!(
+        "wrote {} points of {serial} to {} (truth in {})",
+        truth.len(),
+        args.out_dir.join(serial.as_str()).display(),
+        args.out_dir.join("truth.json").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,17 @@
+//! pmtwatch — live monitoring and processing of photomultiplier-tube calibration scans.
+//!
+//! # Layout
+//! - [`pipeline`]: pure science. Readers for CAEN WaveDump (ASCII/binary), ROOT, NumPy,
+//!   CSV/Parquet; per-event waveform features; charge spectra; SPE fits and gain; plots
+//!   (plotters) and tables (polars); the scan simulator. No tokio, no database, no UI.
+//! - [`cli`]: the command-line front ends built on the pipeline (`process`, `watch`,
+//!   `simulate`), kept in the library so tests and benchmarks drive exactly what the
+//!   binary runs. `src/main.rs` only parses arguments and calls into here.
+//!
+//! Data flow from a WaveDump file to a number: `pipeline::readers` → `pipeline::waveform`
+//! (baseline, threshold, charge per event) → `pipeline::histogram` → `pipeline::fit`
+//! (SPE model, gain) → `pipeline::point` (one scan point's result document) →
+//! `pipeline::output` / `pipeline::plot` (files written atomically).
+
+pub mod cli;
+pub mod pipeline;

@@ -1,0 +1,43 @@
+//! The `pmtwatch` binary: parses the command line and hands over to [`pmtwatch::cli`].
+//! Errors are printed once, here, with their whole chain of causes.
+
+use clap::{Parser, Subcommand};
+use pmtwatch::cli;
+
+/// pmtwatch — live monitoring and processing of PMT calibration scans.
+#[derive(Debug, Parser)]
+#[command(name = "pmtwatch", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Process one scan point (files or a point directory), or follow a scan with --watch.
+    Process(cli::process::ProcessArgs),
+    /// Write a realistic simulated scan in the R12860 bench layout, with its truth.
+    Simulate(cli::simulate::SimulateArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PMTWATCH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match args.command {
+        Command::Process(a) => cli::process::run(&a),
+        Command::Simulate(a) => cli::simulate::run(&a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

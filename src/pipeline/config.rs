@@ -1,0 +1,369 @@
+//! The analysis configuration (TOML). Every field has the R12860 bench's default
+//! (DESIGN.md "Processing defaults"), so an empty file — or none — is a valid config, and
+//! a lab overrides only what differs on its bench.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{Error, Result};
+use super::fit::Model;
+
+/// The whole analysis configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalysisConfig {
+    pub digitizer: Digitizer,
+    pub channels: Channels,
+    /// Pulse finding on the PMT channel.
+    pub pmt: PulseConfig,
+    /// Pulse finding on the trigger channel (baseline settings shared with `pmt`).
+    pub trigger: TriggerConfig,
+    pub window: WindowConfig,
+    pub fit: FitConfig,
+    pub seed: SeedSelection,
+    pub health: HealthRange,
+    pub scan: ScanConfig,
+}
+
+/// Digitizer and front-end constants that turn ADC counts into millivolts and pC.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Digitizer {
+    /// ADC resolution in bits.
+    pub bits: u32,
+    /// Full-scale input range in volts peak-to-peak.
+    pub vpp: f64,
+    /// Sampling period in ns (2 ns = 500 MS/s).
+    pub sample_ns: f64,
+    /// Input impedance in ohm.
+    pub impedance_ohm: f64,
+    /// Gain of an amplifier between PMT and digitizer; charges are divided by it.
+    pub amplifier_gain: f64,
+    /// Samples per event for header-off WaveDump ASCII files (headers give it otherwise).
+    pub record_length: Option<usize>,
+}
+
+impl Default for Digitizer {
+    fn default() -> Self {
+        Digitizer {
+            bits: 14,
+            vpp: 2.0,
+            sample_ns: 2.0,
+            impedance_ohm: 50.0,
+            amplifier_gain: 1.0,
+            record_length: None,
+        }
+    }
+}
+
+impl Digitizer {
+    /// Millivolts per ADC count.
+    pub fn mv_per_adc(&self) -> f64 {
+        self.vpp * 1000.0 / f64::from(1u32 << self.bits.min(31))
+    }
+
+    /// pC per (ADC count × sample), including the amplifier: mV·ns/Ω = pC.
+    pub fn pc_per_adc_sample(&self) -> f64 {
+        self.mv_per_adc() * self.sample_ns / self.impedance_ohm / self.amplifier_gain
+    }
+}
+
+/// Which WaveDump channel plays which role in a scan point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Channels {
+    /// Laser / signal-generator trigger channel, if recorded.
+    pub trigger: Option<u32>,
+    /// SiPM pick-off channel, if recorded (read for completeness, not used in the fit).
+    pub pickoff: Option<u32>,
+    /// The PMT channel.
+    pub pmt: u32,
+}
+
+impl Default for Channels {
+    fn default() -> Self {
+        Channels {
+            trigger: Some(0),
+            pickoff: Some(1),
+            pmt: 2,
+        }
+    }
+}
+
+/// Signal polarity on a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Polarity {
+    Negative,
+    Positive,
+}
+
+/// How the baseline is estimated from the first samples of each event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BaselineMethod {
+    Mean,
+    Median,
+}
+
+/// Baseline and leading-edge pulse finding on one channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PulseConfig {
+    pub polarity: Polarity,
+    pub baseline: BaselineMethod,
+    /// Samples from the start of the record used for the baseline.
+    pub baseline_samples: usize,
+    /// Leading-edge threshold in mV above the baseline (after polarity correction).
+    pub threshold_mv: f64,
+}
+
+impl Default for PulseConfig {
+    fn default() -> Self {
+        PulseConfig {
+            polarity: Polarity::Negative,
+            baseline: BaselineMethod::Mean,
+            baseline_samples: 40,
+            threshold_mv: 3.0,
+        }
+    }
+}
+
+/// Pulse finding on the trigger channel: its own polarity and threshold; the baseline is
+/// estimated as on the PMT channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TriggerConfig {
+    pub polarity: Polarity,
+    /// Leading-edge threshold in mV (the bench's trigger channels use 100 mV).
+    pub threshold_mv: f64,
+}
+
+impl Default for TriggerConfig {
+    fn default() -> Self {
+        TriggerConfig {
+            polarity: Polarity::Negative,
+            threshold_mv: 100.0,
+        }
+    }
+}
+
+impl AnalysisConfig {
+    /// The pulse-finding settings for the trigger channel.
+    pub fn trigger_pulse(&self) -> PulseConfig {
+        PulseConfig {
+            polarity: self.trigger.polarity,
+            threshold_mv: self.trigger.threshold_mv,
+            ..self.pmt.clone()
+        }
+    }
+}
+
+/// Where the charge window sits in each event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WindowMode {
+    /// At the transit time, found from the data: relative to the trigger channel's pulse
+    /// when there is one, else at a fixed sample; every event is integrated (pedestal
+    /// included). The default.
+    Auto,
+    /// At the fixed sample `start` in every event.
+    Fixed,
+    /// Relative to the PMT pulse's own start; events without a pulse are not integrated
+    /// (the old Pyrate behaviour).
+    Pulse,
+    /// Relative to the trigger pulse plus `delay_ns`.
+    Trigger,
+}
+
+/// The charge-integration window: `[anchor − pre, anchor − pre + length)` samples, where
+/// the anchor is given by the mode (for `fixed`, the anchor is `start`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WindowConfig {
+    pub mode: WindowMode,
+    /// Samples before the anchor.
+    pub pre: usize,
+    /// Window length in samples.
+    pub length: usize,
+    /// Anchor sample for `fixed` mode (ignored otherwise).
+    pub start: usize,
+    /// Delay of the PMT pulse after the trigger pulse, for `trigger` mode.
+    pub delay_ns: f64,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        WindowConfig {
+            mode: WindowMode::Auto,
+            pre: 10,
+            length: 60,
+            start: 0,
+            delay_ns: 325.0,
+        }
+    }
+}
+
+/// Fit settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FitConfig {
+    pub model: Model,
+    /// Number of histogram bins (automatic when absent).
+    pub bins: Option<usize>,
+    /// Histogram range in the charge unit (automatic when absent).
+    pub range: Option<[f64; 2]>,
+    /// Fewest events a fit is attempted with.
+    pub min_events: usize,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        FitConfig {
+            model: Model::PoissonGauss,
+            bins: None,
+            range: None,
+            min_events: 200,
+        }
+    }
+}
+
+/// The old analysis's event selection, used by the `seed-compatible` model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SeedSelection {
+    pub q_min_pc: f64,
+    pub q_max_pc: f64,
+    pub dt_min_ns: f64,
+    pub dt_max_ns: f64,
+}
+
+impl Default for SeedSelection {
+    fn default() -> Self {
+        SeedSelection {
+            q_min_pc: 0.5,
+            q_max_pc: 4.5,
+            dt_min_ns: 321.0,
+            dt_max_ns: 330.0,
+        }
+    }
+}
+
+/// The gain range a point must fall in to be called healthy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthRange {
+    pub gain_min: f64,
+    pub gain_max: f64,
+}
+
+impl Default for HealthRange {
+    fn default() -> Self {
+        HealthRange {
+            gain_min: 0.999e7,
+            gain_max: 1.049e7,
+        }
+    }
+}
+
+impl HealthRange {
+    /// True when `gain` lies inside the range.
+    pub fn contains(&self, gain: f64) -> bool {
+        gain >= self.gain_min && gain <= self.gain_max
+    }
+}
+
+/// What a scan consists of, for `process --watch`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScanConfig {
+    /// Points the scan has; `--watch` exits once this many are processed.
+    pub points: usize,
+    /// Seconds a point's files must keep the same size before they are read.
+    pub settle_secs: f64,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        ScanConfig {
+            points: 21,
+            settle_secs: 2.0,
+        }
+    }
+}
+
+impl AnalysisConfig {
+    /// Parses a TOML document; unknown keys are errors so a typo never goes unnoticed.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let cfg: AnalysisConfig = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_toml(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Checks the values are physically meaningful.
+    pub fn validate(&self) -> Result<()> {
+        let d = &self.digitizer;
+        let bad = |m: &str| Err(Error::Config(m.to_string()));
+        if !(1..=24).contains(&d.bits) {
+            return bad("digitizer.bits must be between 1 and 24");
+        }
+        for (name, v) in [
+            ("digitizer.vpp", d.vpp),
+            ("digitizer.sample_ns", d.sample_ns),
+            ("digitizer.impedance_ohm", d.impedance_ohm),
+            ("digitizer.amplifier_gain", d.amplifier_gain),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(&format!("{name} must be a positive number, got {v}"));
+            }
+        }
+        if self.window.length == 0 {
+            return bad("window.length must be at least 1 sample");
+        }
+        if self.pmt.baseline_samples == 0 {
+            return bad("baseline_samples must be at least 1");
+        }
+        if let Some(b) = self.fit.bins
+            && !(5..=100_000).contains(&b)
+        {
+            return bad("fit.bins must be between 5 and 100000");
+        }
+        if let Some([lo, hi]) = self.fit.range
+            && !(lo.is_finite() && hi.is_finite() && hi > lo)
+        {
+            return bad("fit.range must be [low, high] with low < high");
+        }
+        if !(self.health.gain_min < self.health.gain_max) {
+            return bad("health.gain_min must be below health.gain_max");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_toml_is_bench_defaults() {
+        let cfg = AnalysisConfig::from_toml("").expect("parse");
+        assert_eq!(cfg, AnalysisConfig::default());
+        // 1 ADC·sample = 4.883 fC on the bench (data/README.md).
+        assert!((cfg.digitizer.pc_per_adc_sample() - 4.8828e-3).abs() < 1e-6);
+    }
+
+    #[test]
+    fn overrides_and_typos() {
+        let cfg = AnalysisConfig::from_toml("[fit]\nmodel = \"bellamy\"\n[digitizer]\nbits = 12\n")
+            .expect("parse");
+        assert_eq!(cfg.fit.model, Model::Bellamy);
+        assert_eq!(cfg.digitizer.bits, 12);
+        let err = AnalysisConfig::from_toml("[fit]\nmodle = \"bellamy\"\n").expect_err("typo");
+        assert!(err.to_string().contains("modle"), "{err}");
+    }
+}

@@ -1,0 +1,165 @@
+//! SPE fits of a charge spectrum and the gain that follows from them.
+//!
+//! Three models share one binned Poisson-likelihood machinery ([`minimize`]):
+//! - `seed-compatible`: the old analysis — 1PE + 2PE Gaussians with μ2 = 2μ1 on the
+//!   events the old cuts select (the cuts themselves are applied in [`crate::pipeline::point`]);
+//! - `poisson-gauss`: pedestal + Σₙ P(n; μ)·N(Q0 + n·Q1, √(σ0² + n·σ1²)) on the full spectrum;
+//! - `bellamy`: the same plus the exponential background of Bellamy et al., NIM A 339 (1994) 468.
+//!
+//! Errors come from the inverse Hessian of −ln L at the minimum. Pedestal-only spectra are
+//! recognised and reported as `no_signal`, never as a number.
+
+mod minimize;
+mod models;
+mod seed;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::histogram::Histogram;
+
+pub use minimize::{DEFAULT_MIN_EVENTS, fit_histogram, fit_histogram_with};
+
+/// The fit model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Model {
+    SeedCompatible,
+    PoissonGauss,
+    Bellamy,
+}
+
+impl Model {
+    /// All models, in the order the UI lists them.
+    pub const ALL: [Model; 3] = [Model::PoissonGauss, Model::Bellamy, Model::SeedCompatible];
+
+    /// The name used in configs, JSON and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Model::SeedCompatible => "seed-compatible",
+            Model::PoissonGauss => "poisson-gauss",
+            Model::Bellamy => "bellamy",
+        }
+    }
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Model {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Model::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown model '{s}': use one of poisson-gauss, bellamy, seed-compatible")
+            })
+    }
+}
+
+/// Outcome of a fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Converged with a valid covariance; the gain is meaningful.
+    Ok,
+    /// The spectrum is pedestal only: there is no SPE signal to measure.
+    NoSignal,
+    /// Too few events (or bins) for a fit.
+    InsufficientData,
+    /// The minimiser did not converge or the covariance is not positive definite.
+    FitFailed,
+}
+
+impl Status {
+    /// The name used in JSON and the UI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::NoSignal => "no_signal",
+            Status::InsufficientData => "insufficient_data",
+            Status::FitFailed => "fit_failed",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A fitted parameter with its (1σ) error; `error` is `None` for fixed or derived values.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Param {
+    pub value: f64,
+    pub error: Option<f64>,
+}
+
+/// The fitted model evaluated on a fine grid, in expected counts per histogram bin, for
+/// plotting: the total and each named component (pedestal, 1 PE, 2 PE, …, background).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct FitCurve {
+    pub x: Vec<f64>,
+    pub total: Vec<f64>,
+    pub components: Vec<(String, Vec<f64>)>,
+    /// Model expectation per histogram bin (same length as the fitted histogram's counts).
+    pub per_bin: Vec<f64>,
+}
+
+/// Result of fitting one spectrum.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitResult {
+    pub status: Status,
+    pub model: Model,
+    /// Parameters by name: `q0`, `sigma0`, `q1`, `sigma1`, `mu` (and `w`, `alpha` for
+    /// `bellamy`), in the histogram's charge unit.
+    pub params: BTreeMap<String, Param>,
+    /// Σ (n − ν)² / ν over bins with ν > 0 at the minimum.
+    pub chi2: Option<f64>,
+    pub ndf: Option<u32>,
+    /// Why the status is not `ok`, in words for the operator.
+    pub message: Option<String>,
+    /// Histogram range the fit used.
+    pub range: [f64; 2],
+    /// Minimiser iterations and likelihood evaluations.
+    pub iterations: u64,
+    #[serde(skip)]
+    pub curve: Option<FitCurve>,
+}
+
+impl FitResult {
+    /// A result without a fit (status explains why).
+    pub fn without_fit(status: Status, model: Model, hist: &Histogram, message: String) -> Self {
+        FitResult {
+            status,
+            model,
+            params: BTreeMap::new(),
+            chi2: None,
+            ndf: None,
+            message: Some(message),
+            range: [hist.lo, hist.hi()],
+            iterations: 0,
+            curve: None,
+        }
+    }
+
+    /// The SPE charge Q1 (relative to the pedestal) when the fit is `ok`.
+    pub fn q1(&self) -> Option<Param> {
+        (self.status == Status::Ok)
+            .then(|| self.params.get("q1").copied())
+            .flatten()
+    }
+}
+
+/// Fits `hist` with `model`. Never panics; all failures come back as a status.
+pub fn fit(hist: &Histogram, model: Model) -> FitResult {
+    fit_histogram(hist, model)
+}

@@ -1,0 +1,373 @@
+//! The spectrum models, evaluated on a histogram in *bin units* (bin `i` is centred at
+//! `u = i + 0.5`, width 1), so the minimiser sees parameters of order 1–1000 whatever the
+//! charge unit (V·s at 1e-11 or ADC·samples at 1e3). Expected counts per bin are the
+//! model density at the bin centre (bins are narrow against every width we fit).
+//!
+//! `poisson-gauss`, `seed-compatible` and the pedestal-only reference model return
+//! analytic derivatives (forward mode, one pass over the bins); `bellamy` is evaluated
+//! only and differentiated numerically by the minimiser.
+
+use std::f64::consts::{PI, SQRT_2};
+
+/// How a parameter is mapped to the unconstrained space the minimiser works in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Transform {
+    /// Any real value.
+    Free,
+    /// Strictly positive: p = exp(θ).
+    Positive,
+    /// In (0, 1): p = 1 / (1 + exp(−θ)).
+    Unit,
+}
+
+impl Transform {
+    pub fn to_param(self, t: f64) -> f64 {
+        match self {
+            Transform::Free => t,
+            Transform::Positive => t.clamp(-700.0, 700.0).exp(),
+            Transform::Unit => 1.0 / (1.0 + (-t).clamp(-700.0, 700.0).exp()),
+        }
+    }
+
+    pub fn to_internal(self, p: f64) -> f64 {
+        match self {
+            Transform::Free => p,
+            Transform::Positive => p.max(1e-300).ln(),
+            Transform::Unit => {
+                let p = p.clamp(1e-12, 1.0 - 1e-12);
+                (p / (1.0 - p)).ln()
+            }
+        }
+    }
+
+    /// dp/dθ expressed through p.
+    pub fn derivative(self, p: f64) -> f64 {
+        match self {
+            Transform::Free => 1.0,
+            Transform::Positive => p,
+            Transform::Unit => p * (1.0 - p),
+        }
+    }
+}
+
+/// The internal model kinds (the public [`super::Model`] plus the pedestal-only reference).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// A single Gaussian: the "no signal" hypothesis.
+    Pedestal,
+    /// 1PE + 2PE Gaussians with μ2 = 2μ1 (no pedestal; events are pre-selected).
+    Seed,
+    PoissonGauss,
+    Bellamy,
+}
+
+const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+/// Components are evaluated within this many standard deviations of their mean.
+const REACH: f64 = 9.0;
+
+impl Kind {
+    pub fn names(self) -> &'static [&'static str] {
+        match self {
+            Kind::Pedestal => &["norm", "q0", "sigma0"],
+            Kind::Seed => &["norm", "frac1", "q1", "sigma1", "sigma2"],
+            Kind::PoissonGauss => &["norm", "q0", "sigma0", "q1", "sigma1", "mu"],
+            Kind::Bellamy => &["norm", "q0", "sigma0", "q1", "sigma1", "mu", "w", "alpha"],
+        }
+    }
+
+    pub fn transforms(self) -> &'static [Transform] {
+        use Transform::*;
+        match self {
+            Kind::Pedestal => &[Positive, Free, Positive],
+            Kind::Seed => &[Positive, Unit, Positive, Positive, Positive],
+            Kind::PoissonGauss => &[Positive, Free, Positive, Positive, Positive, Positive],
+            Kind::Bellamy => &[
+                Positive, Free, Positive, Positive, Positive, Positive, Unit, Positive,
+            ],
+        }
+    }
+
+    pub fn has_gradient(self) -> bool {
+        !matches!(self, Kind::Bellamy)
+    }
+
+    /// Expected counts per bin into `nu` (length = bins) and, when `jac` is given, their
+    /// derivatives: `jac[i * npar + j] = ∂ν_i/∂p_j`. Both are overwritten.
+    pub fn eval(self, p: &[f64], nu: &mut [f64], mut jac: Option<&mut [f64]>) {
+        nu.fill(0.0);
+        if let Some(j) = jac.as_deref_mut() {
+            j.fill(0.0);
+        }
+        match self {
+            Kind::Pedestal => {
+                gauss_into(nu, jac, 3, p[0], p[1], p[2], &[(1, 1.0)], &[(2, 1.0)]);
+            }
+            Kind::Seed => {
+                let (n, f, q1, s1, s2) = (p[0], p[1], p[2], p[3], p[4]);
+                // ∂/∂frac of N·f·G1 is N·G1; of N·(1−f)·G2 it is −N·G2: handled by
+                // scaling the "norm" column contributions below.
+                let mut tmp = vec![0.0; nu.len()];
+                let mut jac1 = jac.as_ref().map(|_| vec![0.0; nu.len() * 5]);
+                gauss_into(&mut tmp, jac1.as_deref_mut(), 5, n * f, q1, s1, &[(2, 1.0)], &[(3, 1.0)]);
+                let mut tmp2 = vec![0.0; nu.len()];
+                let mut jac2 = jac.as_ref().map(|_| vec![0.0; nu.len() * 5]);
+                gauss_into(&mut tmp2, jac2.as_deref_mut(), 5, n * (1.0 - f), 2.0 * q1, s2, &[(2, 2.0)], &[(4, 1.0)]);
+                for i in 0..nu.len() {
+                    nu[i] = tmp[i] + tmp2[i];
+                }
+                if let (Some(j), Some(j1), Some(j2)) = (jac, jac1, jac2) {
+                    for i in 0..nu.len() {
+                        let r = i * 5;
+                        j[r] = nu[i] / n;
+                        j[r + 1] = tmp[i] / f.max(1e-300) - tmp2[i] / (1.0 - f).max(1e-300);
+                        for c in 2..5 {
+                            j[r + c] = j1[r + c] + j2[r + c];
+                        }
+                    }
+                }
+            }
+            Kind::PoissonGauss => poisson_gauss(p, nu, jac),
+            Kind::Bellamy => bellamy(p, nu, None),
+        }
+    }
+
+    /// Named components (counts per unit u) at the continuous positions `u`, for plots.
+    pub fn components(self, p: &[f64], u: &[f64]) -> Vec<(String, Vec<f64>)> {
+        let g = |norm: f64, m: f64, s: f64| -> Vec<f64> {
+            u.iter()
+                .map(|&x| {
+                    let z = (x - m) / s;
+                    norm * INV_SQRT_2PI / s * (-0.5 * z * z).exp()
+                })
+                .collect()
+        };
+        match self {
+            Kind::Pedestal => vec![("pedestal".into(), g(p[0], p[1], p[2]))],
+            Kind::Seed => vec![
+                ("1 PE".into(), g(p[0] * p[1], p[2], p[3])),
+                ("2 PE".into(), g(p[0] * (1.0 - p[1]), 2.0 * p[2], p[4])),
+            ],
+            Kind::PoissonGauss | Kind::Bellamy => {
+                let (n, q0, s0, q1, s1, mu) = (p[0], p[1], p[2], p[3], p[4], p[5]);
+                let (w, alpha) = if self == Kind::Bellamy {
+                    (p[6], p[7])
+                } else {
+                    (0.0, 1.0)
+                };
+                let shift = if self == Kind::Bellamy { w / alpha } else { 0.0 };
+                let mut out = Vec::new();
+                let p0 = (-mu).exp();
+                out.push(("pedestal".into(), g(n * p0 * (1.0 - w), q0, s0)));
+                if self == Kind::Bellamy {
+                    let bg = u
+                        .iter()
+                        .map(|&x| n * p0 * w * emg(x, q0, s0, alpha))
+                        .collect();
+                    out.push(("background".into(), bg));
+                }
+                let mut pn = p0;
+                for k in 1..=max_pe(mu) {
+                    pn *= mu / k as f64;
+                    // Components below 0.1 % of the events are invisible on the plot.
+                    if pn < 1e-3 && k > 2 {
+                        break;
+                    }
+                    let sk = (s0 * s0 + k as f64 * s1 * s1).sqrt();
+                    out.push((format!("{k} PE"), g(n * pn, q0 + shift + k as f64 * q1, sk)));
+                }
+                out
+            }
+        }
+    }
+}
+
+/// Highest number of photoelectrons worth summing for occupancy `mu`.
+pub(super) fn max_pe(mu: f64) -> usize {
+    let mu = mu.clamp(0.0, 50.0);
+    ((mu + 6.0 * mu.sqrt() + 4.0).ceil() as usize).clamp(3, 80)
+}
+
+/// Adds `norm · N(u; mean, sd)` to `nu` for bin centres `u = i + 0.5`, and its derivatives
+/// to `jac` (row stride `npar`): `mean_cols` lists (column, ∂mean/∂p) and `sd_cols`
+/// lists (column, ∂sd/∂p); the norm column 0 gets ν/norm.
+#[allow(clippy::too_many_arguments)]
+fn gauss_into(
+    nu: &mut [f64],
+    mut jac: Option<&mut [f64]>,
+    npar: usize,
+    norm: f64,
+    mean: f64,
+    sd: f64,
+    mean_cols: &[(usize, f64)],
+    sd_cols: &[(usize, f64)],
+) {
+    let (lo, hi) = bin_range(mean, sd, nu.len());
+    let c = norm * INV_SQRT_2PI / sd;
+    for i in lo..hi {
+        let z = (i as f64 + 0.5 - mean) / sd;
+        let a = c * (-0.5 * z * z).exp();
+        nu[i] += a;
+        if let Some(j) = jac.as_deref_mut() {
+            let r = i * npar;
+            j[r] += a / norm.max(1e-300);
+            for &(col, dm) in mean_cols {
+                j[r + col] += a * z / sd * dm;
+            }
+            for &(col, ds) in sd_cols {
+                j[r + col] += a * (z * z - 1.0) / sd * ds;
+            }
+        }
+    }
+}
+
+/// Bins `[lo, hi)` within REACH standard deviations of `mean`.
+fn bin_range(mean: f64, sd: f64, bins: usize) -> (usize, usize) {
+    let lo = (mean - REACH * sd).floor().max(0.0);
+    let hi = (mean + REACH * sd).ceil() + 1.0;
+    let lo = if lo.is_finite() { lo as usize } else { 0 }.min(bins);
+    let hi = if hi.is_finite() { hi.max(0.0) as usize } else { bins }.min(bins);
+    (lo, hi.max(lo))
+}
+
+/// Pedestal + Σₙ P(n; μ) N(q0 + n q1, √(s0² + n s1²)), with analytic derivatives.
+fn poisson_gauss(p: &[f64], nu: &mut [f64], mut jac: Option<&mut [f64]>) {
+    const NP: usize = 6;
+    let (n, q0, s0, q1, s1, mu) = (p[0], p[1], p[2], p[3], p[4], p[5]);
+    let mut pn = (-mu).exp();
+    for k in 0..=max_pe(mu) {
+        if k > 0 {
+            pn *= mu / k as f64;
+        }
+        let kf = k as f64;
+        let var = s0 * s0 + kf * s1 * s1;
+        let sd = var.sqrt();
+        let mean = q0 + kf * q1;
+        let (lo, hi) = bin_range(mean, sd, nu.len());
+        let c = n * pn * INV_SQRT_2PI / sd;
+        // ∂P_k/∂μ = P_k (k/μ − 1)
+        let dmu = kf / mu.max(1e-300) - 1.0;
+        for i in lo..hi {
+            let z = (i as f64 + 0.5 - mean) / sd;
+            let a = c * (-0.5 * z * z).exp();
+            nu[i] += a;
+            if let Some(j) = jac.as_deref_mut() {
+                let r = i * NP;
+                let dm = a * z / sd;
+                // ∂a/∂var = a (z² − 1) / (2 var)
+                let dv = a * (z * z - 1.0) / (2.0 * var);
+                j[r] += a / n.max(1e-300);
+                j[r + 1] += dm;
+                j[r + 2] += dv * 2.0 * s0;
+                j[r + 3] += dm * kf;
+                j[r + 4] += dv * 2.0 * kf * s1;
+                j[r + 5] += a * dmu;
+            }
+        }
+    }
+}
+
+/// Bellamy et al.: the pedestal carries an exponential background of weight w and slope
+/// α (smeared by the pedestal noise: an exponentially modified Gaussian), and the n ≥ 1
+/// peaks are shifted by its mean w/α.
+fn bellamy(p: &[f64], nu: &mut [f64], _jac: Option<&mut [f64]>) {
+    let (n, q0, s0, q1, s1, mu, w, alpha) = (p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]);
+    let p0 = (-mu).exp();
+    let (lo, hi) = bin_range(q0, s0, nu.len());
+    let c0 = n * p0 * (1.0 - w) * INV_SQRT_2PI / s0;
+    for (i, v) in nu.iter_mut().enumerate().take(hi).skip(lo) {
+        let z = (i as f64 + 0.5 - q0) / s0;
+        *v += c0 * (-0.5 * z * z).exp();
+    }
+    let start = (q0 - REACH * s0).floor().max(0.0) as usize;
+    for (i, v) in nu.iter_mut().enumerate().skip(start) {
+        *v += n * p0 * w * emg(i as f64 + 0.5, q0, s0, alpha);
+    }
+    let shift = w / alpha;
+    let mut pn = p0;
+    for k in 1..=max_pe(mu) {
+        pn *= mu / k as f64;
+        let kf = k as f64;
+        let sd = (s0 * s0 + kf * s1 * s1).sqrt();
+        let mean = q0 + shift + kf * q1;
+        let (lo, hi) = bin_range(mean, sd, nu.len());
+        let c = n * pn * INV_SQRT_2PI / sd;
+        for (i, v) in nu.iter_mut().enumerate().take(hi).skip(lo) {
+            let z = (i as f64 + 0.5 - mean) / sd;
+            *v += c * (-0.5 * z * z).exp();
+        }
+    }
+}
+
+/// Density of an exponential (slope α, starting at q0) convolved with N(0, s0):
+/// α/2 · exp(α(q0 − x) + α²s0²/2) · erfc((q0 + α s0² − x) / (s0 √2)), computed in logs so
+/// that neither factor overflows.
+pub(super) fn emg(x: f64, q0: f64, s0: f64, alpha: f64) -> f64 {
+    let z = (q0 + alpha * s0 * s0 - x) / (s0 * SQRT_2);
+    let ln_erfc = if z < 25.0 {
+        libm::erfc(z).max(1e-300).ln()
+    } else {
+        // Asymptotic: erfc z ≈ exp(−z²) / (z √π) · (1 − 1/(2z²)).
+        -z * z - (z * PI.sqrt()).ln() + (1.0 - 0.5 / (z * z)).ln()
+    };
+    let ln = (0.5 * alpha).ln() + alpha * (q0 - x) + 0.5 * alpha * alpha * s0 * s0 + ln_erfc;
+    if ln < -700.0 { 0.0 } else { ln.exp() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_jacobian(kind: Kind, p: &[f64], bins: usize) {
+        let np = p.len();
+        let mut nu = vec![0.0; bins];
+        let mut jac = vec![0.0; bins * np];
+        kind.eval(p, &mut nu, Some(&mut jac));
+        for c in 0..np {
+            let h = 1e-6 * p[c].abs().max(1e-3);
+            let (mut a, mut b) = (p.to_vec(), p.to_vec());
+            a[c] += h;
+            b[c] -= h;
+            let (mut na, mut nb) = (vec![0.0; bins], vec![0.0; bins]);
+            kind.eval(&a, &mut na, None);
+            kind.eval(&b, &mut nb, None);
+            for i in 0..bins {
+                let fd = (na[i] - nb[i]) / (2.0 * h);
+                let an = jac[i * np + c];
+                assert!(
+                    (fd - an).abs() <= 1e-5 * (1.0 + fd.abs().max(an.abs())),
+                    "{kind:?} d nu[{i}]/d p[{c}]: analytic {an}, numeric {fd}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn analytic_jacobians_match_finite_differences() {
+        check_jacobian(Kind::Pedestal, &[1000.0, 20.0, 3.0], 80);
+        check_jacobian(Kind::Seed, &[1000.0, 0.7, 30.0, 8.0, 12.0], 120);
+        check_jacobian(Kind::PoissonGauss, &[1000.0, 20.0, 3.0, 25.0, 7.0, 1.3], 200);
+    }
+
+    #[test]
+    fn models_are_normalised() {
+        let bins = 2000;
+        for (kind, p) in [
+            (Kind::PoissonGauss, vec![1000.0, 100.0, 5.0, 40.0, 12.0, 2.0]),
+            (Kind::Bellamy, vec![1000.0, 100.0, 5.0, 40.0, 12.0, 2.0, 0.2, 0.05]),
+            (Kind::Seed, vec![1000.0, 0.6, 100.0, 20.0, 30.0]),
+        ] {
+            let mut nu = vec![0.0; bins];
+            kind.eval(&p, &mut nu, None);
+            let total: f64 = nu.iter().sum();
+            assert!((total - 1000.0).abs() < 1.0, "{kind:?}: {total}");
+        }
+    }
+
+    #[test]
+    fn emg_is_a_density_and_never_overflows() {
+        let total: f64 = (0..40000).map(|i| emg(i as f64 * 0.01 - 50.0, 0.0, 2.0, 0.1) * 0.01).sum();
+        assert!((total - 1.0).abs() < 1e-3, "{total}");
+        assert!(emg(-1e4, 0.0, 0.01, 50.0).is_finite());
+        assert!(emg(1e4, 0.0, 0.01, 50.0).is_finite());
+    }
+}

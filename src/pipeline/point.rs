@@ -1,0 +1,616 @@
+//! One scan point, from its files to the result document (`result.json`): read the
+//! channels (in parallel), align trigger and PMT by event number, extract per-event
+//! features, select, histogram, fit, judge health.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::fit::{Model, Param, Status};
+use super::histogram::Histogram;
+
+/// Health of a point, as the live grid colours it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    /// Fit ok and gain inside the configured range.
+    Healthy,
+    /// Fit ok but gain outside the range, or no gain at all.
+    Poor,
+}
+
+/// Wall-clock time spent per stage, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub read: f64,
+    pub features: f64,
+    pub fit: f64,
+    pub total: f64,
+}
+
+/// The result document of one point: what `result.json` holds and `process --json` prints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointResult {
+    /// PMT serial number, when given.
+    pub serial: Option<String>,
+    /// Point label (`theta30_phi90`, `hv1500`, or the input's file stem).
+    pub point: String,
+    pub theta: Option<f64>,
+    pub phi: Option<f64>,
+    pub hv: Option<f64>,
+    pub status: Status,
+    pub model: Model,
+    /// Gain = Q1 / e (only for charges in pC; `None` unless status is `ok`).
+    pub gain: Option<f64>,
+    pub gain_err: Option<f64>,
+    /// Events read.
+    pub events: u64,
+    /// Events in the fitted histogram.
+    pub selected: u64,
+    /// Unit of the charge axis and of charge parameters.
+    pub charge_unit: String,
+    pub params: BTreeMap<String, Param>,
+    pub chi2: Option<f64>,
+    pub ndf: Option<u32>,
+    pub health: Health,
+    /// Why the status is not `ok`, for the operator.
+    pub message: Option<String>,
+    pub warnings: Vec<String>,
+    pub timings_ms: Timings,
+    /// Fraction of events with a PMT pulse over threshold (waveform inputs only).
+    pub pulse_fraction: Option<f64>,
+    /// Charge window used, in samples `[start, end)` (waveform inputs only).
+    pub window: Option<[i64; 2]>,
+    /// Input files.
+    pub sources: Vec<PathBuf>,
+    /// When the result was made (RFC 3339, UTC).
+    pub created: String,
+    /// The fitted spectrum, so a viewer can redraw it without the raw data.
+    pub histogram: Histogram,
+}
+
+use std::path::Path;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::config::{AnalysisConfig, WindowMode};
+use super::data::{ChargeInput, Input, Waveforms};
+use super::error::{Error, Result};
+use super::fit::{self, FitResult};
+use super::output;
+use super::plot;
+use super::readers::{self, ReadOptions};
+use super::scan::PointLabel;
+use super::serial::Serial;
+use super::waveform::{self, Features};
+use super::E_PC;
+
+/// Fewest PMT pulses inside the charge window for a point to count as having signal.
+const MIN_PULSES: usize = 10;
+
+/// What the caller knows about a point beyond its files.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessOptions {
+    pub serial: Option<Serial>,
+    /// Point label; derived from the directory or file name when absent.
+    pub point: Option<String>,
+    pub read: ReadOptions,
+}
+
+/// A processed point: the result document plus the fit with its curve (for the plot).
+#[derive(Debug, Clone)]
+pub struct ProcessedPoint {
+    pub result: PointResult,
+    pub fit: FitResult,
+}
+
+/// How to write a point's outputs.
+#[derive(Debug, Clone, Default)]
+pub struct OutputOptions<'a> {
+    /// Draw `charge.png`.
+    pub plot: bool,
+    /// Reference spectrum overlaid on the plot.
+    pub reference: Option<&'a Histogram>,
+}
+
+/// The waveform files of a point directory (`wave<ch>*.txt|dat`, also `TR_0_<ch>`),
+/// sorted by channel. Hidden and temporary files are ignored.
+pub fn point_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut files = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let ext_ok = name.ends_with(".txt") || name.ends_with(".dat");
+        if name.starts_with('.') || !ext_ok {
+            continue;
+        }
+        if let Some(ch) = readers::channel_from_file_name(&name) {
+            files.push((ch, entry.path()));
+        }
+    }
+    if files.is_empty() {
+        return Err(Error::Input(format!(
+            "{}: no waveform files (wave<ch>*.txt or .dat) in this point directory",
+            dir.display()
+        )));
+    }
+    files.sort();
+    Ok(files.into_iter().map(|(_, p)| p).collect())
+}
+
+/// The point label for a directory or file name: `wavesave_theta30_phi90` → `theta30_phi90`.
+fn label_of(path: &Path) -> String {
+    let name = if path.is_dir() {
+        path.file_name()
+    } else {
+        path.file_stem()
+    };
+    let name = name.map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    match PointLabel::parse(&name) {
+        Some(l) => l.label(),
+        None => name,
+    }
+}
+
+/// Processes one point: `inputs` are either one point directory or files.
+pub fn process_inputs(
+    inputs: &[PathBuf],
+    cfg: &AnalysisConfig,
+    opts: &ProcessOptions,
+) -> Result<ProcessedPoint> {
+    let t0 = Instant::now();
+    let files = match inputs {
+        [one] if one.is_dir() => point_files(one)?,
+        [] => return Err(Error::Input("no input files given".into())),
+        _ => inputs.to_vec(),
+    };
+    let point = opts
+        .point
+        .clone()
+        .unwrap_or_else(|| inputs.first().map(|p| label_of(p)).unwrap_or_default());
+    let mut read_opts = opts.read.clone();
+    if read_opts.record_length.is_none() {
+        read_opts.record_length = cfg.digitizer.record_length;
+    }
+    // Channels of a point are independent files: read them on all cores.
+    let inputs_read: Vec<Input> = files
+        .par_iter()
+        .map(|f| readers::read(f, &read_opts))
+        .collect::<Result<_>>()?;
+    let read_ms = ms(t0);
+
+    let mut warnings = Vec::new();
+    let mut waves = Vec::new();
+    let mut charges = Vec::new();
+    for input in inputs_read {
+        match input {
+            Input::Waveforms(w) => {
+                warnings.extend(w.warnings.iter().cloned());
+                waves.push(w);
+            }
+            Input::Charges(c) => charges.push(c),
+        }
+    }
+    let t1 = Instant::now();
+    let spectrum = match (waves.is_empty(), charges.len()) {
+        (false, 0) => waveform_spectrum(&waves, cfg, &mut warnings)?,
+        (true, 1) => charge_spectrum(charges.remove(0), cfg, &mut warnings)?,
+        _ => {
+            return Err(Error::Input(format!(
+                "{}: give either the waveform files of one point or one charge file",
+                files
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    };
+    let features_ms = ms(t1);
+
+    let t2 = Instant::now();
+    let Spectrum {
+        hist,
+        events,
+        selected,
+        pulses,
+        window,
+    } = spectrum;
+    let mut fit = fit::fit_histogram_with(&hist, cfg.fit.model, cfg.fit.min_events);
+    // Waveforms tell more than the spectrum: a point where (almost) no event has a PMT
+    // pulse in the window is pedestal only, however many events it has.
+    if let Some((in_window, total)) = pulses
+        && in_window < MIN_PULSES
+        && (in_window as f64) < 0.01 * total as f64
+    {
+        fit.status = fit::Status::NoSignal;
+        fit.message = Some(format!(
+            "only {in_window} of {total} events have a PMT pulse over {} mV in the charge window: \
+             pedestal only",
+            cfg.pmt.threshold_mv
+        ));
+    }
+    let fit_ms = ms(t2);
+
+    let (gain, gain_err) = match fit.q1() {
+        Some(q1) => match to_pc(&hist.unit, cfg) {
+            Some(k) => {
+                if hist.unit != "pC" {
+                    warnings.push(format!(
+                        "gain converted from {} with the config's digitizer settings \
+                         ({} bit, {} Vpp, {} ns, {} ohm, amplifier x{})",
+                        hist.unit,
+                        cfg.digitizer.bits,
+                        cfg.digitizer.vpp,
+                        cfg.digitizer.sample_ns,
+                        cfg.digitizer.impedance_ohm,
+                        cfg.digitizer.amplifier_gain
+                    ));
+                }
+                (
+                    Some(q1.value * k / E_PC),
+                    q1.error.map(|e| e * k / E_PC),
+                )
+            }
+            None => (None, None),
+        },
+        None => (None, None),
+    };
+    let health = match gain {
+        Some(g) if cfg.health.contains(g) => Health::Healthy,
+        _ => Health::Poor,
+    };
+    let label = PointLabel::parse(&point);
+    let result = PointResult {
+        serial: opts.serial.as_ref().map(|s| s.to_string()),
+        theta: label.and_then(|l| l.theta()),
+        phi: label.and_then(|l| l.phi()),
+        hv: label.and_then(|l| l.hv()),
+        point,
+        status: fit.status,
+        model: fit.model,
+        gain,
+        gain_err,
+        events,
+        selected,
+        charge_unit: hist.unit.clone(),
+        params: fit.params.clone(),
+        chi2: fit.chi2,
+        ndf: fit.ndf,
+        health,
+        message: fit.message.clone(),
+        warnings,
+        timings_ms: Timings {
+            read: read_ms,
+            features: features_ms,
+            fit: fit_ms,
+            total: ms(t0),
+        },
+        pulse_fraction: pulses.map(|(p, n)| p as f64 / (n.max(1)) as f64),
+        window,
+        sources: files,
+        created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        histogram: hist,
+    };
+    Ok(ProcessedPoint { result, fit })
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// pC per unit of `unit`, when the unit is one we can convert.
+fn to_pc(unit: &str, cfg: &AnalysisConfig) -> Option<f64> {
+    match unit {
+        "pC" => Some(1.0),
+        "ADC*samples" => Some(cfg.digitizer.pc_per_adc_sample()),
+        // Q = ∫V dt / R
+        "V*s" => Some(1e12 / cfg.digitizer.impedance_ohm / cfg.digitizer.amplifier_gain),
+        "nV*s" => Some(1e3 / cfg.digitizer.impedance_ohm / cfg.digitizer.amplifier_gain),
+        _ => None,
+    }
+}
+
+/// A histogram ready to fit and what it was made of.
+struct Spectrum {
+    hist: Histogram,
+    events: u64,
+    selected: u64,
+    /// (PMT pulses in the charge window, events) for waveform inputs.
+    pulses: Option<(usize, usize)>,
+    window: Option<[i64; 2]>,
+}
+
+/// The spectrum of a charge input (values or an already binned histogram).
+fn charge_spectrum(
+    input: ChargeInput,
+    cfg: &AnalysisConfig,
+    warnings: &mut Vec<String>,
+) -> Result<Spectrum> {
+    let events = input.events();
+    let seed = cfg.fit.model == fit::Model::SeedCompatible;
+    let hist = match input {
+        ChargeInput::Values { values, unit } => {
+            let range = if seed && unit == "pC" {
+                Some([cfg.seed.q_min_pc, cfg.seed.q_max_pc])
+            } else {
+                cfg.fit.range
+            };
+            let values: Vec<f64> = match range {
+                Some([lo, hi]) => values.into_iter().filter(|v| *v >= lo && *v < hi).collect(),
+                None => values,
+            };
+            Histogram::auto(&values, cfg.fit.bins, range, &unit)
+        }
+        ChargeInput::Histogram {
+            centers,
+            counts,
+            unit,
+        } => Histogram::from_centers(&centers, &counts, &unit).map(|h| match cfg.fit.range {
+            Some([lo, hi]) => h.slice(lo, hi),
+            None => h,
+        }),
+    }
+    .ok_or_else(|| Error::Input("the charge input holds no finite values".into()))?;
+    if seed && hist.unit != "pC" {
+        warnings.push(format!(
+            "seed-compatible cuts are in pC; the input is in {}, so the whole spectrum is fitted",
+            hist.unit
+        ));
+    }
+    let selected = hist.total().round() as u64;
+    Ok(Spectrum {
+        hist,
+        events,
+        selected,
+        pulses: None,
+        window: None,
+    })
+}
+
+/// Pairs PMT events with trigger events by event number (by position when numbers repeat).
+fn align(pmt: &Waveforms, trig: &Waveforms, warnings: &mut Vec<String>) -> Vec<Option<usize>> {
+    let unique = |w: &Waveforms| {
+        let mut v = w.event_numbers.clone();
+        v.sort_unstable();
+        v.windows(2).all(|p| p[0] != p[1])
+    };
+    let map: Vec<Option<usize>> = if unique(pmt) && unique(trig) {
+        let index: std::collections::HashMap<u64, usize> = trig
+            .event_numbers
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (n, i))
+            .collect();
+        pmt.event_numbers.iter().map(|n| index.get(n).copied()).collect()
+    } else {
+        (0..pmt.events())
+            .map(|i| (i < trig.events()).then_some(i))
+            .collect()
+    };
+    let missing = map.iter().filter(|m| m.is_none()).count();
+    if missing > 0 {
+        warnings.push(format!(
+            "{missing} PMT events have no trigger event with the same event number; they are skipped"
+        ));
+    }
+    map
+}
+
+/// Features, window placement, charges and selection for waveform inputs.
+fn waveform_spectrum(
+    waves: &[Waveforms],
+    cfg: &AnalysisConfig,
+    warnings: &mut Vec<String>,
+) -> Result<Spectrum> {
+    let ch = &cfg.channels;
+    let (pmt, trig) = if let [one] = waves {
+        (one, None)
+    } else {
+        let find = |c: u32| waves.iter().find(|w| w.channel == Some(c));
+        let pmt = find(ch.pmt).ok_or_else(|| {
+            let found: Vec<String> = waves
+                .iter()
+                .map(|w| format!("{} (channel {:?})", w.source.display(), w.channel))
+                .collect();
+            Error::Input(format!(
+                "no file of the PMT channel {} among {}; set channels.pmt in the analysis config",
+                ch.pmt,
+                found.join(", ")
+            ))
+        })?;
+        (pmt, ch.trigger.and_then(find))
+    };
+    if pmt.events() == 0 {
+        return Err(Error::Empty {
+            path: pmt.source.clone(),
+            what: "no events in the PMT channel".into(),
+        });
+    }
+    let dig = &cfg.digitizer;
+    let (fp, ft) = rayon::join(
+        || waveform::features(pmt, &cfg.pmt, dig),
+        || trig.map(|t| waveform::features(t, &cfg.trigger_pulse(), dig)),
+    );
+    let pair = match (trig, &ft) {
+        (Some(t), Some(ft)) => Some((align(pmt, t, warnings), ft)),
+        _ => None,
+    };
+    // Trigger pulse start per PMT event (NaN when missing).
+    let trig_start: Vec<f32> = match &pair {
+        Some((map, ft)) => map
+            .iter()
+            .map(|m| m.map_or(f32::NAN, |j| ft.start[j]))
+            .collect(),
+        None => vec![f32::NAN; pmt.events()],
+    };
+    let w = &cfg.window;
+    let pre = w.pre as i64;
+    let seed = cfg.fit.model == fit::Model::SeedCompatible;
+    let mode = if seed { WindowMode::Pulse } else { w.mode };
+    let anchors = anchors(mode, cfg, &fp, &trig_start, pair.is_some(), pmt.record_len, warnings);
+    let starts: Vec<Option<i64>> = anchors.iter().map(|a| a.map(|a| a - pre)).collect();
+    let (mut q, clipped) =
+        waveform::integrate(pmt, &fp.baseline, cfg.pmt.polarity, &starts, w.length, dig);
+    if clipped > 0 {
+        warnings.push(format!(
+            "{clipped} events had the charge window partly outside the record (clipped)"
+        ));
+    }
+    let in_window = fp
+        .start
+        .iter()
+        .zip(&starts)
+        .filter(|(s, a)| match a {
+            Some(a) => s.is_finite() && (**s as i64) >= *a && (**s as i64) < a + w.length as i64,
+            None => false,
+        })
+        .count();
+    let window = starts
+        .iter()
+        .flatten()
+        .copied()
+        .min()
+        .zip(starts.iter().flatten().copied().max())
+        .map(|(lo, hi)| [lo, hi + w.length as i64]);
+
+    if seed {
+        let s = &cfg.seed;
+        let dt_ok = |i: usize| {
+            if pair.is_none() {
+                return true;
+            }
+            let dt = f64::from(fp.start[i] - trig_start[i]) * dig.sample_ns;
+            dt > s.dt_min_ns && dt < s.dt_max_ns
+        };
+        if pair.is_none() {
+            warnings.push("no trigger channel: the seed-compatible timing cut is not applied".into());
+        }
+        for (i, qi) in q.iter_mut().enumerate() {
+            if !(*qi > s.q_min_pc && *qi < s.q_max_pc && dt_ok(i)) {
+                *qi = f64::NAN;
+            }
+        }
+    }
+    let values: Vec<f64> = q.into_iter().filter(|v| v.is_finite()).collect();
+    let range = if seed {
+        Some([cfg.seed.q_min_pc, cfg.seed.q_max_pc])
+    } else {
+        cfg.fit.range
+    };
+    let hist = Histogram::auto(&values, cfg.fit.bins, range, "pC").unwrap_or(Histogram {
+        lo: 0.0,
+        width: 1.0,
+        counts: vec![0.0],
+        unit: "pC".into(),
+        outside: 0,
+    });
+    Ok(Spectrum {
+        selected: hist.total().round() as u64,
+        hist,
+        events: pmt.events() as u64,
+        pulses: Some((in_window, pmt.events())),
+        window,
+    })
+}
+
+/// The window anchor (sample) of every PMT event for the window mode.
+fn anchors(
+    mode: WindowMode,
+    cfg: &AnalysisConfig,
+    fp: &Features,
+    trig_start: &[f32],
+    have_trigger: bool,
+    record_len: usize,
+    warnings: &mut Vec<String>,
+) -> Vec<Option<i64>> {
+    let n = fp.start.len();
+    let delay = (cfg.window.delay_ns / cfg.digitizer.sample_ns).round() as i64;
+    let from_trigger = |d: i64| -> Vec<Option<i64>> {
+        trig_start
+            .iter()
+            .map(|t| t.is_finite().then(|| t.round() as i64 + d))
+            .collect()
+    };
+    match mode {
+        WindowMode::Fixed => vec![Some(cfg.window.start as i64); n],
+        WindowMode::Pulse => fp
+            .start
+            .iter()
+            .map(|s| s.is_finite().then(|| s.round() as i64))
+            .collect(),
+        WindowMode::Trigger => from_trigger(delay),
+        WindowMode::Auto if have_trigger => {
+            // Transit time from the data: the most frequent PMT − trigger delay.
+            let dts = fp
+                .start
+                .iter()
+                .zip(trig_start)
+                .map(|(p, t)| p - t)
+                .filter(|d| d.is_finite());
+            let d = if fp.pulses() >= MIN_PULSES {
+                waveform::mode(dts)
+            } else {
+                None
+            };
+            let missing = trig_start.iter().filter(|t| !t.is_finite()).count();
+            if missing > 0 {
+                warnings.push(format!(
+                    "{missing} events have no trigger pulse over {} mV and are skipped",
+                    cfg.trigger.threshold_mv
+                ));
+            }
+            from_trigger(d.unwrap_or(delay))
+        }
+        WindowMode::Auto => {
+            let pulses = fp.pulses();
+            let a = if pulses >= MIN_PULSES {
+                waveform::mode(fp.start.iter().copied())
+            } else {
+                None
+            }
+            .unwrap_or(if cfg.window.start > 0 {
+                cfg.window.start as i64
+            } else {
+                record_len as i64 / 2
+            });
+            vec![Some(a); n]
+        }
+    }
+}
+
+/// Writes `result.json`, `charge.png` and `<prefix>_GAIN.txt` into `out_dir`, each
+/// atomically; the prefix is `<serial>_<point>` (or the point alone).
+pub fn write_outputs(p: &ProcessedPoint, out_dir: &Path, opts: &OutputOptions) -> Result<()> {
+    let r = &p.result;
+    if opts.plot {
+        let title = format!(
+            "{}  point {}  {}",
+            r.serial.as_deref().unwrap_or("(no serial)"),
+            r.point,
+            r.created
+        );
+        let png = plot::charge_png(&plot::ChargePlot {
+            hist: &r.histogram,
+            fit: &p.fit,
+            title,
+            gain: r.gain.map(|g| (g, r.gain_err.unwrap_or(f64::NAN))),
+            reference: opts.reference,
+        })?;
+        output::write_atomic(&out_dir.join("charge.png"), &png)?;
+    }
+    let prefix = match &r.serial {
+        Some(s) => format!("{s}_{}", r.point),
+        None => r.point.clone(),
+    };
+    output::write_gain_txt(&out_dir.join(format!("{prefix}_GAIN.txt")), r.gain)?;
+    // result.json last: its presence marks the point as done (`--watch` relies on it).
+    let json = serde_json::to_vec_pretty(r)
+        .map_err(|e| Error::Input(format!("cannot encode the result document: {e}")))?;
+    output::write_atomic(&out_dir.join("result.json"), &json)?;
+    Ok(())
+}

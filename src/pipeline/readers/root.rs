@@ -1,0 +1,294 @@
+//! ROOT files through oxyroot: a fixed-size array branch (`wf0[250]`) is waveforms, a
+//! scalar branch (`PulseCharge`) is per-event charges.
+//!
+//! Labs store scans as TTrees with one branch per channel; which tree and branch to use
+//! is chosen by [`ReadOptions::tree`] / [`ReadOptions::branch`], else the first tree with
+//! a fixed-size numeric array branch (waveforms) or, failing that, a scalar float branch
+//! (charges). oxyroot assumes well-formed files and panics on some corrupt ones, so every
+//! call into it runs under [`guard`]; the file header is checked first so that a truncated
+//! copy gets a precise message instead of a decoder failure.
+
+use std::path::Path;
+
+use oxyroot::{Branch, Named, RBuffer, ReaderTree, RootFile};
+
+use super::table::{charge_unit, charge_unit_from_name};
+use super::{ReadOptions, describe_bytes, guard, read_head};
+use crate::pipeline::data::{ChargeInput, Input, Waveforms};
+use crate::pipeline::error::{Error, Result};
+
+/// Upper bound on the samples reserved up front (the entry count comes from the file and
+/// is not trusted for allocation; the Vec still grows past this if the data is there).
+const MAX_RESERVE: usize = 1 << 24;
+
+/// Numeric leaf types oxyroot names (`item_type_name`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leaf {
+    I8,
+    U8,
+    I16,
+    U16,
+    I32,
+    U32,
+    I64,
+    U64,
+    F32,
+    F64,
+}
+
+impl Leaf {
+    fn from_name(name: &str) -> Option<Leaf> {
+        Some(match name {
+            "int8_t" => Leaf::I8,
+            "uint8_t" => Leaf::U8,
+            "int16_t" => Leaf::I16,
+            "uint16_t" => Leaf::U16,
+            "int32_t" => Leaf::I32,
+            "uint32_t" => Leaf::U32,
+            "int64_t" => Leaf::I64,
+            "uint64_t" => Leaf::U64,
+            "float" => Leaf::F32,
+            "double" => Leaf::F64,
+            _ => return None,
+        })
+    }
+
+    fn read(self, r: &mut RBuffer) -> Option<f64> {
+        let v = match self {
+            Leaf::I8 => f64::from(r.read_i8().ok()?),
+            Leaf::U8 => f64::from(r.read_u8().ok()?),
+            Leaf::I16 => f64::from(r.read_i16().ok()?),
+            Leaf::U16 => f64::from(r.read_u16().ok()?),
+            Leaf::I32 => f64::from(r.read_i32().ok()?),
+            Leaf::U32 => f64::from(r.read_u32().ok()?),
+            Leaf::I64 => r.read_i64().ok()? as f64,
+            Leaf::U64 => r.read_u64().ok()? as f64,
+            Leaf::F32 => f64::from(r.read_f32().ok()?),
+            Leaf::F64 => r.read_f64().ok()?,
+        };
+        Some(v)
+    }
+}
+
+/// What a branch's type makes it: an array of `len` samples, or one scalar per entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Array(Leaf, usize),
+    Scalar(Leaf),
+}
+
+fn kind(branch: &Branch) -> Option<Kind> {
+    let ty = branch.item_type_name();
+    match ty.split_once('[') {
+        Some((base, dims)) => {
+            let n: usize = dims.strip_suffix(']')?.parse().ok()?;
+            (n > 0).then_some(Kind::Array(Leaf::from_name(base)?, n))
+        }
+        None => Some(Kind::Scalar(Leaf::from_name(&ty)?)),
+    }
+}
+
+/// Reads waveforms or charges from a ROOT file.
+pub fn read(path: &Path, opts: &ReadOptions) -> Result<Input> {
+    check_header(path)?;
+    guard(path, "the ROOT reader (oxyroot)", || {
+        read_checked(path, opts)
+    })
+}
+
+/// Checks the magic and that the file is as long as its header says (`fEND`): a copy cut
+/// short is the usual way a ROOT file goes bad between the DAQ and the cluster.
+fn check_header(path: &Path) -> Result<()> {
+    let head = read_head(path, 64)?;
+    let len = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    if !head.starts_with(b"root") {
+        return Err(Error::format(
+            path,
+            0,
+            "the ROOT magic `root`",
+            describe_bytes(&head),
+        ));
+    }
+    let word = |at: usize| -> Option<i64> {
+        let b = head.get(at..at + 4)?;
+        Some(i64::from(i32::from_be_bytes([b[0], b[1], b[2], b[3]])))
+    };
+    let too_short = || {
+        Error::format(
+            path,
+            head.len() as u64,
+            "a complete ROOT file header",
+            "the end of the file",
+        )
+    };
+    let version = word(4).ok_or_else(too_short)?;
+    // Files past 2 GB (version ≥ 1000000) store fEND as 64 bits.
+    let end = if version >= 1_000_000 {
+        let b = head.get(12..20).ok_or_else(too_short)?;
+        i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+    } else {
+        word(12).ok_or_else(too_short)?
+    };
+    if end < 0 || end as u64 > len {
+        return Err(Error::format(
+            path,
+            len,
+            format!("{end} bytes as the ROOT header says (is the copy truncated?)"),
+            format!("a file of {len} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn read_checked(path: &Path, opts: &ReadOptions) -> Result<Input> {
+    let oxy = |what: &str, e: &dyn std::fmt::Display| Error::Unsupported {
+        path: path.into(),
+        what: format!("{what}: {e}"),
+    };
+    let mut file = RootFile::open(path).map_err(|e| oxy("cannot open as a ROOT file", &e))?;
+    let mut trees: Vec<String> = Vec::new();
+    for key in file.keys() {
+        let name = key.name().to_string();
+        if matches!(key.class_name(), "TTree" | "TNtuple" | "TNtupleD") && !trees.contains(&name) {
+            trees.push(name);
+        }
+    }
+    if trees.is_empty() {
+        return Err(Error::Empty {
+            path: path.into(),
+            what: "the ROOT file holds no TTree".into(),
+        });
+    }
+    if let Some(want) = &opts.tree {
+        if !trees.contains(want) {
+            return Err(Error::Unsupported {
+                path: path.into(),
+                what: format!("no tree `{want}`; trees: {}", trees.join(", ")),
+            });
+        }
+        trees.retain(|t| t == want);
+    }
+    let mut seen = Vec::new();
+    for name in &trees {
+        let tree = file
+            .get_tree(name)
+            .map_err(|e| oxy(&format!("cannot read tree `{name}`"), &e))?;
+        if let Some(input) = read_tree(path, name, &tree, opts, &mut seen)? {
+            return Ok(input);
+        }
+    }
+    let what = match &opts.branch {
+        Some(b) => format!("no branch `{b}` in tree(s) {}", trees.join(", ")),
+        None => format!(
+            "no fixed-size numeric array branch (waveforms) or scalar float branch (charges); \
+             branches: {}",
+            seen.join(", ")
+        ),
+    };
+    Err(Error::Unsupported {
+        path: path.into(),
+        what,
+    })
+}
+
+/// The input in `tree` per the options, or `None` when this tree has no usable branch.
+fn read_tree(
+    path: &Path,
+    tree_name: &str,
+    tree: &ReaderTree,
+    opts: &ReadOptions,
+    seen: &mut Vec<String>,
+) -> Result<Option<Input>> {
+    let branches: Vec<&Branch> = tree.branches().collect();
+    for b in &branches {
+        seen.push(format!("{tree_name}/{} ({})", b.name(), b.item_type_name()));
+    }
+    let chosen = match &opts.branch {
+        Some(want) => match tree.branch(want) {
+            Some(b) => {
+                let k = kind(b).ok_or_else(|| Error::Unsupported {
+                    path: path.into(),
+                    what: format!(
+                        "branch `{want}` has type `{}`; expected a fixed-size numeric array \
+                         (waveforms) or a numeric scalar (charges)",
+                        b.item_type_name()
+                    ),
+                })?;
+                Some((b, k))
+            }
+            None => None,
+        },
+        None => {
+            let array = branches.iter().find_map(|b| match kind(b) {
+                Some(k @ Kind::Array(..)) => Some((*b, k)),
+                _ => None,
+            });
+            array.or_else(|| {
+                branches.iter().find_map(|b| match kind(b) {
+                    Some(k @ Kind::Scalar(Leaf::F32 | Leaf::F64)) => Some((*b, k)),
+                    _ => None,
+                })
+            })
+        }
+    };
+    let Some((branch, kind)) = chosen else {
+        return Ok(None);
+    };
+    let bad_entry = || Error::Unsupported {
+        path: path.into(),
+        what: format!(
+            "branch `{tree_name}/{}`: an entry could not be decoded",
+            branch.name()
+        ),
+    };
+    let entries = usize::try_from(branch.entries().max(0)).unwrap_or(0);
+    match kind {
+        Kind::Array(leaf, n) => {
+            let mut w = Waveforms::new(path, n);
+            w.channel = channel_from_branch(branch.name());
+            w.samples
+                .reserve(entries.saturating_mul(n).min(MAX_RESERVE));
+            let rows = branch.get_basket(move |r| {
+                (0..n)
+                    .map(|_| leaf.read(r).map(|v| v as f32))
+                    .collect::<Option<Vec<f32>>>()
+            });
+            for (i, row) in rows.enumerate() {
+                let row = row.ok_or_else(bad_entry)?;
+                w.push(i as u64, 0, &row);
+            }
+            if w.events() == 0 {
+                return Err(Error::Empty {
+                    path: path.into(),
+                    what: format!("branch `{tree_name}/{}` has no entries", branch.name()),
+                });
+            }
+            Ok(Some(Input::Waveforms(w)))
+        }
+        Kind::Scalar(leaf) => {
+            let values = branch
+                .get_basket(move |r| leaf.read(r))
+                .map(|v| v.ok_or_else(bad_entry))
+                .collect::<Result<Vec<f64>>>()?;
+            if values.is_empty() {
+                return Err(Error::Empty {
+                    path: path.into(),
+                    what: format!("branch `{tree_name}/{}` has no entries", branch.name()),
+                });
+            }
+            let unit = charge_unit(charge_unit_from_name(branch.name()), opts, &values, None);
+            Ok(Some(Input::Charges(ChargeInput::Values { values, unit })))
+        }
+    }
+}
+
+/// Channel from a branch name such as `wf0`, `ch2`, `wave3` (the digits at its end).
+fn channel_from_branch(name: &str) -> Option<u32> {
+    let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    if digits == 0 || digits > 9 {
+        return None;
+    }
+    name[name.len() - digits..].parse().ok()
+}

@@ -1,0 +1,117 @@
+//! Fits and `no_signal` decisions on real measured data from other labs, against the
+//! reference numbers in tests/data/README.md, through the same entry point the CLI uses.
+
+use std::path::PathBuf;
+
+use pmtwatch::pipeline::config::AnalysisConfig;
+use pmtwatch::pipeline::fit::{Model, Status};
+use pmtwatch::pipeline::point::{PointResult, ProcessOptions, process_inputs};
+
+fn data(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
+}
+
+fn process(rel: &str, model: Model) -> PointResult {
+    let mut cfg = AnalysisConfig::default();
+    cfg.fit.model = model;
+    process_inputs(&[data(rel)], &cfg, &ProcessOptions::default())
+        .unwrap_or_else(|e| panic!("{rel}: {e}"))
+        .result
+}
+
+fn param(r: &PointResult, name: &str) -> (f64, f64) {
+    let p = r.params.get(name).unwrap_or_else(|| panic!("no {name} in {:?}", r.params));
+    (p.value, p.error.unwrap_or(f64::NAN))
+}
+
+fn assert_within(what: &str, value: f64, target: f64, rel: f64) {
+    assert!(
+        ((value - target) / target).abs() <= rel,
+        "{what} = {value}, expected {target} within {:.0} %",
+        rel * 100.0
+    );
+}
+
+#[test]
+fn uzh_led_on_areas_poisson_gauss() {
+    let r = process("uzh-r12699-v1730d/areas_on.npy", Model::PoissonGauss);
+    assert_eq!(r.status, Status::Ok, "{:?}", r.message);
+    assert_eq!(r.events, 500_000);
+    assert_eq!(r.charge_unit, "ADC*samples");
+    let (q1, q1_err) = param(&r, "q1");
+    let (mu, _) = param(&r, "mu");
+    assert_within("Q1", q1, 960.0, 0.03);
+    assert_within("mu", mu, 1.67, 0.03);
+    assert!(q1_err > 0.0 && q1_err < 10.0, "Q1 error {q1_err}");
+    assert!(r.gain.is_some() && r.gain_err.is_some());
+}
+
+#[test]
+fn r6233_histogram_poisson_gauss_and_bellamy() {
+    for model in [Model::PoissonGauss, Model::Bellamy] {
+        let r = process("r6233-histogram/R6233-example.txt", model);
+        assert_eq!(r.status, Status::Ok, "{model}: {:?}", r.message);
+        assert_eq!(r.charge_unit, "V*s");
+        assert_eq!(r.events, 30_980);
+        let (q1, _) = param(&r, "q1");
+        assert_within(&format!("{model} Q1 [V*s]"), q1, 0.0266e-9, 0.03);
+        let (chi2, ndf) = (r.chi2.expect("chi2"), r.ndf.expect("ndf"));
+        assert!(ndf > 100 && chi2 / f64::from(ndf) < 3.0, "{model}: chi2/ndf = {chi2}/{ndf}");
+        if model == Model::Bellamy {
+            assert!(r.params.contains_key("w") && r.params.contains_key("alpha"));
+        }
+    }
+}
+
+#[test]
+fn v1730b_adc_charges_poisson_gauss() {
+    let r = process("wavedump-binary-v1730b/RUN000004_ADC_data.npy", Model::PoissonGauss);
+    assert_eq!(r.status, Status::Ok, "{:?}", r.message);
+    let (q1, _) = param(&r, "q1");
+    let (mu, _) = param(&r, "mu");
+    assert_within("Q1", q1, 116.0, 0.05);
+    assert_within("mu", mu, 0.44, 0.05);
+}
+
+#[test]
+fn v1730b_pedestal_waveforms_are_no_signal() {
+    for model in [Model::PoissonGauss, Model::Bellamy] {
+        let r = process("wavedump-binary-v1730b/RUN000001_wave_1.dat", model);
+        assert_eq!(r.events, 10_002);
+        assert_eq!(r.status, Status::NoSignal, "{model}: {r:?}");
+        assert_eq!(r.gain, None);
+        assert_eq!(r.gain_err, None);
+    }
+}
+
+#[test]
+fn wavedump_ascii_pedestal_is_no_signal() {
+    let r = process("wavedump-ascii-pedestal/WDTestData.txt", Model::PoissonGauss);
+    assert_eq!(r.events, 153);
+    assert_eq!(r.status, Status::NoSignal, "{r:?}");
+    assert_eq!(r.gain, None);
+}
+
+#[test]
+fn uzh_waveforms_give_a_gain_from_all_three_formats() {
+    // The same 2000 SPE waveforms as ROOT, NPY and WaveDump ASCII: identical numbers.
+    let mut cfg = AnalysisConfig::default();
+    cfg.digitizer.amplifier_gain = 10.0;
+    let results: Vec<PointResult> = [
+        "uzh-r12699-v1730d/spe_led_1000V.root",
+        "uzh-r12699-v1730d/wf0.npy",
+        "uzh-r12699-v1730d/wave0_as_wavedump_ascii.txt",
+    ]
+    .iter()
+    .map(|f| {
+        process_inputs(&[data(f)], &cfg, &ProcessOptions::default())
+            .unwrap_or_else(|e| panic!("{f}: {e}"))
+            .result
+    })
+    .collect();
+    for r in &results {
+        assert_eq!(r.events, 2000);
+        assert_eq!(r.histogram, results[0].histogram, "{} differs", r.point);
+        assert_eq!(r.status, results[0].status);
+    }
+}
