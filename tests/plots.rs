@@ -332,9 +332,12 @@ fn charge_plot_survives_odd_input() {
         };
         let bytes = charge_png(&plot).unwrap_or_else(|e| panic!("case {i}: {e}"));
         decode(&bytes, 1000, 750);
-        if i == 7 {
-            std::fs::write(examples_dir().join("charge_odd.png"), &bytes).expect("save");
-        }
+        let name = match i {
+            0 => "charge_empty.png",
+            7 => "charge_odd.png",
+            _ => continue,
+        };
+        std::fs::write(examples_dir().join(name), &bytes).expect("save");
     }
 }
 
@@ -386,7 +389,7 @@ fn gain_map_renders_21_points() {
 
 #[test]
 fn gain_map_survives_odd_input() {
-    let odd = vec![
+    let odd = [
         MapPoint {
             label: "nan".into(),
             theta: f64::NAN,
@@ -424,6 +427,9 @@ fn gain_map_survives_odd_input() {
     ] {
         let bytes = gain_map_png(pts, "", health).expect("render");
         decode(&bytes, 1000, 800);
+        if pts.len() == odd.len() {
+            std::fs::write(examples_dir().join("gain_map_odd.png"), &bytes).expect("save");
+        }
     }
 }
 

@@ -415,3 +415,34 @@ fn unknown_and_empty_files() {
     let e = read(&path, &opts()).unwrap_err().to_string();
     assert!(e.contains("NUMPY") && e.contains("at byte 0"), "{e}");
 }
+
+#[test]
+fn root_scalar_charge_branch_written_by_oxyroot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("charges.root");
+    let mut file = oxyroot::RootFile::create(&path).unwrap();
+    let mut tree = oxyroot::WriterTree::new("Tree_CH2");
+    tree.new_branch("EventID", 0..50i32);
+    tree.new_branch("PulseCharge", (0..50).map(|i| f64::from(i) * 1e-12));
+    tree.write(&mut file).unwrap();
+    file.close().unwrap();
+    drop(file); // flushes the header at offset 0
+
+    assert_eq!(detect(&path).unwrap(), Format::Root);
+    let ChargeInput::Values { values, unit } = charges(&path) else {
+        panic!("a scalar float branch must be charge values")
+    };
+    assert_eq!(values.len(), 50);
+    assert!((values[7] - 7e-12).abs() < 1e-24);
+    assert_eq!(unit, "V*s", "guessed from the magnitudes");
+    // An integer scalar branch is charges only when named explicitly.
+    let o = ReadOptions {
+        branch: Some("EventID".into()),
+        charge_unit: Some("ADC·samples".into()),
+        ..opts()
+    };
+    match read(&path, &o).unwrap() {
+        Input::Charges(c) => assert_eq!((c.events(), c.unit()), (50, "ADC*samples")),
+        other => panic!("{other:?}"),
+    }
+}

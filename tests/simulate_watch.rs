@@ -374,3 +374,94 @@ fn ctrl_c_stops_the_watch_with_130() {
     let st = wait_exit(&mut w, Duration::from_secs(10), "interrupted watch");
     assert_eq!(st.code(), Some(130), "{st}");
 }
+
+#[test]
+fn simulate_point_is_deterministic_and_shaped() {
+    let p = SimParams {
+        events: 600,
+        ..SimParams::default()
+    };
+    let a = simulate_point(&p, 7);
+    let b = simulate_point(&p, 7);
+    assert_eq!(a, b);
+    assert_ne!(a[2].samples, simulate_point(&p, 8)[2].samples);
+    for w in &a {
+        assert_eq!(w.events(), 600);
+        assert_eq!(w.samples.len(), 600 * 520);
+        assert!(
+            w.samples
+                .iter()
+                .all(|&s| (0.0..16384.0).contains(&s) && s.fract() == 0.0)
+        );
+    }
+    // Trigger: about −800 mV from sample 50 for ~10 samples.
+    let e = a[0].event(0);
+    assert!(
+        e[45] > 7900.0 && e[55] < 8000.0 - 6000.0 && e[70] > 7900.0,
+        "{:?}",
+        &e[40..75]
+    );
+    // PMT: the mean waveform dips at ~sample 212, not at the trigger.
+    let mut mean = vec![0.0f64; 520];
+    for ev in a[2].iter() {
+        for (m, &s) in mean.iter_mut().zip(ev) {
+            *m += f64::from(s) / 600.0;
+        }
+    }
+    let (kmin, _) = mean
+        .iter()
+        .enumerate()
+        .fold((0, f64::MAX), |b, (k, &v)| if v < b.1 { (k, v) } else { b });
+    assert!((210..=218).contains(&kmin), "PMT peak at {kmin}");
+}
+
+#[test]
+fn point_truth_varies_over_the_scan() {
+    let p = SimParams::default();
+    let pole = p.for_point(&PointLabel::Surface {
+        theta: 0.0,
+        phi: 0.0,
+    });
+    let rim = p.for_point(&PointLabel::Surface {
+        theta: 75.0,
+        phi: 90.0,
+    });
+    assert!((pole.gain / p.gain - 1.05).abs() < 1e-9);
+    assert!(rim.gain < p.gain && rim.gain > 0.9 * p.gain);
+    let hv = p.for_point(&PointLabel::Hv { volts: 1500.0 });
+    assert!((hv.gain - p.gain).abs() < 1e-6);
+    assert!(p.for_point(&PointLabel::Hv { volts: 1600.0 }).gain > 1.5 * p.gain);
+    let mut bad = p.clone();
+    bad.fall_ns = -1.0;
+    assert!(bad.validate().is_err());
+    assert!(p.validate().is_ok());
+}
+
+#[test]
+fn write_point_writes_wavedump_ascii_atomically() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let p = SimParams {
+        events: 3,
+        ..SimParams::default()
+    };
+    let label = PointLabel::Hv { volts: 1500.0 };
+    let waves = simulate_point(&p, 1);
+    write_point(tmp.path(), &label, &waves).expect("write");
+    write_point(tmp.path(), &label, &waves).expect("rewrite replaces");
+    let names: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["wavesave_hv1500"]);
+    let text = std::fs::read_to_string(tmp.path().join("wavesave_hv1500/wave2save_hv1500.txt"))
+        .expect("read");
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(lines.len(), 3 * (7 + 520));
+    assert_eq!(lines[0], "Record Length: 520");
+    assert_eq!(lines[2], "Channel: 2");
+    assert_eq!(lines[527 + 3], "Event Number: 1");
+    assert_eq!(
+        lines[7].parse::<f32>().expect("sample"),
+        waves[2].samples[0]
+    );
+}

@@ -172,9 +172,10 @@ fn print_summary(r: &PointResult) {
         _ => println!("gain       —"),
     }
     for (name, p) in &r.params {
+        let unit = crate::pipeline::fit::param_unit(name, &r.charge_unit);
         match p.error {
-            Some(e) => println!("{name:<10} {:.6e} ± {e:.2e} {}", p.value, r.charge_unit),
-            None => println!("{name:<10} {:.6e}", p.value),
+            Some(e) => println!("{name:<10} {:.6e} ± {e:.2e} {unit}", p.value),
+            None => println!("{name:<10} {:.6e} {unit}", p.value),
         }
     }
     if let (Some(c), Some(n)) = (r.chi2, r.ndf) {

@@ -87,7 +87,7 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
         None => standard_surface_points(args.points.unwrap_or(21)),
     };
     anyhow::ensure!(!points.is_empty(), "--points must be at least 1");
-    params.validate().context("invalid simulation parameters")?;
+    params.validate()?;
 
     let bar = ProgressBar::with_draw_target(
         Some(points.len() as u64),

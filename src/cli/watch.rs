@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 
-use super::process::ProcessArgs;
+use super::process::{ProcessArgs, process_options, reference_histogram};
 use crate::pipeline::config::AnalysisConfig;
 use crate::pipeline::output::write_atomic;
 use crate::pipeline::point::{
@@ -42,6 +42,9 @@ use crate::pipeline::table::write_scan_tables;
 
 /// How often the scan directory is looked at.
 const POLL: Duration = Duration::from_millis(200);
+
+/// Consecutive failures to list the scan directory before the watch gives up (~10 s).
+const MAX_LIST_FAILURES: u32 = 50;
 
 /// Set by the Ctrl-C handler; checked between points.
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -142,14 +145,20 @@ pub fn run(args: &ProcessArgs, cfg: &AnalysisConfig, dir: &Path) -> anyhow::Resu
     let settle = Duration::from_secs_f64(cfg.scan.settle_secs.clamp(0.0, 86_400.0));
     let total = cfg.scan.points;
     let reporter = Reporter { json: args.json };
+    let reference = args
+        .reference
+        .as_deref()
+        .map(reference_histogram)
+        .transpose()?;
     let out_opts = OutputOptions {
         plot: !args.no_plot,
-        reference: None,
+        reference: reference.as_ref(),
     };
     tracing::info!(scan = %dir.display(), out = %out.display(), total, "watching");
 
     let mut done: BTreeSet<String> = BTreeSet::new();
     let mut pending: BTreeMap<String, Pending> = BTreeMap::new();
+    let mut list_failures = 0u32;
     loop {
         if STOP.load(Ordering::SeqCst) {
             eprintln!("interrupted: {} of {total} points done", done.len());
@@ -158,8 +167,23 @@ pub fn run(args: &ProcessArgs, cfg: &AnalysisConfig, dir: &Path) -> anyhow::Resu
         if done.len() >= total {
             break;
         }
-        let points = find_point_dirs(dir, serial)
-            .with_context(|| format!("looking for scan points in {}", dir.display()))?;
+        let points = match find_point_dirs(dir, serial) {
+            Ok(p) => {
+                list_failures = 0;
+                p
+            }
+            // A network file system may hiccup: give up only when listing keeps failing.
+            Err(e) if list_failures < MAX_LIST_FAILURES => {
+                list_failures += 1;
+                tracing::warn!("cannot list {}: {e}; retrying", dir.display());
+                std::thread::sleep(POLL);
+                continue;
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("looking for scan points in {}", dir.display()));
+            }
+        };
         for (label, pdir) in points {
             let key = label.label();
             if done.contains(&key) {
@@ -220,9 +244,8 @@ fn process_one(
 ) -> anyhow::Result<()> {
     let key = label.label();
     let opts = ProcessOptions {
-        serial: args.serial.clone(),
         point: Some(key.clone()),
-        ..Default::default()
+        ..process_options(args)
     };
     let outcome = point_files(pdir)
         .and_then(|files| process_inputs(&files, cfg, &opts))

@@ -153,7 +153,7 @@ mod tests {
     #[test]
     fn fill_counts_and_outside() {
         let h = Histogram::fill(&[0.0, 0.5, 0.99, 1.0, -0.1], 0.0, 1.0, 2, "pC");
-        assert_eq!(h.counts, vec![2.0, 1.0]);
+        assert_eq!(h.counts, vec![1.0, 2.0]);
         assert_eq!(h.outside, 2);
         assert_eq!(h.centers(), vec![0.25, 0.75]);
     }

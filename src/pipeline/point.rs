@@ -181,7 +181,22 @@ pub fn process_inputs(
         .par_iter()
         .map(|f| readers::read(f, &read_opts))
         .collect::<Result<_>>()?;
-    let read_ms = ms(t0);
+    let mut p = process_loaded(inputs_read, files, point, cfg, opts)?;
+    p.result.timings_ms.read = ms(t0) - p.result.timings_ms.total;
+    p.result.timings_ms.total = ms(t0);
+    Ok(p)
+}
+
+/// Processes one point from inputs already in memory (read from `files`, or simulated).
+/// The `read` timing is left at zero; [`process_inputs`] fills it in.
+pub fn process_loaded(
+    inputs_read: Vec<Input>,
+    files: Vec<PathBuf>,
+    point: String,
+    cfg: &AnalysisConfig,
+    opts: &ProcessOptions,
+) -> Result<ProcessedPoint> {
+    let t0 = Instant::now();
 
     let mut warnings = Vec::new();
     let mut waves = Vec::new();
@@ -285,7 +300,7 @@ pub fn process_inputs(
         message: fit.message.clone(),
         warnings,
         timings_ms: Timings {
-            read: read_ms,
+            read: 0.0,
             features: features_ms,
             fit: fit_ms,
             total: ms(t0),

@@ -158,16 +158,10 @@ impl SimParams {
         (1.0 - f) * gauss + f * 0.5 * (lo + hi) * q1
     }
 
-    /// Checks the values can be simulated.
+    /// Checks the values can be simulated (and fit in memory: a point is held whole).
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::Config(format!("simulate: {m}")));
-        if !(1..=16).contains(&self.bits) {
-            return bad(format!("bits must be 1–16, got {}", self.bits));
-        }
-        if self.record_len == 0 {
-            return bad("record_len must be at least 1".into());
-        }
-        for (name, v) in [
+        let bad = |m: String| Err(Error::Input(format!("simulation parameters: {m}")));
+        let positive = [
             ("gain", self.gain),
             ("sample_ns", self.sample_ns),
             ("vpp", self.vpp),
@@ -175,15 +169,8 @@ impl SimParams {
             ("rise_ns", self.rise_ns),
             ("fall_ns", self.fall_ns),
             ("hv_nominal", self.hv_nominal),
-        ] {
-            if !(v.is_finite() && v > 0.0) {
-                return bad(format!("{name} must be a positive number, got {v}"));
-            }
-        }
-        if self.rise_ns == self.fall_ns {
-            return bad("rise_ns and fall_ns must differ (bi-exponential pulse)".into());
-        }
-        for (name, v) in [
+        ];
+        let non_negative = [
             ("occupancy", self.occupancy),
             ("noise_mv", self.noise_mv),
             ("spe_resolution", self.spe_resolution),
@@ -191,23 +178,47 @@ impl SimParams {
             ("tts_ns", self.tts_ns),
             ("trigger_jitter_ns", self.trigger_jitter_ns),
             ("trigger_width_ns", self.trigger_width_ns),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return bad(format!("{name} must be a number ≥ 0, got {v}"));
-            }
+        ];
+        let finite = [
+            ("baseline_adc", self.baseline_adc),
+            ("trigger_ns", self.trigger_ns),
+            ("trigger_mv", self.trigger_mv),
+            ("pickoff_delay_ns", self.pickoff_delay_ns),
+            ("pickoff_mv", self.pickoff_mv),
+            ("transit_ns", self.transit_ns),
+        ];
+        if let Some((n, v)) = positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
+            return bad(format!("{n} must be a positive number, got {v}"));
         }
-        if self.occupancy > 100.0 {
-            return bad(format!(
-                "occupancy {} is not a single-photon regime (≤ 100)",
-                self.occupancy
-            ));
+        if let Some((n, v)) = non_negative
+            .iter()
+            .find(|(_, v)| !(v.is_finite() && *v >= 0.0))
+        {
+            return bad(format!("{n} must be a number ≥ 0, got {v}"));
         }
-        if !(0.0..=1.0).contains(&self.underamp_fraction) {
-            return bad("underamp_fraction must be within [0, 1]".into());
+        if let Some((n, v)) = finite.iter().find(|(_, v)| !v.is_finite()) {
+            return bad(format!("{n} must be a finite number, got {v}"));
+        }
+        if !(1..=16).contains(&self.bits) {
+            return bad(format!("bits must be 1–16, got {}", self.bits));
+        }
+        if self.record_len == 0
+            || self.events == 0
+            || self.events.saturating_mul(self.record_len) > 200_000_000
+        {
+            return bad("events and record_len must be ≥ 1, events × record_len ≤ 2e8".into());
+        }
+        if self.rise_ns == self.fall_ns {
+            return bad("rise_ns and fall_ns must differ (bi-exponential pulse)".into());
+        }
+        if self.occupancy > 100.0 || self.dark_rate_hz > 1e9 {
+            return bad("occupancy ≤ 100 and dark_rate_hz ≤ 1e9 (a photon-counting regime)".into());
         }
         let [lo, hi] = self.underamp_range;
-        if !(lo.is_finite() && hi.is_finite() && 0.0 < lo && lo <= hi) {
-            return bad("underamp_range must be [lo, hi] with 0 < lo ≤ hi".into());
+        // Written so that NaN fails every comparison.
+        let range_ok = 0.0 < lo && lo <= hi && hi.is_finite();
+        if !range_ok || !(0.0..=1.0).contains(&self.underamp_fraction) {
+            return bad("underamp_fraction must be in [0, 1], underamp_range 0 < lo ≤ hi".into());
         }
         Ok(())
     }
@@ -374,7 +385,7 @@ fn simulate_chunk(p: &SimParams, n: usize, seed: u64) -> [Vec<f32>; 3] {
     let len = p.record_len;
     let dt = p.sample_ns;
     let mv = p.mv_per_adc();
-    let max_adc = f64::from((1u32 << p.bits) - 1);
+    let max_adc = f64::from((1u32 << p.bits.min(31)) - 1);
     let noise_adc = p.noise_mv / mv;
     let q1 = p.q1_adc_samples();
     let record_ns = len as f64 * dt;
@@ -597,13 +608,6 @@ pub fn simulate_scan(
 mod tests {
     use super::*;
 
-    fn small() -> SimParams {
-        SimParams {
-            events: 600,
-            ..SimParams::default()
-        }
-    }
-
     #[test]
     fn charge_units_match_the_bench() {
         let p = SimParams::default();
@@ -629,93 +633,5 @@ mod tests {
             let s: f64 = buf.iter().sum();
             assert!((s - 328.0).abs() < 1e-3, "t0 {t0}: {s}");
         }
-    }
-
-    #[test]
-    fn deterministic_and_shaped() {
-        let p = small();
-        let a = simulate_point(&p, 7);
-        let b = simulate_point(&p, 7);
-        assert_eq!(a, b);
-        assert_ne!(a[2].samples, simulate_point(&p, 8)[2].samples);
-        for w in &a {
-            assert_eq!(w.events(), 600);
-            assert_eq!(w.samples.len(), 600 * 520);
-            assert!(
-                w.samples
-                    .iter()
-                    .all(|&s| (0.0..16384.0).contains(&s) && s.fract() == 0.0)
-            );
-        }
-        // Trigger: about −800 mV from sample 50 for ~10 samples.
-        let e = a[0].event(0);
-        assert!(
-            e[45] > 7900.0 && e[55] < 8000.0 - 6000.0 && e[70] > 7900.0,
-            "{:?}",
-            &e[40..75]
-        );
-        // PMT: the mean waveform dips at ~sample 212, not at the trigger.
-        let mut mean = vec![0.0f64; 520];
-        for ev in a[2].iter() {
-            for (m, &s) in mean.iter_mut().zip(ev) {
-                *m += f64::from(s) / 600.0;
-            }
-        }
-        let (kmin, _) = mean
-            .iter()
-            .enumerate()
-            .fold((0, f64::MAX), |b, (k, &v)| if v < b.1 { (k, v) } else { b });
-        assert!((210..=218).contains(&kmin), "PMT peak at {kmin}");
-    }
-
-    #[test]
-    fn point_truth_varies_over_the_scan() {
-        let p = SimParams::default();
-        let pole = p.for_point(&PointLabel::Surface {
-            theta: 0.0,
-            phi: 0.0,
-        });
-        let rim = p.for_point(&PointLabel::Surface {
-            theta: 75.0,
-            phi: 90.0,
-        });
-        assert!((pole.gain / p.gain - 1.05).abs() < 1e-9);
-        assert!(rim.gain < p.gain && rim.gain > 0.9 * p.gain);
-        let hv = p.for_point(&PointLabel::Hv { volts: 1500.0 });
-        assert!((hv.gain - p.gain).abs() < 1e-6);
-        assert!(p.for_point(&PointLabel::Hv { volts: 1600.0 }).gain > 1.5 * p.gain);
-        let mut bad = p.clone();
-        bad.fall_ns = -1.0;
-        assert!(bad.validate().is_err());
-        assert!(p.validate().is_ok());
-    }
-
-    #[test]
-    fn writes_wavedump_ascii_atomically() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let p = SimParams {
-            events: 3,
-            ..SimParams::default()
-        };
-        let label = PointLabel::Hv { volts: 1500.0 };
-        let waves = simulate_point(&p, 1);
-        write_point(tmp.path(), &label, &waves).expect("write");
-        write_point(tmp.path(), &label, &waves).expect("rewrite replaces");
-        let names: Vec<_> = std::fs::read_dir(tmp.path())
-            .expect("ls")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(names, ["wavesave_hv1500"]);
-        let text = std::fs::read_to_string(tmp.path().join("wavesave_hv1500/wave2save_hv1500.txt"))
-            .expect("read");
-        let lines: Vec<_> = text.lines().collect();
-        assert_eq!(lines.len(), 3 * (7 + 520));
-        assert_eq!(lines[0], "Record Length: 520");
-        assert_eq!(lines[2], "Channel: 2");
-        assert_eq!(lines[527 + 3], "Event Number: 1");
-        assert_eq!(
-            lines[7].parse::<f32>().expect("sample"),
-            waves[2].samples[0]
-        );
     }
 }

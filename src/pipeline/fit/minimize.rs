@@ -262,11 +262,13 @@ pub fn fit_histogram(hist: &Histogram, model: Model) -> FitResult {
 
 /// Like [`fit_histogram`] with an explicit minimum number of entries.
 pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> FitResult {
-    // Drop empty bins at both ends: they carry no information and would inflate ndf.
-    let first = hist.counts.iter().position(|&c| c > 0.0);
-    let last = hist.counts.iter().rposition(|&c| c > 0.0);
-    let (first, last) = match (first, last) {
-        (Some(a), Some(b)) => (a, b + 1),
+    // Empty bins at both ends carry (almost) no information: they stay in the
+    // likelihood (ν there is part of the model) but do not count towards ndf.
+    let span = match (
+        hist.counts.iter().position(|&c| c > 0.0),
+        hist.counts.iter().rposition(|&c| c > 0.0),
+    ) {
+        (Some(a), Some(b)) => b + 1 - a,
         _ => {
             return FitResult::without_fit(
                 Status::InsufficientData,
@@ -276,16 +278,12 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
             );
         }
     };
-    let h = Histogram {
-        lo: hist.lo + first as f64 * hist.width,
-        width: hist.width,
-        counts: hist.counts[first..last].to_vec(),
-        unit: hist.unit.clone(),
-        outside: hist.outside,
-    };
+    let h = hist;
     let total = h.total();
     let kind = match model {
-        Model::SeedCompatible => Kind::Seed,
+        Model::SeedCompatible => Kind::Seed {
+            origin: -h.lo / h.width,
+        },
         Model::PoissonGauss => Kind::PoissonGauss,
         Model::Bellamy => Kind::Bellamy,
     };
@@ -295,7 +293,7 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
         return FitResult::without_fit(
             Status::InsufficientData,
             model,
-            &h,
+            h,
             format!(
                 "{total:.0} events in {filled} non-empty bins: at least {min_events} events in \
                  {} bins are needed for a fit",
@@ -305,7 +303,7 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
     }
 
     let (p0, pedestal_only) = match kind {
-        Kind::Seed => (seed::seed_start(&h.counts).to_vec(), None),
+        Kind::Seed { origin } => (seed::seed_start(&h.counts, origin).to_vec(), None),
         _ => {
             let st = seed::poisson_start(&h.counts);
             let mut p0 = vec![st.norm, st.q0, st.s0, st.q1, st.s1, st.mu];
@@ -318,7 +316,7 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
     };
     let mut best = match minimize(kind, &h.counts, &p0) {
         Ok(m) => m,
-        Err(e) => return FitResult::without_fit(Status::FitFailed, model, &h, e),
+        Err(e) => return FitResult::without_fit(Status::FitFailed, model, h, e),
     };
     // Bellamy is started from the poisson-gauss minimum when that is better: it nests it
     // (w → 0), and a good start matters for its numerical gradient.
@@ -333,11 +331,18 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
             best = m;
         }
     }
-    assemble(kind, model, &h, best, pedestal_only.map(|m| m.nll))
+    assemble(kind, model, h, span, best, pedestal_only.map(|m| m.nll))
 }
 
 /// Turns a minimum (bin units) into a [`FitResult`] in the histogram's charge unit.
-fn assemble(kind: Kind, model: Model, h: &Histogram, m: Minimum, ped_nll: Option<f64>) -> FitResult {
+fn assemble(
+    kind: Kind,
+    model: Model,
+    h: &Histogram,
+    span: usize,
+    m: Minimum,
+    ped_nll: Option<f64>,
+) -> FitResult {
     let names = kind.names();
     let np = names.len();
     let (lo, w) = (h.lo, h.width);
@@ -345,6 +350,7 @@ fn assemble(kind: Kind, model: Model, h: &Histogram, m: Minimum, ped_nll: Option
     let unit_map = |name: &str| -> (f64, f64) {
         match name {
             "q0" => (w, lo),
+            // Seed means are absolute charges already (see Kind::Seed).
             "sigma0" | "q1" | "sigma1" | "sigma2" => (w, 0.0),
             "alpha" => (1.0 / w, 0.0),
             _ => (1.0, 0.0),
@@ -367,7 +373,7 @@ fn assemble(kind: Kind, model: Model, h: &Histogram, m: Minimum, ped_nll: Option
             },
         );
     }
-    if kind == Kind::Seed {
+    if matches!(kind, Kind::Seed { .. }) {
         // The old analysis assumes a zero pedestal; μ follows from the 2PE/1PE ratio
         // under Poisson statistics: P2/P1 = μ/2.
         params.insert("q0".into(), Param { value: 0.0, error: None });
@@ -377,7 +383,7 @@ fn assemble(kind: Kind, model: Model, h: &Histogram, m: Minimum, ped_nll: Option
         params.insert("mu".into(), Param { value: mu, error: mu_err });
     }
     let chi2 = 2.0 * m.nll;
-    let ndf = h.counts.len().saturating_sub(np) as u32;
+    let ndf = span.saturating_sub(np) as u32;
 
     let curve = curve(kind, h, &m.p);
     let mut result = FitResult {

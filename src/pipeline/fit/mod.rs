@@ -96,6 +96,15 @@ impl fmt::Display for Status {
     }
 }
 
+/// The unit of parameter `name` when charges are in `charge_unit`.
+pub fn param_unit(name: &str, charge_unit: &str) -> String {
+    match name {
+        "q0" | "sigma0" | "q1" | "sigma1" | "sigma2" => charge_unit.to_string(),
+        "alpha" => format!("1/({charge_unit})"),
+        _ => String::new(),
+    }
+}
+
 /// A fitted parameter with its (1σ) error; `error` is `None` for fixed or derived values.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Param {

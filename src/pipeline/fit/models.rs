@@ -51,12 +51,14 @@ impl Transform {
 }
 
 /// The internal model kinds (the public [`super::Model`] plus the pedestal-only reference).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Kind {
     /// A single Gaussian: the "no signal" hypothesis.
     Pedestal,
-    /// 1PE + 2PE Gaussians with μ2 = 2μ1 (no pedestal; events are pre-selected).
-    Seed,
+    /// 1PE + 2PE Gaussians with μ2 = 2μ1 (no pedestal; events are pre-selected). The
+    /// means are absolute charges, so the model needs where charge zero lies in bin
+    /// units (`origin`); the other models' q0 absorbs it.
+    Seed { origin: f64 },
     PoissonGauss,
     Bellamy,
 }
@@ -69,7 +71,7 @@ impl Kind {
     pub fn names(self) -> &'static [&'static str] {
         match self {
             Kind::Pedestal => &["norm", "q0", "sigma0"],
-            Kind::Seed => &["norm", "frac1", "q1", "sigma1", "sigma2"],
+            Kind::Seed { .. } => &["norm", "frac1", "q1", "sigma1", "sigma2"],
             Kind::PoissonGauss => &["norm", "q0", "sigma0", "q1", "sigma1", "mu"],
             Kind::Bellamy => &["norm", "q0", "sigma0", "q1", "sigma1", "mu", "w", "alpha"],
         }
@@ -79,7 +81,7 @@ impl Kind {
         use Transform::*;
         match self {
             Kind::Pedestal => &[Positive, Free, Positive],
-            Kind::Seed => &[Positive, Unit, Positive, Positive, Positive],
+            Kind::Seed { .. } => &[Positive, Unit, Positive, Positive, Positive],
             Kind::PoissonGauss => &[Positive, Free, Positive, Positive, Positive, Positive],
             Kind::Bellamy => &[
                 Positive, Free, Positive, Positive, Positive, Positive, Unit, Positive,
@@ -102,16 +104,16 @@ impl Kind {
             Kind::Pedestal => {
                 gauss_into(nu, jac, 3, p[0], p[1], p[2], &[(1, 1.0)], &[(2, 1.0)]);
             }
-            Kind::Seed => {
+            Kind::Seed { origin } => {
                 let (n, f, q1, s1, s2) = (p[0], p[1], p[2], p[3], p[4]);
                 // ∂/∂frac of N·f·G1 is N·G1; of N·(1−f)·G2 it is −N·G2: handled by
                 // scaling the "norm" column contributions below.
                 let mut tmp = vec![0.0; nu.len()];
                 let mut jac1 = jac.as_ref().map(|_| vec![0.0; nu.len() * 5]);
-                gauss_into(&mut tmp, jac1.as_deref_mut(), 5, n * f, q1, s1, &[(2, 1.0)], &[(3, 1.0)]);
+                gauss_into(&mut tmp, jac1.as_deref_mut(), 5, n * f, origin + q1, s1, &[(2, 1.0)], &[(3, 1.0)]);
                 let mut tmp2 = vec![0.0; nu.len()];
                 let mut jac2 = jac.as_ref().map(|_| vec![0.0; nu.len() * 5]);
-                gauss_into(&mut tmp2, jac2.as_deref_mut(), 5, n * (1.0 - f), 2.0 * q1, s2, &[(2, 2.0)], &[(4, 1.0)]);
+                gauss_into(&mut tmp2, jac2.as_deref_mut(), 5, n * (1.0 - f), origin + 2.0 * q1, s2, &[(2, 2.0)], &[(4, 1.0)]);
                 for i in 0..nu.len() {
                     nu[i] = tmp[i] + tmp2[i];
                 }
@@ -143,9 +145,9 @@ impl Kind {
         };
         match self {
             Kind::Pedestal => vec![("pedestal".into(), g(p[0], p[1], p[2]))],
-            Kind::Seed => vec![
-                ("1 PE".into(), g(p[0] * p[1], p[2], p[3])),
-                ("2 PE".into(), g(p[0] * (1.0 - p[1]), 2.0 * p[2], p[4])),
+            Kind::Seed { origin } => vec![
+                ("1 PE".into(), g(p[0] * p[1], origin + p[2], p[3])),
+                ("2 PE".into(), g(p[0] * (1.0 - p[1]), origin + 2.0 * p[2], p[4])),
             ],
             Kind::PoissonGauss | Kind::Bellamy => {
                 let (n, q0, s0, q1, s1, mu) = (p[0], p[1], p[2], p[3], p[4], p[5]);
@@ -344,7 +346,7 @@ mod tests {
     #[test]
     fn analytic_jacobians_match_finite_differences() {
         check_jacobian(Kind::Pedestal, &[1000.0, 20.0, 3.0], 80);
-        check_jacobian(Kind::Seed, &[1000.0, 0.7, 30.0, 8.0, 12.0], 120);
+        check_jacobian(Kind::Seed { origin: -3.0 }, &[1000.0, 0.7, 30.0, 8.0, 12.0], 120);
         check_jacobian(Kind::PoissonGauss, &[1000.0, 20.0, 3.0, 25.0, 7.0, 1.3], 200);
     }
 
@@ -354,7 +356,7 @@ mod tests {
         for (kind, p) in [
             (Kind::PoissonGauss, vec![1000.0, 100.0, 5.0, 40.0, 12.0, 2.0]),
             (Kind::Bellamy, vec![1000.0, 100.0, 5.0, 40.0, 12.0, 2.0, 0.2, 0.05]),
-            (Kind::Seed, vec![1000.0, 0.6, 100.0, 20.0, 30.0]),
+            (Kind::Seed { origin: 0.0 }, vec![1000.0, 0.6, 100.0, 20.0, 30.0]),
         ] {
             let mut nu = vec![0.0; bins];
             kind.eval(&p, &mut nu, None);

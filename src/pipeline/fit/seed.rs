@@ -148,8 +148,9 @@ fn spe_peak(counts: &[f64], q0: f64, s0: f64) -> Option<f64> {
     (h > s[v] * 1.1 && h > 0.0).then_some((v + i) as f64 + 0.5)
 }
 
-/// Starting values for the 1PE + 2PE Gaussian pair: (norm, frac1, q1, s1, s2).
-pub(super) fn seed_start(counts: &[f64]) -> [f64; 5] {
+/// Starting values for the 1PE + 2PE Gaussian pair: (norm, frac1, q1, s1, s2), with q1
+/// measured from `origin` (the bin-unit position of charge zero).
+pub(super) fn seed_start(counts: &[f64], origin: f64) -> [f64; 5] {
     let total: f64 = counts.iter().sum();
     let s = smooth(counts, 2);
     let peak = s
@@ -163,10 +164,10 @@ pub(super) fn seed_start(counts: &[f64]) -> [f64; 5] {
         .map(|(i, c)| (i as f64 + 0.5) * c)
         .sum::<f64>()
         / total.max(1.0);
-    let q1 = peak.max(1.0);
+    let q1 = (peak - origin).max(1.0);
     let s1 = (0.3 * q1).max(1.0);
     // mean = q1 (f + 2 (1 − f))  →  f = 2 − mean / q1
-    let f = (2.0 - mean / q1).clamp(0.3, 0.98);
+    let f = (2.0 - (mean - origin) / q1).clamp(0.3, 0.98);
     [total, f, q1, s1, s1 * 2f64.sqrt()]
 }
 

@@ -304,20 +304,39 @@ fn draw_spectrum(area: &Canvas, p: &ChargePlot, prep: &Prepared, x_desc: bool) -
     let max_w = (px.end - px.start - 20).max(50) as u32;
     let mut notes = Vec::new();
     if p.fit.status != Status::Ok {
-        let msg = p.fit.message.as_deref().unwrap_or("");
-        notes.push(format!("no fit: {} — {msg}", p.fit.status));
+        match p.fit.message.as_deref().map(str::trim) {
+            Some(msg) if !msg.is_empty() => {
+                notes.push(format!("no fit: {} — {msg}", p.fit.status));
+            }
+            _ => notes.push(format!("no fit: {}", p.fit.status)),
+        }
     }
     if prep.data.is_empty() {
         notes.push("empty spectrum: no bin has any events".to_string());
     }
     let style = font(17).color(&FIT_COLOUR);
-    let mut ty = oy + 10;
-    for note in notes {
-        for line in wrap(&note, max_w, |s| text_w(area, s, &style)) {
-            area.draw_text(&line, &style, (ox + 10, ty))
-                .map_err(draw_err)?;
-            ty += 22;
-        }
+    let lines: Vec<String> = notes
+        .iter()
+        .flat_map(|n| wrap(n, max_w, |s| text_w(area, s, &style)))
+        .collect();
+    if lines.is_empty() {
+        return Ok(());
+    }
+    // A translucent box keeps the words readable where they cross data points.
+    let box_w = lines
+        .iter()
+        .map(|l| text_w(area, l, &style))
+        .max()
+        .unwrap_or(0) as i32;
+    let box_h = 22 * lines.len() as i32;
+    area.draw(&Rectangle::new(
+        [(ox + 4, oy + 4), (ox + 16 + box_w, oy + 12 + box_h)],
+        WHITE.mix(0.85).filled(),
+    ))
+    .map_err(draw_err)?;
+    for (i, line) in lines.iter().enumerate() {
+        area.draw_text(line, &style, (ox + 10, oy + 8 + 22 * i as i32))
+            .map_err(draw_err)?;
     }
     Ok(())
 }
@@ -410,7 +429,7 @@ fn draw_residuals(area: &Canvas, hist: &Histogram, c: &FitCurve, x: (f64, f64)) 
 fn draw_info(area: &Canvas, p: &ChargePlot, prep: &Prepared) -> Result<()> {
     let (w, _) = area.dim_in_pixel();
     let x0 = 10;
-    let max_w = w.saturating_sub(20).max(50);
+    let max_w = w.saturating_sub(30).max(50);
     let mut y = 12;
     let text = |s: &str, style: &TextStyle, y: i32| area.draw_text(s, style, (x0, y));
 
@@ -510,7 +529,8 @@ fn draw_info(area: &Canvas, p: &ChargePlot, prep: &Prepared) -> Result<()> {
     }
     y += 14;
     let grey = font(13).color(&GREY_TEXT);
-    let events = p.hist.total();
+    // `+ 0.0` turns the empty sum's −0 into 0.
+    let events = p.hist.total() + 0.0;
     let events = if events.is_finite() && events.abs() < 1e15 {
         format!("{events:.0}")
     } else {

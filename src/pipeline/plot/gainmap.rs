@@ -322,15 +322,13 @@ fn draw_side(
         .iter()
         .filter(|p| !(p.theta.is_finite() && p.phi.is_finite()))
         .count();
-    let mut summary = format!(
-        "{n} points, {poor} poor, {no_gain} without gain. θ is the radius (0° centre, \
-         90° rim), φ the angle."
-    );
+    let mut summary = format!("{n} points, {poor} poor, {no_gain} without gain");
     if unplaced > 0 {
         summary.push_str(&format!(
             ", {unplaced} without a valid position (not shown)"
         ));
     }
+    summary.push_str(".\nθ is the radius (0° centre, 90° rim), φ the angle.");
     for line in wrap(&summary, w.saturating_sub(20), |s| {
         area.estimate_text_size(s, &grey).map_or(0, |d| d.0)
     }) {

@@ -11,7 +11,7 @@
 
 mod charge;
 mod clip;
-pub mod font;
+mod font;
 mod format;
 mod gainmap;
 mod png;
