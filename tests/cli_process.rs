@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn data(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(rel)
 }
 
 fn pmtwatch(args: &[&str]) -> Output {
@@ -32,8 +34,19 @@ fn json_contract_for_a_charge_input() {
     let f = data("wavedump-binary-v1730b/RUN000004_ADC_data.npy");
     let v = json_of(&pmtwatch(&["process", f.to_str().expect("utf8"), "--json"]));
     for key in [
-        "status", "model", "gain", "gain_err", "events", "selected", "charge_unit", "params",
-        "chi2", "ndf", "health", "warnings", "timings_ms",
+        "status",
+        "model",
+        "gain",
+        "gain_err",
+        "events",
+        "selected",
+        "charge_unit",
+        "params",
+        "chi2",
+        "ndf",
+        "health",
+        "warnings",
+        "timings_ms",
     ] {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
     }
@@ -43,7 +56,10 @@ fn json_contract_for_a_charge_input() {
     assert_eq!(v["events"], 60_001);
     for name in ["q0", "sigma0", "q1", "sigma1", "mu"] {
         let p = &v["params"][name];
-        assert!(p["value"].is_f64() && p["error"].is_f64(), "param {name}: {p}");
+        assert!(
+            p["value"].is_f64() && p["error"].is_f64(),
+            "param {name}: {p}"
+        );
     }
     assert!(v["warnings"].is_array());
 }
@@ -112,7 +128,10 @@ fn bad_inputs_fail_with_a_message_naming_the_file() {
         let o = pmtwatch(&["process", f.to_str().expect("utf8"), "--json"]);
         assert!(!o.status.success());
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains(f.file_name().and_then(|n| n.to_str()).expect("name")), "{err}");
+        assert!(
+            err.contains(f.file_name().and_then(|n| n.to_str()).expect("name")),
+            "{err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
         assert!(o.stdout.is_empty());
     }
@@ -144,7 +163,12 @@ fn config_file_overrides_model_and_typos_are_errors() {
     ]));
     assert_eq!(v["model"], "bellamy");
     std::fs::write(&cfg, "[fit]\nmodell = \"bellamy\"\n").expect("write");
-    let o = pmtwatch(&["process", f.to_str().expect("utf8"), "--config", cfg.to_str().expect("utf8")]);
+    let o = pmtwatch(&[
+        "process",
+        f.to_str().expect("utf8"),
+        "--config",
+        cfg.to_str().expect("utf8"),
+    ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("modell"));
 }

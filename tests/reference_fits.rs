@@ -8,7 +8,9 @@ use pmtwatch::pipeline::fit::{Model, Status};
 use pmtwatch::pipeline::point::{PointResult, ProcessOptions, process_inputs};
 
 fn data(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(rel)
 }
 
 fn process(rel: &str, model: Model) -> PointResult {
@@ -20,7 +22,10 @@ fn process(rel: &str, model: Model) -> PointResult {
 }
 
 fn param(r: &PointResult, name: &str) -> (f64, f64) {
-    let p = r.params.get(name).unwrap_or_else(|| panic!("no {name} in {:?}", r.params));
+    let p = r
+        .params
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} in {:?}", r.params));
     (p.value, p.error.unwrap_or(f64::NAN))
 }
 
@@ -56,7 +61,10 @@ fn r6233_histogram_poisson_gauss_and_bellamy() {
         let (q1, _) = param(&r, "q1");
         assert_within(&format!("{model} Q1 [V*s]"), q1, 0.0266e-9, 0.03);
         let (chi2, ndf) = (r.chi2.expect("chi2"), r.ndf.expect("ndf"));
-        assert!(ndf > 100 && chi2 / f64::from(ndf) < 3.0, "{model}: chi2/ndf = {chi2}/{ndf}");
+        assert!(
+            ndf > 100 && chi2 / f64::from(ndf) < 3.0,
+            "{model}: chi2/ndf = {chi2}/{ndf}"
+        );
         if model == Model::Bellamy {
             assert!(r.params.contains_key("w") && r.params.contains_key("alpha"));
         }
@@ -65,7 +73,10 @@ fn r6233_histogram_poisson_gauss_and_bellamy() {
 
 #[test]
 fn v1730b_adc_charges_poisson_gauss() {
-    let r = process("wavedump-binary-v1730b/RUN000004_ADC_data.npy", Model::PoissonGauss);
+    let r = process(
+        "wavedump-binary-v1730b/RUN000004_ADC_data.npy",
+        Model::PoissonGauss,
+    );
     assert_eq!(r.status, Status::Ok, "{:?}", r.message);
     let (q1, _) = param(&r, "q1");
     let (mu, _) = param(&r, "mu");
@@ -86,7 +97,10 @@ fn v1730b_pedestal_waveforms_are_no_signal() {
 
 #[test]
 fn wavedump_ascii_pedestal_is_no_signal() {
-    let r = process("wavedump-ascii-pedestal/WDTestData.txt", Model::PoissonGauss);
+    let r = process(
+        "wavedump-ascii-pedestal/WDTestData.txt",
+        Model::PoissonGauss,
+    );
     assert_eq!(r.events, 153);
     assert_eq!(r.status, Status::NoSignal, "{r:?}");
     assert_eq!(r.gain, None);

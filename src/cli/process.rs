@@ -71,7 +71,10 @@ pub fn load_config(args: &ProcessArgs) -> anyhow::Result<AnalysisConfig> {
         cfg.scan.points = n;
     }
     if let Some(s) = args.settle {
-        anyhow::ensure!(s.is_finite() && s >= 0.0, "--settle must be a number of seconds ≥ 0");
+        anyhow::ensure!(
+            s.is_finite() && s >= 0.0,
+            "--settle must be a number of seconds ≥ 0"
+        );
         cfg.scan.settle_secs = s;
     }
     if let Some(r) = args.record_length {
@@ -92,7 +95,11 @@ pub fn run(args: &ProcessArgs) -> anyhow::Result<ExitCode> {
         "give a point directory or input files, or --watch SCAN_DIR (see pmtwatch process --help)"
     );
     let opts = process_options(args);
-    let reference = args.reference.as_deref().map(reference_histogram).transpose()?;
+    let reference = args
+        .reference
+        .as_deref()
+        .map(reference_histogram)
+        .transpose()?;
     let spinner = (!args.json).then(|| {
         let pb = indicatif::ProgressBar::new_spinner();
         pb.set_message(format!("processing {}", display_inputs(&args.inputs)));

@@ -338,7 +338,8 @@ impl AnalysisConfig {
         {
             return bad("fit.range must be [low, high] with low < high");
         }
-        if !(self.health.gain_min < self.health.gain_max) {
+        let h = &self.health;
+        if !(h.gain_min.is_finite() && h.gain_max.is_finite() && h.gain_min < h.gain_max) {
             return bad("health.gain_min must be below health.gain_max");
         }
         Ok(())

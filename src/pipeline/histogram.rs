@@ -89,7 +89,8 @@ impl Histogram {
                 (lo, hi)
             }
         };
-        if !(hi > lo) {
+        // (also catches NaN bounds from a NaN range)
+        if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
             // All values equal: one narrow bin around them.
             let c = v[0];
             let half = if c == 0.0 { 0.5 } else { c.abs() * 1e-3 };
@@ -129,7 +130,10 @@ impl Histogram {
     /// A copy restricted to bins whose centres lie in `[lo, hi]`.
     pub fn slice(&self, lo: f64, hi: f64) -> Histogram {
         let centers = self.centers();
-        let first = centers.iter().position(|&c| c >= lo).unwrap_or(centers.len());
+        let first = centers
+            .iter()
+            .position(|&c| c >= lo)
+            .unwrap_or(centers.len());
         let last = centers.iter().rposition(|&c| c <= hi).map_or(0, |i| i + 1);
         let counts = if first < last {
             self.counts[first..last].to_vec()

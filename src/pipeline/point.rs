@@ -75,6 +75,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use super::E_PC;
 use super::config::{AnalysisConfig, WindowMode};
 use super::data::{ChargeInput, Input, Waveforms};
 use super::error::{Error, Result};
@@ -85,7 +86,6 @@ use super::readers::{self, ReadOptions};
 use super::scan::PointLabel;
 use super::serial::Serial;
 use super::waveform::{self, Features};
-use super::E_PC;
 
 /// Fewest PMT pulses inside the charge window for a point to count as having signal.
 const MIN_PULSES: usize = 10;
@@ -149,7 +149,9 @@ fn label_of(path: &Path) -> String {
     } else {
         path.file_stem()
     };
-    let name = name.map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = name
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     match PointLabel::parse(&name) {
         Some(l) => l.label(),
         None => name,
@@ -266,10 +268,7 @@ pub fn process_loaded(
                         cfg.digitizer.amplifier_gain
                     ));
                 }
-                (
-                    Some(q1.value * k / E_PC),
-                    q1.error.map(|e| e * k / E_PC),
-                )
+                (Some(q1.value * k / E_PC), q1.error.map(|e| e * k / E_PC))
             }
             None => (None, None),
         },
@@ -401,7 +400,10 @@ fn align(pmt: &Waveforms, trig: &Waveforms, warnings: &mut Vec<String>) -> Vec<O
             .enumerate()
             .map(|(i, &n)| (n, i))
             .collect();
-        pmt.event_numbers.iter().map(|n| index.get(n).copied()).collect()
+        pmt.event_numbers
+            .iter()
+            .map(|n| index.get(n).copied())
+            .collect()
     } else {
         (0..pmt.events())
             .map(|i| (i < trig.events()).then_some(i))
@@ -467,7 +469,15 @@ fn waveform_spectrum(
     let pre = w.pre as i64;
     let seed = cfg.fit.model == fit::Model::SeedCompatible;
     let mode = if seed { WindowMode::Pulse } else { w.mode };
-    let anchors = anchors(mode, cfg, &fp, &trig_start, pair.is_some(), pmt.record_len, warnings);
+    let anchors = anchors(
+        mode,
+        cfg,
+        &fp,
+        &trig_start,
+        pair.is_some(),
+        pmt.record_len,
+        warnings,
+    );
     let starts: Vec<Option<i64>> = anchors.iter().map(|a| a.map(|a| a - pre)).collect();
     let (mut q, clipped) =
         waveform::integrate(pmt, &fp.baseline, cfg.pmt.polarity, &starts, w.length, dig);
@@ -503,7 +513,8 @@ fn waveform_spectrum(
             dt > s.dt_min_ns && dt < s.dt_max_ns
         };
         if pair.is_none() {
-            warnings.push("no trigger channel: the seed-compatible timing cut is not applied".into());
+            warnings
+                .push("no trigger channel: the seed-compatible timing cut is not applied".into());
         }
         for (i, qi) in q.iter_mut().enumerate() {
             if !(*qi > s.q_min_pc && *qi < s.q_max_pc && dt_ok(i)) {

@@ -19,10 +19,15 @@ impl Serial {
             return Err("serial number is empty".into());
         }
         if s.len() > 64 {
-            return Err(format!("serial number is {} characters long; at most 64 are allowed", s.len()));
+            return Err(format!(
+                "serial number is {} characters long; at most 64 are allowed",
+                s.len()
+            ));
         }
         if !s.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-            return Err(format!("serial number {s:?} must start with a letter or digit"));
+            return Err(format!(
+                "serial number {s:?} must start with a letter or digit"
+            ));
         }
         if let Some(c) = s.chars().find(|&c| !ok_char(c)) {
             return Err(format!(
@@ -76,7 +81,19 @@ mod tests {
 
     #[test]
     fn rejects_hostile_serials() {
-        for s in ["", "a'b", "x; rm -rf /", "$(id)", "../etc", "-rf", ".", "a b", "a/b", "é", &"x".repeat(65)] {
+        for s in [
+            "",
+            "a'b",
+            "x; rm -rf /",
+            "$(id)",
+            "../etc",
+            "-rf",
+            ".",
+            "a b",
+            "a/b",
+            "é",
+            &"x".repeat(65),
+        ] {
             assert!(Serial::parse(s).is_err(), "{s:?} accepted");
         }
     }

@@ -34,7 +34,9 @@ pub fn baseline(samples: &[f32], method: BaselineMethod, n: usize) -> f32 {
         return 0.0;
     }
     match method {
-        BaselineMethod::Mean => (head.iter().map(|&v| f64::from(v)).sum::<f64>() / head.len() as f64) as f32,
+        BaselineMethod::Mean => {
+            (head.iter().map(|&v| f64::from(v)).sum::<f64>() / head.len() as f64) as f32
+        }
         BaselineMethod::Median => {
             let mut v = head.to_vec();
             let mid = v.len() / 2;
@@ -96,7 +98,11 @@ pub fn features(w: &Waveforms, cfg: &PulseConfig, dig: &Digitizer) -> Features {
                     }
                     if start.is_nan() && v >= thr && i > 0 {
                         // Linear interpolation between the samples around the crossing.
-                        let frac = if v > prev { (thr - prev) / (v - prev) } else { 0.0 };
+                        let frac = if v > prev {
+                            (thr - prev) / (v - prev)
+                        } else {
+                            0.0
+                        };
                         start = (i - 1) as f32 + frac.clamp(0.0, 1.0);
                     }
                     prev = v;
@@ -152,7 +158,10 @@ pub fn mode(values: impl Iterator<Item = f32>) -> Option<i64> {
     for v in values.filter(|v| v.is_finite()) {
         *counts.entry(v.round() as i64).or_default() += 1;
     }
-    counts.into_iter().max_by_key(|&(v, c)| (c, -v)).map(|(v, _)| v)
+    counts
+        .into_iter()
+        .max_by_key(|&(v, c)| (c, -v))
+        .map(|(v, _)| v)
 }
 
 #[cfg(test)]
@@ -167,8 +176,14 @@ mod tests {
 
     #[test]
     fn baseline_mean_and_median() {
-        assert_eq!(baseline(&[1.0, 2.0, 3.0, 100.0], BaselineMethod::Mean, 3), 2.0);
-        assert_eq!(baseline(&[4.0, 1.0, 3.0, 2.0], BaselineMethod::Median, 4), 2.5);
+        assert_eq!(
+            baseline(&[1.0, 2.0, 3.0, 100.0], BaselineMethod::Mean, 3),
+            2.0
+        );
+        assert_eq!(
+            baseline(&[4.0, 1.0, 3.0, 2.0], BaselineMethod::Median, 4),
+            2.5
+        );
         assert_eq!(baseline(&[4.0, 1.0, 3.0], BaselineMethod::Median, 10), 3.0);
         assert_eq!(baseline(&[], BaselineMethod::Median, 10), 0.0);
     }

@@ -55,7 +55,11 @@ impl Problem<'_> {
         let np = p.len();
         let mut nu = vec![0.0; bins];
         let want_jac = grad.is_some() && self.kind.has_gradient();
-        let mut jac = if want_jac { vec![0.0; bins * np] } else { Vec::new() };
+        let mut jac = if want_jac {
+            vec![0.0; bins * np]
+        } else {
+            Vec::new()
+        };
         self.kind
             .eval(p, &mut nu, want_jac.then_some(jac.as_mut_slice()));
         let mut l = 0.0;
@@ -376,11 +380,26 @@ fn assemble(
     if matches!(kind, Kind::Seed { .. }) {
         // The old analysis assumes a zero pedestal; μ follows from the 2PE/1PE ratio
         // under Poisson statistics: P2/P1 = μ/2.
-        params.insert("q0".into(), Param { value: 0.0, error: None });
+        params.insert(
+            "q0".into(),
+            Param {
+                value: 0.0,
+                error: None,
+            },
+        );
         let f = m.p[1];
         let mu = 2.0 * (1.0 - f) / f;
-        let mu_err = m.cov.as_ref().map(|c| c[np + 1].max(0.0).sqrt() * 2.0 / (f * f));
-        params.insert("mu".into(), Param { value: mu, error: mu_err });
+        let mu_err = m
+            .cov
+            .as_ref()
+            .map(|c| c[np + 1].max(0.0).sqrt() * 2.0 / (f * f));
+        params.insert(
+            "mu".into(),
+            Param {
+                value: mu,
+                error: mu_err,
+            },
+        );
     }
     let chi2 = 2.0 * m.nll;
     let ndf = span.saturating_sub(np) as u32;
@@ -408,7 +427,10 @@ fn assemble(
             fail(
                 &mut result,
                 Status::NoSignal,
-                format!("only {:.1} photoelectron events (μ = {mu:.2e}): pedestal only", mu * n),
+                format!(
+                    "only {:.1} photoelectron events (μ = {mu:.2e}): pedestal only",
+                    mu * n
+                ),
             );
         } else if q1 < MIN_Q1_OVER_SIGMA0 * s0 {
             fail(
@@ -509,8 +531,14 @@ mod tests {
     #[test]
     fn tiny_spectrum_is_insufficient() {
         let h = Histogram::fill(&[1.0, 2.0, 3.0], 0.0, 4.0, 4, "pC");
-        assert_eq!(fit_histogram(&h, Model::PoissonGauss).status, Status::InsufficientData);
+        assert_eq!(
+            fit_histogram(&h, Model::PoissonGauss).status,
+            Status::InsufficientData
+        );
         let empty = Histogram::fill(&[], 0.0, 4.0, 4, "pC");
-        assert_eq!(fit_histogram(&empty, Model::Bellamy).status, Status::InsufficientData);
+        assert_eq!(
+            fit_histogram(&empty, Model::Bellamy).status,
+            Status::InsufficientData
+        );
     }
 }

@@ -58,7 +58,9 @@ pub(super) enum Kind {
     /// 1PE + 2PE Gaussians with μ2 = 2μ1 (no pedestal; events are pre-selected). The
     /// means are absolute charges, so the model needs where charge zero lies in bin
     /// units (`origin`); the other models' q0 absorbs it.
-    Seed { origin: f64 },
+    Seed {
+        origin: f64,
+    },
     PoissonGauss,
     Bellamy,
 }
@@ -110,10 +112,28 @@ impl Kind {
                 // scaling the "norm" column contributions below.
                 let mut tmp = vec![0.0; nu.len()];
                 let mut jac1 = jac.as_ref().map(|_| vec![0.0; nu.len() * 5]);
-                gauss_into(&mut tmp, jac1.as_deref_mut(), 5, n * f, origin + q1, s1, &[(2, 1.0)], &[(3, 1.0)]);
+                gauss_into(
+                    &mut tmp,
+                    jac1.as_deref_mut(),
+                    5,
+                    n * f,
+                    origin + q1,
+                    s1,
+                    &[(2, 1.0)],
+                    &[(3, 1.0)],
+                );
                 let mut tmp2 = vec![0.0; nu.len()];
                 let mut jac2 = jac.as_ref().map(|_| vec![0.0; nu.len() * 5]);
-                gauss_into(&mut tmp2, jac2.as_deref_mut(), 5, n * (1.0 - f), origin + 2.0 * q1, s2, &[(2, 2.0)], &[(4, 1.0)]);
+                gauss_into(
+                    &mut tmp2,
+                    jac2.as_deref_mut(),
+                    5,
+                    n * (1.0 - f),
+                    origin + 2.0 * q1,
+                    s2,
+                    &[(2, 2.0)],
+                    &[(4, 1.0)],
+                );
                 for i in 0..nu.len() {
                     nu[i] = tmp[i] + tmp2[i];
                 }
@@ -147,7 +167,10 @@ impl Kind {
             Kind::Pedestal => vec![("pedestal".into(), g(p[0], p[1], p[2]))],
             Kind::Seed { origin } => vec![
                 ("1 PE".into(), g(p[0] * p[1], origin + p[2], p[3])),
-                ("2 PE".into(), g(p[0] * (1.0 - p[1]), origin + 2.0 * p[2], p[4])),
+                (
+                    "2 PE".into(),
+                    g(p[0] * (1.0 - p[1]), origin + 2.0 * p[2], p[4]),
+                ),
             ],
             Kind::PoissonGauss | Kind::Bellamy => {
                 let (n, q0, s0, q1, s1, mu) = (p[0], p[1], p[2], p[3], p[4], p[5]);
@@ -156,7 +179,11 @@ impl Kind {
                 } else {
                     (0.0, 1.0)
                 };
-                let shift = if self == Kind::Bellamy { w / alpha } else { 0.0 };
+                let shift = if self == Kind::Bellamy {
+                    w / alpha
+                } else {
+                    0.0
+                };
                 let mut out = Vec::new();
                 let p0 = (-mu).exp();
                 out.push(("pedestal".into(), g(n * p0 * (1.0 - w), q0, s0)));
@@ -192,7 +219,8 @@ pub(super) fn max_pe(mu: f64) -> usize {
 /// Adds `norm · N(u; mean, sd)` to `nu` for bin centres `u = i + 0.5`, and its derivatives
 /// to `jac` (row stride `npar`): `mean_cols` lists (column, ∂mean/∂p) and `sd_cols`
 /// lists (column, ∂sd/∂p); the norm column 0 gets ν/norm.
-#[allow(clippy::too_many_arguments)]
+// The bin index drives ν, the Jacobian row and the bin centre at once.
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 fn gauss_into(
     nu: &mut [f64],
     mut jac: Option<&mut [f64]>,
@@ -227,11 +255,17 @@ fn bin_range(mean: f64, sd: f64, bins: usize) -> (usize, usize) {
     let lo = (mean - REACH * sd).floor().max(0.0);
     let hi = (mean + REACH * sd).ceil() + 1.0;
     let lo = if lo.is_finite() { lo as usize } else { 0 }.min(bins);
-    let hi = if hi.is_finite() { hi.max(0.0) as usize } else { bins }.min(bins);
+    let hi = if hi.is_finite() {
+        hi.max(0.0) as usize
+    } else {
+        bins
+    }
+    .min(bins);
     (lo, hi.max(lo))
 }
 
 /// Pedestal + Σₙ P(n; μ) N(q0 + n q1, √(s0² + n s1²)), with analytic derivatives.
+#[allow(clippy::needless_range_loop)] // i drives ν, the Jacobian row and the bin centre
 fn poisson_gauss(p: &[f64], nu: &mut [f64], mut jac: Option<&mut [f64]>) {
     const NP: usize = 6;
     let (n, q0, s0, q1, s1, mu) = (p[0], p[1], p[2], p[3], p[4], p[5]);
@@ -346,17 +380,34 @@ mod tests {
     #[test]
     fn analytic_jacobians_match_finite_differences() {
         check_jacobian(Kind::Pedestal, &[1000.0, 20.0, 3.0], 80);
-        check_jacobian(Kind::Seed { origin: -3.0 }, &[1000.0, 0.7, 30.0, 8.0, 12.0], 120);
-        check_jacobian(Kind::PoissonGauss, &[1000.0, 20.0, 3.0, 25.0, 7.0, 1.3], 200);
+        check_jacobian(
+            Kind::Seed { origin: -3.0 },
+            &[1000.0, 0.7, 30.0, 8.0, 12.0],
+            120,
+        );
+        check_jacobian(
+            Kind::PoissonGauss,
+            &[1000.0, 20.0, 3.0, 25.0, 7.0, 1.3],
+            200,
+        );
     }
 
     #[test]
     fn models_are_normalised() {
         let bins = 2000;
         for (kind, p) in [
-            (Kind::PoissonGauss, vec![1000.0, 100.0, 5.0, 40.0, 12.0, 2.0]),
-            (Kind::Bellamy, vec![1000.0, 100.0, 5.0, 40.0, 12.0, 2.0, 0.2, 0.05]),
-            (Kind::Seed { origin: 0.0 }, vec![1000.0, 0.6, 100.0, 20.0, 30.0]),
+            (
+                Kind::PoissonGauss,
+                vec![1000.0, 100.0, 5.0, 40.0, 12.0, 2.0],
+            ),
+            (
+                Kind::Bellamy,
+                vec![1000.0, 100.0, 5.0, 40.0, 12.0, 2.0, 0.2, 0.05],
+            ),
+            (
+                Kind::Seed { origin: 0.0 },
+                vec![1000.0, 0.6, 100.0, 20.0, 30.0],
+            ),
         ] {
             let mut nu = vec![0.0; bins];
             kind.eval(&p, &mut nu, None);
@@ -367,7 +418,9 @@ mod tests {
 
     #[test]
     fn emg_is_a_density_and_never_overflows() {
-        let total: f64 = (0..40000).map(|i| emg(i as f64 * 0.01 - 50.0, 0.0, 2.0, 0.1) * 0.01).sum();
+        let total: f64 = (0..40000)
+            .map(|i| emg(i as f64 * 0.01 - 50.0, 0.0, 2.0, 0.1) * 0.01)
+            .sum();
         assert!((total - 1.0).abs() < 1e-3, "{total}");
         assert!(emg(-1e4, 0.0, 0.01, 50.0).is_finite());
         assert!(emg(1e4, 0.0, 0.01, 50.0).is_finite());

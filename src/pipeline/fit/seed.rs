@@ -46,7 +46,10 @@ pub(super) fn pedestal(counts: &[f64]) -> (f64, f64) {
         let right = if i + 1 < n { s[i + 1] } else { 0.0 };
         if s[i] >= 0.05 * max && s[i] >= left && s[i] > right {
             // Require it to be a real peak: it must stand out over the next few bins.
-            let ahead = s[(i + 1)..(i + 6).min(n)].iter().copied().fold(0.0, f64::max);
+            let ahead = s[(i + 1)..(i + 6).min(n)]
+                .iter()
+                .copied()
+                .fold(0.0, f64::max);
             if ahead <= s[i] {
                 peak = i;
                 break;
@@ -144,7 +147,10 @@ fn spe_peak(counts: &[f64], q0: f64, s0: f64) -> Option<f64> {
     while v + 1 < s.len() && s[v + 1] <= s[v] {
         v += 1;
     }
-    let (i, &h) = s[v..].iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
+    let (i, &h) = s[v..]
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))?;
     (h > s[v] * 1.1 && h > 0.0).then_some((v + i) as f64 + 0.5)
 }
 
