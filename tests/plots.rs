@@ -128,6 +128,7 @@ fn synthetic(unit: &str, scale: f64) -> (Histogram, FitResult) {
         message: None,
         range: [hist.lo, hist.hi()],
         iterations: 120,
+        excluded: 0,
         curve: Some(curve),
     };
     (hist, fit)

@@ -4,7 +4,11 @@
 //! - [`process`]: `pmtwatch process` — one point (files or a point directory).
 //! - [`watch`]: `pmtwatch process --watch` — follow a scan directory as points complete.
 //! - [`simulate`]: `pmtwatch simulate` — write a realistic scan with known truth.
+//! - [`demo`]: `pmtwatch demo` — simulate a scan, process it and compare with the truth.
+//! - [`scan_outputs`]: scan table, gain map and summary at the end of a scan (watch, demo).
 
+pub mod demo;
 pub mod process;
+pub mod scan_outputs;
 pub mod simulate;
 pub mod watch;

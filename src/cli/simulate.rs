@@ -35,6 +35,10 @@ pub struct SimulateArgs {
     /// Mean photoelectrons per event (λ).
     #[arg(long, value_name = "LAMBDA", default_value_t = 1.0)]
     pub occupancy: f64,
+    /// Fraction of photoelectrons that are under-amplified (charge 0.2–0.4 Q1; default
+    /// from the simulator: 0.04). 0 gives a purely Gaussian SPE response.
+    #[arg(long, value_name = "FRACTION")]
+    pub underamp: Option<f64>,
     /// Random seed; the same seed gives the same files.
     #[arg(long, value_name = "S", default_value_t = 1)]
     pub seed: u64,
@@ -60,11 +64,13 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
         }
         Some(s) => anyhow::bail!("--interval must be between 0 and 86400 seconds, got {s}"),
     };
+    let defaults = SimParams::default();
     let mut params = SimParams {
         gain: args.gain,
         occupancy: args.occupancy,
         events: args.events,
-        ..SimParams::default()
+        underamp_fraction: args.underamp.unwrap_or(defaults.underamp_fraction),
+        ..defaults
     };
     let points = match args.hv {
         Some(nominal) => {

@@ -17,8 +17,9 @@
 //!   recorded in `<out>/<label>/failed.json`, so it is not retried forever (also not after
 //!   a restart; delete that file to retry). It counts towards the scan's points.
 //! - The watch exits 0 once `scan.points` points are done (processed or failed), after
-//!   writing the scan tables (`<out>/<SN>_scan.csv|parquet`, best effort); Ctrl-C stops between
-//!   points with exit code 130.
+//!   writing the scan outputs (`<out>/<SN>_scan.csv|parquet` and `<out>/<SN>_gainmap.png`,
+//!   see [`super::scan_outputs`]) over all its points, earlier runs' included, best effort;
+//!   Ctrl-C stops between points with exit code 130.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -31,14 +32,15 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context;
 
 use super::process::{ProcessArgs, process_options, reference_histogram};
+use super::scan_outputs::{ScanSummary, load_results, write_scan_outputs};
 use crate::pipeline::config::AnalysisConfig;
 use crate::pipeline::output::write_atomic;
 use crate::pipeline::point::{
-    OutputOptions, PointResult, ProcessOptions, point_files, process_inputs, write_outputs,
+    OutputOptions, PointResult, ProcessOptions, ProcessedPoint, point_files, process_inputs,
+    write_outputs,
 };
 use crate::pipeline::scan::{PointLabel, find_point_dirs, point_sizes};
 use crate::pipeline::serial::Serial;
-use crate::pipeline::table::write_scan_tables;
 
 /// How often the scan directory is looked at.
 const POLL: Duration = Duration::from_millis(200);
@@ -224,11 +226,43 @@ pub fn run(args: &ProcessArgs, cfg: &AnalysisConfig, dir: &Path) -> anyhow::Resu
             std::thread::sleep(POLL);
         }
     }
-    write_scan_level(&out, &done, serial);
+    let summary = write_scan_level(&out, &done, serial, cfg);
     if !args.json {
-        eprintln!("all {total} points done; results in {}", out.display());
+        let counts = summary
+            .map(|s| format!(" ({} ok, {} healthy, {} poor)", s.ok, s.healthy, s.poor))
+            .unwrap_or_default();
+        eprintln!(
+            "all {total} points done{counts}; results in {}",
+            out.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Processes one point directory the way the watch does and writes its outputs
+/// (`result.json` last) into `res_dir`. `opts.point` is replaced by the label; the label
+/// also fills in coordinates the processing could not derive. Shared with `demo`, so the
+/// demo's results are exactly what a watch would have written.
+pub(crate) fn process_point(
+    label: &PointLabel,
+    pdir: &Path,
+    res_dir: &Path,
+    cfg: &AnalysisConfig,
+    opts: &ProcessOptions,
+    out_opts: &OutputOptions,
+) -> crate::pipeline::error::Result<ProcessedPoint> {
+    let opts = ProcessOptions {
+        point: Some(label.label()),
+        ..opts.clone()
+    };
+    let files = point_files(pdir)?;
+    let mut p = process_inputs(&files, cfg, &opts)?;
+    // The label knows the point's coordinates even where the processing did not.
+    p.result.theta = p.result.theta.or(label.theta());
+    p.result.phi = p.result.phi.or(label.phi());
+    p.result.hv = p.result.hv.or(label.hv());
+    write_outputs(&p, res_dir, out_opts)?;
+    Ok(p)
 }
 
 /// Processes one ready point and reports it; a processing failure is recorded and
@@ -243,21 +277,8 @@ fn process_one(
     reporter: &Reporter,
 ) -> anyhow::Result<()> {
     let key = label.label();
-    let opts = ProcessOptions {
-        point: Some(key.clone()),
-        ..process_options(args)
-    };
-    let outcome = point_files(pdir)
-        .and_then(|files| process_inputs(&files, cfg, &opts))
-        .and_then(|mut p| {
-            // The label knows the point's coordinates even where the processing did not.
-            p.result.theta = p.result.theta.or(label.theta());
-            p.result.phi = p.result.phi.or(label.phi());
-            p.result.hv = p.result.hv.or(label.hv());
-            write_outputs(&p, res_dir, out_opts)?;
-            Ok(p)
-        });
-    match outcome {
+    let opts = process_options(args);
+    match process_point(label, pdir, res_dir, cfg, &opts, out_opts) {
         Ok(p) => reporter.done(&p.result),
         Err(e) => {
             let err = e.to_string();
@@ -283,22 +304,24 @@ fn process_one(
     }
 }
 
-/// Scan-level tables over every processed point (this run's and earlier runs'). Best
-/// effort: the per-point results are what matters, so a failure here only warns.
-fn write_scan_level(out: &Path, done: &BTreeSet<String>, serial: Option<&Serial>) {
-    let results: Vec<PointResult> = done
-        .iter()
-        .filter_map(|k| std::fs::read(out.join(k).join("result.json")).ok())
-        .filter_map(|b| serde_json::from_slice(&b).ok())
-        .collect();
+/// Scan-level outputs (tables and gain map) over every processed point, this run's and
+/// earlier runs' (read back from their `result.json`). Best effort: the per-point results
+/// are what matters, so a failure here only warns. Returns the summary when written.
+fn write_scan_level(
+    out: &Path,
+    done: &BTreeSet<String>,
+    serial: Option<&Serial>,
+    cfg: &AnalysisConfig,
+) -> Option<ScanSummary> {
+    let results = load_results(out, done.iter().map(String::as_str));
     if results.is_empty() {
-        return;
+        return None;
     }
-    let stem = match serial {
-        Some(sn) => format!("{sn}_scan"),
-        None => "scan".to_string(),
-    };
-    if let Err(e) = write_scan_tables(&results, out, &stem) {
-        eprintln!("warning: scan tables not written: {e}");
+    match write_scan_outputs(&results, out, serial.map(Serial::as_str), cfg) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("warning: scan outputs not written: {e:#}");
+            None
+        }
     }
 }

@@ -80,12 +80,16 @@ impl Histogram {
         let (lo, hi) = match range {
             Some([lo, hi]) => (lo, hi),
             None => {
-                // Robust core of the distribution, then margins: below the pedestal a few
-                // pedestal widths, above the signal tail a little headroom.
+                // Robust core of the distribution, then margins: below, a fifth of the
+                // pedestal's half-width; above, up to the largest value but at most one
+                // more core width, so the multi-photoelectron tail (few events, but what
+                // pins Q1 and σ1 together at low occupancy) stays in the fit while a
+                // far outlier cannot stretch the binning.
                 let (p01, p50, p999) = (q(0.001), q(0.5), q(0.999));
                 let spread = (p999 - p01).max(f64::MIN_POSITIVE);
                 let lo = p01 - 0.05 * spread - (p50 - p01).abs() * 0.2;
-                let hi = p999 + 0.05 * spread;
+                let max = v[v.len() - 1];
+                let hi = max.min(p999 + spread).max(p999 + 0.05 * spread);
                 (lo, hi)
             }
         };

@@ -252,6 +252,13 @@ pub fn process_loaded(
         ));
     }
     let fit_ms = ms(t2);
+    if fit.excluded > 0 {
+        warnings.push(format!(
+            "{} events lie far below the pedestal (more than 6 pedestal widths) and are not \
+             fitted: typically a pulse in the baseline samples",
+            fit.excluded
+        ));
+    }
 
     let (gain, gain_err) = match fit.q1() {
         Some(q1) => match to_pc(&hist.unit, cfg) {

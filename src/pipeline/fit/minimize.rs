@@ -24,6 +24,8 @@ pub const DEFAULT_MIN_EVENTS: usize = 200;
 const MIN_SIGNAL_DELTA: f64 = 25.0;
 /// Fewest signal events (μ × entries) a gain is reported from.
 const MIN_SIGNAL_EVENTS: f64 = 20.0;
+/// The Poisson models' fit range starts this many pedestal widths below the pedestal.
+const PEDESTAL_REACH: f64 = 6.0;
 /// Q1 must stand this many pedestal widths clear of the pedestal.
 const MIN_Q1_OVER_SIGMA0: f64 = 2.5;
 
@@ -252,10 +254,34 @@ fn covariance(problem: &Problem, p: &[f64]) -> Option<Vec<f64>> {
             }
         }
     }
-    let m = nalgebra::DMatrix::from_row_slice(np, np, &h);
-    let chol = m.cholesky()?;
-    let inv = chol.inverse();
-    let cov: Vec<f64> = inv.iter().copied().collect(); // column-major, symmetric
+    invert(&h, np).or_else(|| {
+        // A background weight w at its boundary (w → 0) leaves its slope α undetermined:
+        // the Hessian is singular in (w, α) only. Then the other parameters' errors come
+        // from the Hessian without those two, and w and α get no error.
+        let iw = np.checked_sub(2)?;
+        if problem.kind.names().get(iw) != Some(&"w") || p[iw] >= 0.02 {
+            return None;
+        }
+        let k = np - 2;
+        let h = &h;
+        let sub: Vec<f64> = (0..k)
+            .flat_map(|r| (0..k).map(move |c| h[r * np + c]))
+            .collect();
+        let inv = invert(&sub, k)?;
+        let mut cov = vec![f64::NAN; np * np];
+        for r in 0..k {
+            cov[r * np..r * np + k].copy_from_slice(&inv[r * k..(r + 1) * k]);
+        }
+        Some(cov)
+    })
+}
+
+/// Inverse of a symmetric positive-definite `n × n` matrix (row-major), if it is one.
+fn invert(h: &[f64], n: usize) -> Option<Vec<f64>> {
+    let m = nalgebra::DMatrix::from_row_slice(n, n, h);
+    let inv = m.cholesky()?.inverse();
+    // Column-major storage of a symmetric matrix reads the same as row-major.
+    let cov: Vec<f64> = inv.iter().copied().collect();
     cov.iter().all(|v| v.is_finite()).then_some(cov)
 }
 
@@ -306,36 +332,81 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
         );
     }
 
-    let (p0, pedestal_only) = match kind {
-        Kind::Seed { origin } => (seed::seed_start(&h.counts, origin).to_vec(), None),
+    // The Poisson models fit from a few pedestal widths below the pedestal upwards. Far
+    // below it there is nothing a PMT makes: only outliers (a dark pulse in the baseline
+    // samples drags one event's charge negative), which a Gaussian pedestal would have to
+    // bend to explain, at a cost to every other parameter. They are counted, not fitted.
+    let (first, p0, pedestal_only) = match kind {
+        Kind::Seed { origin } => (0, seed::seed_start(&h.counts, origin).to_vec(), None),
         _ => {
             let st = seed::poisson_start(&h.counts);
-            let mut p0 = vec![st.norm, st.q0, st.s0, st.q1, st.s1, st.mu];
+            let first = ((st.q0 - PEDESTAL_REACH * st.s0).floor().max(0.0) as usize)
+                .min(h.counts.len().saturating_sub(1));
+            let q0 = st.q0 - first as f64;
+            let mut p0 = vec![st.norm, q0, st.s0, st.q1, st.s1, st.mu];
             if kind == Kind::Bellamy {
                 p0.extend([0.1, 2.0 / st.q1]);
             }
-            let ped = minimize(Kind::Pedestal, &h.counts, &[st.norm, st.q0, st.s0]).ok();
-            (p0, ped)
+            let ped = minimize(Kind::Pedestal, &h.counts[first..], &[st.norm, q0, st.s0]).ok();
+            (first, p0, ped)
         }
     };
-    let mut best = match minimize(kind, &h.counts, &p0) {
-        Ok(m) => m,
-        Err(e) => return FitResult::without_fit(Status::FitFailed, model, h, e),
+    let counts = &h.counts[first..];
+    let excluded: f64 = h.counts[..first].iter().sum();
+    // The moments and peaks behind the start values can mislead (a high occupancy hides
+    // the SPE peak; a tail pulls the mean), and a quasi-Newton method finds the minimum
+    // nearest its start. A few starts around Q1 cost a millisecond and remove that risk:
+    // the lowest −ln L wins.
+    let mut starts = vec![p0.clone()];
+    if !matches!(kind, Kind::Seed { .. }) {
+        for f in [0.75, 1.33] {
+            let mut p = p0.clone();
+            p[3] *= f;
+            p[4] = 0.3 * p[3];
+            p[5] /= f;
+            starts.push(p);
+        }
+    }
+    let mut best: Option<Minimum> = None;
+    let mut last_err = String::new();
+    for p in &starts {
+        match minimize(kind, counts, p) {
+            Ok(m) if best.as_ref().is_none_or(|b| m.nll < b.nll) => best = Some(m),
+            Ok(_) => {}
+            Err(e) => last_err = e,
+        }
+    }
+    let Some(mut best) = best else {
+        return FitResult::without_fit(Status::FitFailed, model, h, last_err);
     };
-    // Bellamy is started from the poisson-gauss minimum when that is better: it nests it
-    // (w → 0), and a good start matters for its numerical gradient.
+    // Bellamy is also started from the poisson-gauss minimum: it nests it (w → 0), and a
+    // good start matters for its numerical gradient.
     if kind == Kind::Bellamy
-        && let Ok(pg) = minimize(Kind::PoissonGauss, &h.counts, &p0[..6])
+        && let Ok(pg) = minimize(Kind::PoissonGauss, counts, &p0[..6])
     {
         let mut p1 = pg.p.clone();
         p1.extend([0.05, 2.0 / pg.p[3]]);
-        if let Ok(m) = minimize(kind, &h.counts, &p1)
+        if let Ok(m) = minimize(kind, counts, &p1)
             && m.nll < best.nll
         {
             best = m;
         }
     }
-    assemble(kind, model, h, span, best, pedestal_only.map(|m| m.nll))
+    // Back to the bins of the whole histogram: q0 is the only positional parameter.
+    if first > 0 {
+        best.p[1] += first as f64;
+    }
+    // ndf counts the fitted bins between the first and the last non-empty one.
+    let span = match (
+        counts.iter().position(|&c| c > 0.0),
+        counts.iter().rposition(|&c| c > 0.0),
+    ) {
+        (Some(a), Some(b)) => b + 1 - a,
+        _ => span,
+    };
+    let mut r = assemble(kind, model, h, span, best, pedestal_only.map(|m| m.nll));
+    r.excluded = excluded.round() as u64;
+    r
 }
 
 /// Turns a minimum (bin units) into a [`FitResult`] in the histogram's charge unit.
@@ -414,6 +485,7 @@ fn assemble(
         message: None,
         range: [h.lo, h.hi()],
         iterations: m.iterations,
+        excluded: 0,
         curve: Some(curve),
     };
     let fail = |r: &mut FitResult, s: Status, msg: String| {

@@ -138,8 +138,10 @@ pub struct FitResult {
     pub message: Option<String>,
     /// Histogram range the fit used.
     pub range: [f64; 2],
-    /// Minimiser iterations and likelihood evaluations.
+    /// Minimiser iterations (all L-BFGS rounds).
     pub iterations: u64,
+    /// Histogram entries below the fit range (far under the pedestal: outliers).
+    pub excluded: u64,
     #[serde(skip)]
     pub curve: Option<FitCurve>,
 }
@@ -156,6 +158,7 @@ impl FitResult {
             message: Some(message),
             range: [hist.lo, hist.hi()],
             iterations: 0,
+            excluded: 0,
             curve: None,
         }
     }
