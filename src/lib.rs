@@ -5,8 +5,9 @@
 //!   CSV/Parquet; per-event waveform features; charge spectra; SPE fits and gain; plots
 //!   (plotters) and tables (polars); the scan simulator. No tokio, no database, no UI.
 //! - [`cli`]: the command-line front ends built on the pipeline (`process`, `watch`,
-//!   `simulate`), kept in the library so tests and benchmarks drive exactly what the
-//!   binary runs. `src/main.rs` only parses arguments and calls into here.
+//!   `simulate`, `demo`, and the scan-level outputs), kept in the library so tests and
+//!   benchmarks drive exactly what the binary runs. `src/main.rs` only parses arguments
+//!   and calls into here. `ARCHITECTURE.md` draws the data flow.
 //!
 //! Data flow from a WaveDump file to a number: `pipeline::readers` → `pipeline::waveform`
 //! (baseline, threshold, charge per event) → `pipeline::histogram` → `pipeline::fit`
