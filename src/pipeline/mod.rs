@@ -11,6 +11,7 @@
 //! - [`waveform`]: per-event features (baseline, amplitude, start time, charge).
 //! - [`histogram`]: binned spectra with automatic range and binning.
 //! - [`fit`]: SPE models (`seed-compatible`, `poisson-gauss`, `bellamy`), minimiser, errors.
+//! - [`spectrum`]: channel roles, event alignment, window placement, cuts → the histogram.
 //! - [`point`]: one scan point from files to a [`point::PointResult`] document.
 //! - [`serial`]: validated PMT serial numbers (safe in paths and remote commands).
 //! - [`scan`]: the R12860 directory layout (point names, θ/φ/HV labels, completeness).
@@ -31,6 +32,7 @@ pub mod readers;
 pub mod scan;
 pub mod serial;
 pub mod simulate;
+pub mod spectrum;
 pub mod table;
 pub mod waveform;
 

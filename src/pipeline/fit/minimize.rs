@@ -13,6 +13,7 @@ use argmin::core::{CostFunction, Executor, Gradient, State};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 
+use super::covariance::covariance;
 use super::models::Kind;
 use super::seed;
 use super::{FitCurve, FitResult, Model, Param, Status};
@@ -186,103 +187,13 @@ fn minimize(kind: Kind, counts: &[f64], p0: &[f64]) -> Result<Minimum, String> {
     if !nll.is_finite() || p.iter().any(|v| !v.is_finite()) {
         return Err("minimiser ended at a non-finite point".into());
     }
-    let cov = covariance(&problem, &p);
+    let cov = covariance(&p, problem.kind, |x, g| problem.nll(x, g));
     Ok(Minimum {
         p,
         nll,
         cov,
         iterations,
     })
-}
-
-/// Covariance of the natural parameters: the inverse of the Hessian of −ln L, by central
-/// differences of the analytic gradient (or second differences of −ln L for bellamy).
-/// `None` when the Hessian is not positive definite.
-fn covariance(problem: &Problem, p: &[f64]) -> Option<Vec<f64>> {
-    let np = p.len();
-    let step = |j: usize| 1e-4 * p[j].abs().max(1e-2);
-    let mut h = vec![0.0; np * np];
-    if problem.kind.has_gradient() {
-        let mut x = p.to_vec();
-        let (mut ga, mut gb) = (vec![0.0; np], vec![0.0; np]);
-        for k in 0..np {
-            let hk = step(k);
-            x[k] = p[k] + hk;
-            problem.nll(&x, Some(&mut ga));
-            x[k] = p[k] - hk;
-            problem.nll(&x, Some(&mut gb));
-            x[k] = p[k];
-            for j in 0..np {
-                h[j * np + k] = (ga[j] - gb[j]) / (2.0 * hk);
-            }
-        }
-        for j in 0..np {
-            for k in 0..j {
-                let m = 0.5 * (h[j * np + k] + h[k * np + j]);
-                h[j * np + k] = m;
-                h[k * np + j] = m;
-            }
-        }
-    } else {
-        let f = |x: &[f64]| problem.nll(x, None);
-        let f0 = f(p);
-        let mut x = p.to_vec();
-        for j in 0..np {
-            let hj = 10.0 * step(j);
-            x[j] = p[j] + hj;
-            let a = f(&x);
-            x[j] = p[j] - hj;
-            let b = f(&x);
-            x[j] = p[j];
-            h[j * np + j] = (a - 2.0 * f0 + b) / (hj * hj);
-            for k in 0..j {
-                let hk = 10.0 * step(k);
-                let mut v = [0.0; 4];
-                for (idx, (sj, sk)) in [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)]
-                    .into_iter()
-                    .enumerate()
-                {
-                    x[j] = p[j] + sj * hj;
-                    x[k] = p[k] + sk * hk;
-                    v[idx] = f(&x);
-                }
-                x[j] = p[j];
-                x[k] = p[k];
-                let m = (v[0] - v[1] - v[2] + v[3]) / (4.0 * hj * hk);
-                h[j * np + k] = m;
-                h[k * np + j] = m;
-            }
-        }
-    }
-    invert(&h, np).or_else(|| {
-        // A background weight w at its boundary (w → 0) leaves its slope α undetermined:
-        // the Hessian is singular in (w, α) only. Then the other parameters' errors come
-        // from the Hessian without those two, and w and α get no error.
-        let iw = np.checked_sub(2)?;
-        if problem.kind.names().get(iw) != Some(&"w") || p[iw] >= 0.02 {
-            return None;
-        }
-        let k = np - 2;
-        let h = &h;
-        let sub: Vec<f64> = (0..k)
-            .flat_map(|r| (0..k).map(move |c| h[r * np + c]))
-            .collect();
-        let inv = invert(&sub, k)?;
-        let mut cov = vec![f64::NAN; np * np];
-        for r in 0..k {
-            cov[r * np..r * np + k].copy_from_slice(&inv[r * k..(r + 1) * k]);
-        }
-        Some(cov)
-    })
-}
-
-/// Inverse of a symmetric positive-definite `n × n` matrix (row-major), if it is one.
-fn invert(h: &[f64], n: usize) -> Option<Vec<f64>> {
-    let m = nalgebra::DMatrix::from_row_slice(n, n, h);
-    let inv = m.cholesky()?.inverse();
-    // Column-major storage of a symmetric matrix reads the same as row-major.
-    let cov: Vec<f64> = inv.iter().copied().collect();
-    cov.iter().all(|v| v.is_finite()).then_some(cov)
 }
 
 /// Fits `hist` with `model`; see the module docs of [`super`].

@@ -9,6 +9,7 @@
 //! Errors come from the inverse Hessian of −ln L at the minimum. Pedestal-only spectra are
 //! recognised and reported as `no_signal`, never as a number.
 
+mod covariance;
 mod minimize;
 mod models;
 mod seed;

@@ -1,0 +1,294 @@
+//! From a point's inputs to the histogram that is fitted: which channel plays which role,
+//! PMT and trigger events paired by event number, the charge window placed per event,
+//! per-event charges, and the old analysis's cuts for `seed-compatible`. Split from
+//! [`super::point`], which turns the fitted spectrum into the result document.
+
+use super::config::{AnalysisConfig, WindowMode};
+use super::data::{ChargeInput, Waveforms};
+use super::error::{Error, Result};
+use super::fit;
+use super::histogram::Histogram;
+use super::waveform::{self, Features};
+
+/// Fewest PMT pulses inside the charge window for a point to count as having signal.
+pub const MIN_PULSES: usize = 10;
+
+/// A histogram ready to fit and what it was made of.
+pub struct Spectrum {
+    pub hist: Histogram,
+    pub events: u64,
+    pub selected: u64,
+    /// (PMT pulses in the charge window, events) for waveform inputs.
+    pub pulses: Option<(usize, usize)>,
+    pub window: Option<[i64; 2]>,
+}
+
+/// The spectrum of a charge input (values or an already binned histogram).
+pub fn charge_spectrum(
+    input: ChargeInput,
+    cfg: &AnalysisConfig,
+    warnings: &mut Vec<String>,
+) -> Result<Spectrum> {
+    let events = input.events();
+    let seed = cfg.fit.model == fit::Model::SeedCompatible;
+    let hist = match input {
+        ChargeInput::Values { values, unit } => {
+            let range = if seed && unit == "pC" {
+                Some([cfg.seed.q_min_pc, cfg.seed.q_max_pc])
+            } else {
+                cfg.fit.range
+            };
+            let values: Vec<f64> = match range {
+                Some([lo, hi]) => values.into_iter().filter(|v| *v >= lo && *v < hi).collect(),
+                None => values,
+            };
+            Histogram::auto(&values, cfg.fit.bins, range, &unit)
+        }
+        ChargeInput::Histogram {
+            centers,
+            counts,
+            unit,
+        } => Histogram::from_centers(&centers, &counts, &unit).map(|h| match cfg.fit.range {
+            Some([lo, hi]) => h.slice(lo, hi),
+            None => h,
+        }),
+    }
+    .ok_or_else(|| Error::Input("the charge input holds no finite values".into()))?;
+    if seed && hist.unit != "pC" {
+        warnings.push(format!(
+            "seed-compatible cuts are in pC; the input is in {}, so the whole spectrum is fitted",
+            hist.unit
+        ));
+    }
+    let selected = hist.total().round() as u64;
+    Ok(Spectrum {
+        hist,
+        events,
+        selected,
+        pulses: None,
+        window: None,
+    })
+}
+
+/// Pairs PMT events with trigger events by event number (by position when numbers repeat).
+fn align(pmt: &Waveforms, trig: &Waveforms, warnings: &mut Vec<String>) -> Vec<Option<usize>> {
+    let unique = |w: &Waveforms| {
+        let mut v = w.event_numbers.clone();
+        v.sort_unstable();
+        v.windows(2).all(|p| p[0] != p[1])
+    };
+    let map: Vec<Option<usize>> = if unique(pmt) && unique(trig) {
+        let index: std::collections::HashMap<u64, usize> = trig
+            .event_numbers
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (n, i))
+            .collect();
+        pmt.event_numbers
+            .iter()
+            .map(|n| index.get(n).copied())
+            .collect()
+    } else {
+        (0..pmt.events())
+            .map(|i| (i < trig.events()).then_some(i))
+            .collect()
+    };
+    let missing = map.iter().filter(|m| m.is_none()).count();
+    if missing > 0 {
+        warnings.push(format!(
+            "{missing} PMT events have no trigger event with the same event number; they are skipped"
+        ));
+    }
+    map
+}
+
+/// Features, window placement, charges and selection for waveform inputs.
+pub fn waveform_spectrum(
+    waves: &[Waveforms],
+    cfg: &AnalysisConfig,
+    warnings: &mut Vec<String>,
+) -> Result<Spectrum> {
+    let ch = &cfg.channels;
+    let (pmt, trig) = if let [one] = waves {
+        (one, None)
+    } else {
+        let find = |c: u32| waves.iter().find(|w| w.channel == Some(c));
+        let pmt = find(ch.pmt).ok_or_else(|| {
+            let found: Vec<String> = waves
+                .iter()
+                .map(|w| format!("{} (channel {:?})", w.source.display(), w.channel))
+                .collect();
+            Error::Input(format!(
+                "no file of the PMT channel {} among {}; set channels.pmt in the analysis config",
+                ch.pmt,
+                found.join(", ")
+            ))
+        })?;
+        (pmt, ch.trigger.and_then(find))
+    };
+    if pmt.events() == 0 {
+        return Err(Error::Empty {
+            path: pmt.source.clone(),
+            what: "no events in the PMT channel".into(),
+        });
+    }
+    let dig = &cfg.digitizer;
+    let (fp, ft) = rayon::join(
+        || waveform::features(pmt, &cfg.pmt, dig),
+        || trig.map(|t| waveform::features(t, &cfg.trigger_pulse(), dig)),
+    );
+    let pair = match (trig, &ft) {
+        (Some(t), Some(ft)) => Some((align(pmt, t, warnings), ft)),
+        _ => None,
+    };
+    // Trigger pulse start per PMT event (NaN when missing).
+    let trig_start: Vec<f32> = match &pair {
+        Some((map, ft)) => map
+            .iter()
+            .map(|m| m.map_or(f32::NAN, |j| ft.start[j]))
+            .collect(),
+        None => vec![f32::NAN; pmt.events()],
+    };
+    let w = &cfg.window;
+    let pre = w.pre as i64;
+    let seed = cfg.fit.model == fit::Model::SeedCompatible;
+    let mode = if seed { WindowMode::Pulse } else { w.mode };
+    let anchors = anchors(
+        mode,
+        cfg,
+        &fp,
+        &trig_start,
+        pair.is_some(),
+        pmt.record_len,
+        warnings,
+    );
+    let starts: Vec<Option<i64>> = anchors.iter().map(|a| a.map(|a| a - pre)).collect();
+    let (mut q, clipped) =
+        waveform::integrate(pmt, &fp.baseline, cfg.pmt.polarity, &starts, w.length, dig);
+    if clipped > 0 {
+        warnings.push(format!(
+            "{clipped} events had the charge window partly outside the record (clipped)"
+        ));
+    }
+    let in_window = fp
+        .start
+        .iter()
+        .zip(&starts)
+        .filter(|(s, a)| match a {
+            Some(a) => s.is_finite() && (**s as i64) >= *a && (**s as i64) < a + w.length as i64,
+            None => false,
+        })
+        .count();
+    let window = starts
+        .iter()
+        .flatten()
+        .copied()
+        .min()
+        .zip(starts.iter().flatten().copied().max())
+        .map(|(lo, hi)| [lo, hi + w.length as i64]);
+
+    if seed {
+        let s = &cfg.seed;
+        let dt_ok = |i: usize| {
+            if pair.is_none() {
+                return true;
+            }
+            let dt = f64::from(fp.start[i] - trig_start[i]) * dig.sample_ns;
+            dt > s.dt_min_ns && dt < s.dt_max_ns
+        };
+        if pair.is_none() {
+            warnings
+                .push("no trigger channel: the seed-compatible timing cut is not applied".into());
+        }
+        for (i, qi) in q.iter_mut().enumerate() {
+            if !(*qi > s.q_min_pc && *qi < s.q_max_pc && dt_ok(i)) {
+                *qi = f64::NAN;
+            }
+        }
+    }
+    let values: Vec<f64> = q.into_iter().filter(|v| v.is_finite()).collect();
+    let range = if seed {
+        Some([cfg.seed.q_min_pc, cfg.seed.q_max_pc])
+    } else {
+        cfg.fit.range
+    };
+    let hist = Histogram::auto(&values, cfg.fit.bins, range, "pC").unwrap_or(Histogram {
+        lo: 0.0,
+        width: 1.0,
+        counts: vec![0.0],
+        unit: "pC".into(),
+        outside: 0,
+    });
+    Ok(Spectrum {
+        selected: hist.total().round() as u64,
+        hist,
+        events: pmt.events() as u64,
+        pulses: Some((in_window, pmt.events())),
+        window,
+    })
+}
+
+/// The window anchor (sample) of every PMT event for the window mode.
+fn anchors(
+    mode: WindowMode,
+    cfg: &AnalysisConfig,
+    fp: &Features,
+    trig_start: &[f32],
+    have_trigger: bool,
+    record_len: usize,
+    warnings: &mut Vec<String>,
+) -> Vec<Option<i64>> {
+    let n = fp.start.len();
+    let delay = (cfg.window.delay_ns / cfg.digitizer.sample_ns).round() as i64;
+    let from_trigger = |d: i64| -> Vec<Option<i64>> {
+        trig_start
+            .iter()
+            .map(|t| t.is_finite().then(|| t.round() as i64 + d))
+            .collect()
+    };
+    match mode {
+        WindowMode::Fixed => vec![Some(cfg.window.start as i64); n],
+        WindowMode::Pulse => fp
+            .start
+            .iter()
+            .map(|s| s.is_finite().then(|| s.round() as i64))
+            .collect(),
+        WindowMode::Trigger => from_trigger(delay),
+        WindowMode::Auto if have_trigger => {
+            // Transit time from the data: the most frequent PMT − trigger delay.
+            let dts = fp
+                .start
+                .iter()
+                .zip(trig_start)
+                .map(|(p, t)| p - t)
+                .filter(|d| d.is_finite());
+            let d = if fp.pulses() >= MIN_PULSES {
+                waveform::mode(dts)
+            } else {
+                None
+            };
+            let missing = trig_start.iter().filter(|t| !t.is_finite()).count();
+            if missing > 0 {
+                warnings.push(format!(
+                    "{missing} events have no trigger pulse over {} mV and are skipped",
+                    cfg.trigger.threshold_mv
+                ));
+            }
+            from_trigger(d.unwrap_or(delay))
+        }
+        WindowMode::Auto => {
+            let pulses = fp.pulses();
+            let a = if pulses >= MIN_PULSES {
+                waveform::mode(fp.start.iter().copied())
+            } else {
+                None
+            }
+            .unwrap_or(if cfg.window.start > 0 {
+                cfg.window.start as i64
+            } else {
+                record_len as i64 / 2
+            });
+            vec![Some(a); n]
+        }
+    }
+}
