@@ -249,21 +249,6 @@ pub fn find_point_dirs(
     Ok(out)
 }
 
-/// The channel of a waveform file name: `wave2save_theta0_phi0.txt`, `wave2.txt`,
-/// `wave2.dat` → 2. The digits must be followed by a non-digit, so `wave12` is never
-/// taken for channel 1.
-pub fn channel_of_file_name(name: &str) -> Option<u32> {
-    let rest = name.strip_prefix("wave")?;
-    if !(name.ends_with(".txt") || name.ends_with(".dat")) {
-        return None;
-    }
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    if digits.is_empty() {
-        return None;
-    }
-    digits.parse().ok()
-}
-
 /// The waveform files present in a point directory, by channel, with their sizes in bytes.
 /// Hidden files (a writer's temporary names) are skipped. Where a channel has several
 /// files, the one named by the bench's pattern for `label` wins.
@@ -274,10 +259,10 @@ pub fn channel_files(dir: &Path, label: &PointLabel) -> Result<BTreeMap<u32, (Pa
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.starts_with('.') {
+        if name.starts_with('.') || !(name.ends_with(".txt") || name.ends_with(".dat")) {
             continue;
         }
-        let Some(ch) = channel_of_file_name(name) else {
+        let Some(ch) = crate::pipeline::readers::channel_from_file_name(name) else {
             continue;
         };
         let path = entry.path();
@@ -388,10 +373,6 @@ mod tests {
         };
         assert_eq!(point_dir_name(&s), "wavesave_theta0_phi0");
         assert_eq!(channel_file_name(2, &s), "wave2save_theta0_phi0.txt");
-        assert_eq!(channel_of_file_name("wave2save_theta0_phi0.txt"), Some(2));
-        assert_eq!(channel_of_file_name("wave12.dat"), Some(12));
-        assert_eq!(channel_of_file_name("wave.txt"), None);
-        assert_eq!(channel_of_file_name("wave1.png"), None);
     }
 
     #[test]
