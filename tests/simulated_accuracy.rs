@@ -153,9 +153,13 @@ fn seed_compatible_applies_the_old_selection() {
         (lo - 0.5).abs() < 1e-9 && (hi - 4.5).abs() < 1e-9,
         "histogram [{lo}, {hi}] is the cut window"
     );
-    for name in ["q1", "sigma1", "sigma2", "mu"] {
+    for name in ["q0", "sigma0", "q1", "sigma1", "sigma2", "mu"] {
         assert!(r["params"][name]["value"].is_f64(), "{name} missing: {r}");
     }
+    assert!(
+        r["params"]["q0"]["error"].is_null(),
+        "q0 is fixed in the old model"
+    );
     // The legacy model is biased (it cuts into the SPE below 0.5 pC); it is kept for
     // comparison with a lab's history, so only a loose agreement is expected.
     let g = r["gain"].as_f64().expect("gain");

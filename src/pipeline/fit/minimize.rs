@@ -360,15 +360,18 @@ fn assemble(
         );
     }
     if matches!(kind, Kind::Seed { .. }) {
-        // The old analysis assumes a zero pedestal; μ follows from the 2PE/1PE ratio
-        // under Poisson statistics: P2/P1 = μ/2.
-        params.insert(
-            "q0".into(),
-            Param {
-                value: 0.0,
-                error: None,
-            },
-        );
+        // The old analysis assumes a zero, noiseless pedestal: q0 and sigma0 are reported
+        // as fixed zeros (no error) so every model answers the same parameter names. μ
+        // follows from the 2PE/1PE ratio under Poisson statistics: P2/P1 = μ/2.
+        for name in ["q0", "sigma0"] {
+            params.insert(
+                name.into(),
+                Param {
+                    value: 0.0,
+                    error: None,
+                },
+            );
+        }
         let f = m.p[1];
         let mu = 2.0 * (1.0 - f) / f;
         let mu_err = m
