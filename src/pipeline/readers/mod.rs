@@ -329,6 +329,57 @@ pub(crate) fn guard<T>(path: &Path, what: &str, f: impl FnOnce() -> Result<T>) -
     }
 }
 
+/// A zeroed sample buffer of `n` values, backed by huge pages where the kernel allows
+/// (see [`reserve_samples`]). Allocated zeroed (fresh, untouched pages from the OS) so
+/// that the first-touch faults happen in the caller's parallel pass, not in a serial fill.
+pub(crate) fn sample_buffer(n: usize) -> Vec<f32> {
+    let mut v = vec![0.0f32; n];
+    #[cfg(target_os = "linux")]
+    if n * std::mem::size_of::<f32>() >= HUGE_PAGE_MIN_BYTES {
+        advise_huge_pages(&mut v);
+    }
+    v
+}
+
+/// Buffers from this size on are worth the huge-page hint (four 2 MiB pages).
+const HUGE_PAGE_MIN_BYTES: usize = 8 << 20;
+
+/// Reserves room for `additional` more samples. Large buffers are marked for transparent
+/// huge pages: they are written once, front to back, right after allocation, and with
+/// 4 KiB pages the first-touch page faults (one per 1024 samples, ~2 µs each in a VM) cost
+/// more than parsing or converting the samples (BENCHMARKS.md). A hint only; where the
+/// kernel ignores it nothing changes.
+pub(crate) fn reserve_samples(v: &mut Vec<f32>, additional: usize) {
+    v.reserve(additional);
+    #[cfg(target_os = "linux")]
+    if v.capacity() * std::mem::size_of::<f32>() >= HUGE_PAGE_MIN_BYTES {
+        advise_huge_pages(v);
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn advise_huge_pages(v: &mut Vec<f32>) {
+    const PAGE: usize = 4096;
+    let start = v.as_mut_ptr() as usize;
+    let end = start + v.capacity() * std::mem::size_of::<f32>();
+    let aligned = start.div_ceil(PAGE) * PAGE;
+    if end <= aligned {
+        return;
+    }
+    // SAFETY: madvise only changes how the kernel backs the pages of this range, which
+    // lies inside the vector's own allocation (its capacity, rounded inwards to page
+    // boundaries); it neither reads nor writes the memory, and MADV_HUGEPAGE never
+    // changes its contents. The return value is ignored: it is a hint.
+    unsafe {
+        libc::madvise(
+            aligned as *mut libc::c_void,
+            end - aligned,
+            libc::MADV_HUGEPAGE,
+        );
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -153,7 +153,8 @@ fn reserve_for(w: &mut Waveforms, file_len: usize, first_event_bytes: usize) {
     let events = file_len / first_event_bytes.max(1) + 1;
     // Each sample needs at least two bytes ("0\n"), whatever the first event claimed.
     let samples = (events * w.record_len).min(file_len / 2 + w.record_len);
-    w.samples.reserve(samples.saturating_sub(w.samples.len()));
+    let additional = samples.saturating_sub(w.samples.len());
+    super::reserve_samples(&mut w.samples, additional);
     w.event_numbers.reserve(events);
     w.trigger_times.reserve(events);
 }

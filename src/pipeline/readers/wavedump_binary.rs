@@ -141,7 +141,7 @@ pub fn parse(path: &Path, bytes: &[u8], sample_type: SampleType) -> Result<Wavef
     // from the OS, not touched yet) so that first-touch page faults, which dominate a
     // single-threaded pass on a multi-GB file, are spread over all cores.
     let events = w.event_numbers.len();
-    w.samples = vec![0.0; events * record_len];
+    w.samples = super::sample_buffer(events * record_len);
     let per_task = (TASK_BYTES / size).max(1);
     w.samples
         .par_chunks_mut(record_len * per_task)
