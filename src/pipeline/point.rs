@@ -251,8 +251,8 @@ pub fn process_loaded(
     let fit_ms = ms(t2);
     if fit.excluded > 0 {
         warnings.push(format!(
-            "{} events lie far below the pedestal (more than 6 pedestal widths) and are not \
-             fitted: typically a pulse in the baseline samples",
+            "{} entries lie more than 6 pedestal widths below the pedestal and are not fitted \
+             (outliers; from waveforms typically a pulse in the baseline samples)",
             fit.excluded
         ));
     }

@@ -1,12 +1,11 @@
-//! The covariance of fitted parameters: the inverse Hessian of −ln L at the minimum,
-//! by central differences (of the analytic gradient where the model has one), with the
-//! one degenerate case the models have — a background weight at zero — handled.
+//! The covariance of fitted parameters: the inverse Hessian of −ln L at the minimum, by
+//! central differences of the analytic gradient, with the one degenerate case the models
+//! have — a background weight at zero — handled.
 
 use super::models::Kind;
 
 /// Covariance of the natural parameters: the inverse of the Hessian of −ln L, by central
-/// differences of the analytic gradient (or second differences of −ln L for bellamy).
-/// `None` when the Hessian is not positive definite.
+/// differences of the analytic gradient. `None` when the Hessian is not positive definite.
 pub(super) fn covariance(
     p: &[f64],
     kind: Kind,
@@ -15,56 +14,24 @@ pub(super) fn covariance(
     let np = p.len();
     let step = |j: usize| 1e-4 * p[j].abs().max(1e-2);
     let mut h = vec![0.0; np * np];
-    if kind.has_gradient() {
-        let mut x = p.to_vec();
-        let (mut ga, mut gb) = (vec![0.0; np], vec![0.0; np]);
-        for k in 0..np {
-            let hk = step(k);
-            x[k] = p[k] + hk;
-            nll(&x, Some(&mut ga));
-            x[k] = p[k] - hk;
-            nll(&x, Some(&mut gb));
-            x[k] = p[k];
-            for j in 0..np {
-                h[j * np + k] = (ga[j] - gb[j]) / (2.0 * hk);
-            }
-        }
+    let mut x = p.to_vec();
+    let (mut ga, mut gb) = (vec![0.0; np], vec![0.0; np]);
+    for k in 0..np {
+        let hk = step(k);
+        x[k] = p[k] + hk;
+        nll(&x, Some(&mut ga));
+        x[k] = p[k] - hk;
+        nll(&x, Some(&mut gb));
+        x[k] = p[k];
         for j in 0..np {
-            for k in 0..j {
-                let m = 0.5 * (h[j * np + k] + h[k * np + j]);
-                h[j * np + k] = m;
-                h[k * np + j] = m;
-            }
+            h[j * np + k] = (ga[j] - gb[j]) / (2.0 * hk);
         }
-    } else {
-        let f = |x: &[f64]| nll(x, None);
-        let f0 = f(p);
-        let mut x = p.to_vec();
-        for j in 0..np {
-            let hj = 10.0 * step(j);
-            x[j] = p[j] + hj;
-            let a = f(&x);
-            x[j] = p[j] - hj;
-            let b = f(&x);
-            x[j] = p[j];
-            h[j * np + j] = (a - 2.0 * f0 + b) / (hj * hj);
-            for k in 0..j {
-                let hk = 10.0 * step(k);
-                let mut v = [0.0; 4];
-                for (idx, (sj, sk)) in [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)]
-                    .into_iter()
-                    .enumerate()
-                {
-                    x[j] = p[j] + sj * hj;
-                    x[k] = p[k] + sk * hk;
-                    v[idx] = f(&x);
-                }
-                x[j] = p[j];
-                x[k] = p[k];
-                let m = (v[0] - v[1] - v[2] + v[3]) / (4.0 * hj * hk);
-                h[j * np + k] = m;
-                h[k * np + j] = m;
-            }
+    }
+    for j in 0..np {
+        for k in 0..j {
+            let m = 0.5 * (h[j * np + k] + h[k * np + j]);
+            h[j * np + k] = m;
+            h[k * np + j] = m;
         }
     }
     invert(&h, np).or_else(|| {

@@ -57,7 +57,7 @@ impl Problem<'_> {
         let bins = self.counts.len();
         let np = p.len();
         let mut nu = vec![0.0; bins];
-        let want_jac = grad.is_some() && self.kind.has_gradient();
+        let want_jac = grad.is_some();
         let mut jac = if want_jac {
             vec![0.0; bins * np]
         } else {
@@ -106,24 +106,10 @@ impl Gradient for Problem<'_> {
     fn gradient(&self, theta: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
         let np = theta.len();
         let mut g = vec![0.0; np];
-        if self.kind.has_gradient() {
-            let p = self.params(theta);
-            self.nll(&p, Some(&mut g));
-            for ((gj, t), pj) in g.iter_mut().zip(self.kind.transforms()).zip(&p) {
-                *gj *= t.derivative(*pj) / self.scale;
-            }
-        } else {
-            // Central differences in the unconstrained space (bellamy).
-            let mut x = theta.clone();
-            for j in 0..np {
-                let h = 1e-6 * theta[j].abs().max(1.0);
-                x[j] = theta[j] + h;
-                let a = self.nll_theta(&x);
-                x[j] = theta[j] - h;
-                let b = self.nll_theta(&x);
-                x[j] = theta[j];
-                g[j] = (a - b) / (2.0 * h * self.scale);
-            }
+        let p = self.params(theta);
+        self.nll(&p, Some(&mut g));
+        for ((gj, t), pj) in g.iter_mut().zip(self.kind.transforms()).zip(&p) {
+            *gj *= t.derivative(*pj) / self.scale;
         }
         Ok(g)
     }

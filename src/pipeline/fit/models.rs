@@ -3,9 +3,8 @@
 //! charge unit (V·s at 1e-11 or ADC·samples at 1e3). Expected counts per bin are the
 //! model density at the bin centre (bins are narrow against every width we fit).
 //!
-//! `poisson-gauss`, `seed-compatible` and the pedestal-only reference model return
-//! analytic derivatives (forward mode, one pass over the bins); `bellamy` is evaluated
-//! only and differentiated numerically by the minimiser.
+//! Every model returns analytic derivatives with its expectation (forward mode, one pass
+//! over the bins), which the minimiser and the covariance use.
 
 use std::f64::consts::{PI, SQRT_2};
 
@@ -91,10 +90,6 @@ impl Kind {
         }
     }
 
-    pub fn has_gradient(self) -> bool {
-        !matches!(self, Kind::Bellamy)
-    }
-
     /// Expected counts per bin into `nu` (length = bins) and, when `jac` is given, their
     /// derivatives: `jac[i * npar + j] = ∂ν_i/∂p_j`. Both are overwritten.
     pub fn eval(self, p: &[f64], nu: &mut [f64], mut jac: Option<&mut [f64]>) {
@@ -149,7 +144,7 @@ impl Kind {
                 }
             }
             Kind::PoissonGauss => poisson_gauss(p, nu, jac),
-            Kind::Bellamy => bellamy(p, nu, None),
+            Kind::Bellamy => bellamy(p, nu, jac),
         }
     }
 
@@ -304,34 +299,98 @@ fn poisson_gauss(p: &[f64], nu: &mut [f64], mut jac: Option<&mut [f64]>) {
 
 /// Bellamy et al.: the pedestal carries an exponential background of weight w and slope
 /// α (smeared by the pedestal noise: an exponentially modified Gaussian), and the n ≥ 1
-/// peaks are shifted by its mean w/α.
-fn bellamy(p: &[f64], nu: &mut [f64], _jac: Option<&mut [f64]>) {
+/// peaks are shifted by its mean w/α. Analytic derivatives, as for poisson-gauss.
+#[allow(clippy::needless_range_loop)] // i drives ν, the Jacobian row and the bin centre
+fn bellamy(p: &[f64], nu: &mut [f64], mut jac: Option<&mut [f64]>) {
+    const NP: usize = 8;
     let (n, q0, s0, q1, s1, mu, w, alpha) = (p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]);
     let p0 = (-mu).exp();
+    // Pedestal Gaussian, weight (1 − w).
     let (lo, hi) = bin_range(q0, s0, nu.len());
     let c0 = n * p0 * (1.0 - w) * INV_SQRT_2PI / s0;
-    for (i, v) in nu.iter_mut().enumerate().take(hi).skip(lo) {
+    for i in lo..hi {
         let z = (i as f64 + 0.5 - q0) / s0;
-        *v += c0 * (-0.5 * z * z).exp();
+        let a = c0 * (-0.5 * z * z).exp();
+        nu[i] += a;
+        if let Some(j) = jac.as_deref_mut() {
+            let r = i * NP;
+            j[r] += a / n;
+            j[r + 1] += a * z / s0;
+            j[r + 2] += a * (z * z - 1.0) / s0;
+            j[r + 5] -= a;
+            j[r + 6] -= a / (1.0 - w).max(1e-300);
+        }
     }
+    // Exponential background on the pedestal, weight w.
     let start = (q0 - REACH * s0).floor().max(0.0) as usize;
-    for (i, v) in nu.iter_mut().enumerate().skip(start) {
-        *v += n * p0 * w * emg(i as f64 + 0.5, q0, s0, alpha);
+    for i in start..nu.len() {
+        let x = i as f64 + 0.5;
+        let (e, d) = emg_with_derivatives(x, q0, s0, alpha);
+        let a = n * p0 * w * e;
+        nu[i] += a;
+        if let Some(j) = jac.as_deref_mut() {
+            let r = i * NP;
+            let c = n * p0 * w;
+            j[r] += a / n;
+            j[r + 1] += c * d[0];
+            j[r + 2] += c * d[1];
+            j[r + 5] -= a;
+            j[r + 6] += n * p0 * e;
+            j[r + 7] += c * d[2];
+        }
     }
+    // n ≥ 1 photoelectrons, shifted by the background's mean w/α.
     let shift = w / alpha;
     let mut pn = p0;
     for k in 1..=max_pe(mu) {
         pn *= mu / k as f64;
         let kf = k as f64;
-        let sd = (s0 * s0 + kf * s1 * s1).sqrt();
+        let var = s0 * s0 + kf * s1 * s1;
+        let sd = var.sqrt();
         let mean = q0 + shift + kf * q1;
         let (lo, hi) = bin_range(mean, sd, nu.len());
         let c = n * pn * INV_SQRT_2PI / sd;
-        for (i, v) in nu.iter_mut().enumerate().take(hi).skip(lo) {
+        let dmu = kf / mu.max(1e-300) - 1.0;
+        for i in lo..hi {
             let z = (i as f64 + 0.5 - mean) / sd;
-            *v += c * (-0.5 * z * z).exp();
+            let a = c * (-0.5 * z * z).exp();
+            nu[i] += a;
+            if let Some(j) = jac.as_deref_mut() {
+                let r = i * NP;
+                let dm = a * z / sd;
+                let dv = a * (z * z - 1.0) / (2.0 * var);
+                j[r] += a / n;
+                j[r + 1] += dm;
+                j[r + 2] += dv * 2.0 * s0;
+                j[r + 3] += dm * kf;
+                j[r + 4] += dv * 2.0 * kf * s1;
+                j[r + 5] += a * dmu;
+                j[r + 6] += dm / alpha;
+                j[r + 7] -= dm * w / (alpha * alpha);
+            }
         }
     }
+}
+
+/// [`emg`] and its derivatives with respect to (q0, s0, α), through
+/// d ln erfc(z)/dz = −R(z), R = 2 e^(−z²) / (√π erfc z), evaluated without overflow.
+fn emg_with_derivatives(x: f64, q0: f64, s0: f64, alpha: f64) -> (f64, [f64; 3]) {
+    let e = emg(x, q0, s0, alpha);
+    if e == 0.0 {
+        return (0.0, [0.0; 3]);
+    }
+    let z = (q0 + alpha * s0 * s0 - x) / (s0 * SQRT_2);
+    let r = if z < 25.0 {
+        2.0 / PI.sqrt() * (-z * z).exp() / libm::erfc(z).max(1e-300)
+    } else {
+        // From the asymptotic series of erfc: R ≈ 2z (1 + 1/(2z²)).
+        2.0 * z + 1.0 / z
+    };
+    let d = q0 - x;
+    let dq0 = alpha - r / (s0 * SQRT_2);
+    let ds0 = alpha * alpha * s0 - r * (alpha / SQRT_2 - d / (s0 * s0 * SQRT_2));
+    let dalpha = 1.0 / alpha + d + alpha * s0 * s0 - r * s0 / SQRT_2;
+    (e, [e * dq0, e * ds0, e * dalpha])
 }
 
 /// Density of an exponential (slope α, starting at q0) convolved with N(0, s0):
