@@ -116,7 +116,10 @@ pub fn waveform_spectrum(
         let pmt = find(ch.pmt).ok_or_else(|| {
             let found: Vec<String> = waves
                 .iter()
-                .map(|w| format!("{} (channel {:?})", w.source.display(), w.channel))
+                .map(|w| match w.channel {
+                    Some(c) => format!("{} (channel {c})", w.source.display()),
+                    None => format!("{} (channel unknown)", w.source.display()),
+                })
                 .collect();
             Error::Input(format!(
                 "no file of the PMT channel {} among {}; set channels.pmt in the analysis config",
