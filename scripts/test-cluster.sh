@@ -57,6 +57,7 @@ SL=$PMT_BASE/slurm
 DB=$PMT_BASE/mysql
 PIDS=$PMT_BASE/pids
 LOGS=$PMT_BASE/logs
+REMOTE_BIN=$PMT_BASE/bin  # where tests deploy the pmtwatch binary (on the remote PATH)
 ENV_FILE=$PMT_BASE/env
 SLURM_CONF_FILE=$SL/slurm.conf
 export SLURM_CONF=$SLURM_CONF_FILE
@@ -297,10 +298,12 @@ LogLevel VERBOSE
 MaxStartups 100:30:200
 MaxSessions 64
 Subsystem sftp internal-sftp
-# slurm commands run over ssh find the test cluster's configuration through this
-SetEnv SLURM_CONF=$SLURM_CONF_FILE
+# slurm commands run over ssh find the test cluster's configuration through this; the
+# tests deploy the pmtwatch binary into $REMOTE_BIN, first on the remote PATH
+SetEnv SLURM_CONF=$SLURM_CONF_FILE PATH=$REMOTE_BIN:/usr/local/bin:/usr/bin:/bin
 EOF
   install -d -m 755 /run/sshd # privilege separation directory (also needed by sshd -t)
+  install -d -m 755 "$REMOTE_BIN"
   /usr/sbin/sshd -t -f "$SSH_DIR/sshd_config" || die "invalid $SSH_DIR/sshd_config"
   if running sshd; then
     if ((changed)); then
@@ -554,6 +557,7 @@ export PMT_SLURM_NODE=$HOST_SHORT
 export PMT_SLURM_CPUS=$PMT_CPUS
 export PMT_SLURM_ACCOUNTING=$PMT_ACCOUNTING
 export PMT_BASE=$PMT_BASE
+export PMT_REMOTE_BIN=$REMOTE_BIN
 EOF
   chmod 644 "$ENV_FILE.new"
   mv "$ENV_FILE.new" "$ENV_FILE"

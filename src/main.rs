@@ -18,6 +18,8 @@ enum Command {
     Process(cli::process::ProcessArgs),
     /// Write a realistic simulated scan in the R12860 bench layout, with its truth.
     Simulate(cli::simulate::SimulateArgs),
+    /// Remote profiles: test a connection (SSH, SLURM).
+    Remote(cli::remote::RemoteArgs),
     /// Simulate a scan, process every point and compare the gains with the truth.
     Demo(cli::demo::DemoArgs),
 }
@@ -34,6 +36,7 @@ fn main() -> std::process::ExitCode {
     let result = match args.command {
         Command::Process(a) => cli::process::run(&a),
         Command::Simulate(a) => cli::simulate::run(&a),
+        Command::Remote(a) => cli::remote::run(&a),
         Command::Demo(a) => cli::demo::run(&a),
     };
     match result {

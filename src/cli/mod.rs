@@ -5,10 +5,12 @@
 //! - [`watch`]: `pmtwatch process --watch` — follow a scan directory as points complete.
 //! - [`simulate`]: `pmtwatch simulate` — write a realistic scan with known truth.
 //! - [`demo`]: `pmtwatch demo` — simulate a scan, process it and compare with the truth.
+//! - [`remote`]: `pmtwatch remote test` — the connection test of a remote profile.
 //! - [`scan_outputs`]: scan table, gain map and summary at the end of a scan (watch, demo).
 
 pub mod demo;
 pub mod process;
+pub mod remote;
 pub mod scan_outputs;
 pub mod simulate;
 pub mod watch;
