@@ -39,6 +39,14 @@ pub enum Error {
         status: String,
         stderr_tail: String,
     },
+    /// A remote directory move was refused or did not verify: `why` names the check that
+    /// failed and where the data is now (a failed move never looks like a success).
+    #[error("moving {src} to {dest}: {why}")]
+    Move {
+        src: String,
+        dest: String,
+        why: String,
+    },
     /// The SLURM controller does not answer (not the same as a failed job).
     #[error("SLURM controller on {host} does not answer: {detail}")]
     ClusterUnreachable { host: String, detail: String },

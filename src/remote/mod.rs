@@ -8,19 +8,25 @@
 //!   placeholders substituted as quoted words.
 //! - [`ssh`]: an SSH connection over the system OpenSSH client (multiplexed master, so
 //!   `~/.ssh/config`, the agent, `ProxyJump` and known_hosts work as the operator expects),
-//!   command execution, and the connection test.
+//!   command execution, line streaming, reconnect with backoff.
 //! - [`slurm`]: typed SLURM job states parsed from `squeue`, `scontrol` and `sacct`.
 //! - [`report`]: the connection-test report (`pmtwatch remote test`).
+//! - [`moves`]: verified moves of remote run directories, never overwriting.
+//! - [`transfer`]: SFTP on the same master: list new results, atomic resumable transfers.
 //!
-//! Built so far: connection, command execution and the connection test over SSH, quoting
-//! and templates, SLURM state parsing. Still to come (see the issue): the `Backend`
-//! interface over Local/Ssh/Slurm, submit/poll/cancel, result sync and verified moves.
+//! Built so far: connection, commands, streaming, the connection test, SFTP transfers and
+//! verified moves over SSH; quoting and templates; SLURM states, argv builders and batch
+//! scripts. Still to come (see the issue): the `Backend` interface over Local/Ssh/Slurm
+//! that puts these together (submit/poll/cancel, pipeline and command modes, result sync,
+//! automatic reconnect of a lost master) and its end-to-end stories.
 
 pub mod error;
+pub mod moves;
 pub mod quote;
 pub mod report;
 pub mod slurm;
 pub mod ssh;
 pub mod template;
+pub mod transfer;
 
 pub use error::{Error, Result};

@@ -6,11 +6,21 @@
 //!
 //! Arguments are passed as argv words that the `openssh` crate quotes for the remote shell;
 //! nothing here builds a shell string from user input.
+//!
+//! Besides one-shot commands ([`SshSession::run`]) there is [`SshSession::stream`], which
+//! delivers a long-running command's output line by line as it arrives (the pipeline's
+//! one-JSON-line-per-point mode) and kills the remote process when cancelled or dropped,
+//! and [`connect_with_retry`], which reconnects with capped exponential backoff after the
+//! master connection is lost.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openssh::{KnownHosts, Session, SessionBuilder};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::error::{Error, Result};
 
@@ -198,7 +208,8 @@ impl Output {
 /// An open connection (a running master process) to one host.
 pub struct SshSession {
     target: SshTarget,
-    session: Session,
+    /// Shared so that an SFTP channel and commands can use the same master.
+    session: Arc<Session>,
 }
 
 impl std::fmt::Debug for SshSession {
@@ -221,7 +232,15 @@ impl SshSession {
             .connect_mux(&destination)
             .await
             .map_err(|e| target.classify(&e))?;
-        Ok(SshSession { target, session })
+        Ok(SshSession {
+            target,
+            session: Arc::new(session),
+        })
+    }
+
+    /// The underlying session, for SFTP and streaming on the same master.
+    pub(crate) fn session(&self) -> &Arc<Session> {
+        &self.session
     }
 
     pub fn target(&self) -> &SshTarget {
@@ -279,10 +298,260 @@ impl SshSession {
         self.session.check().await.is_ok()
     }
 
-    /// Closes the master connection.
+    /// Closes the master connection (once nothing else holds it; otherwise the last
+    /// holder's drop closes it).
     pub async fn close(self) -> Result<()> {
         let target = self.target;
-        self.session.close().await.map_err(|e| target.classify(&e))
+        match Arc::try_unwrap(self.session) {
+            Ok(session) => session.close().await.map_err(|e| target.classify(&e)),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Turns an openssh error into this layer's error for this target.
+    pub(crate) fn error(&self, e: &openssh::Error) -> Error {
+        self.target.classify(e)
+    }
+
+    /// Starts `argv` remotely and streams its output line by line as it arrives: the
+    /// pipeline's one-JSON-line-per-point mode, so the grid updates the moment a point is
+    /// done. Stdout and stderr lines arrive separately, then one [`Line::Exit`] (or
+    /// [`Line::Lost`]). Cancelling or dropping the stream kills the remote command and
+    /// everything it started.
+    ///
+    /// Why a wrapper: closing an SSH channel does not kill a remote process that is not
+    /// reading or writing (`sleep`, a fit in progress), and OpenSSH's mux protocol cannot
+    /// send it a signal. So the command runs under a fixed `sh -c` script (the argv words
+    /// are its positional parameters, never part of the script) with a watchdog that holds
+    /// the channel's stdin: when the channel closes — cancel, drop, a crash of this
+    /// process or a lost link — stdin ends and the watchdog kills the command's process
+    /// group (sshd makes every session its own group), TERM first, KILL 2 s later.
+    pub async fn stream(&self, argv: &[&str]) -> Result<LineStream> {
+        if argv.is_empty() {
+            return Err(Error::Invalid {
+                what: "remote command".into(),
+                why: "it is empty".into(),
+            });
+        }
+        let mut cmd = Session::to_command(Arc::clone(&self.session), "sh");
+        cmd.args(["-c", STREAM_WRAPPER, "pmtwatch-stream"])
+            .args(argv.iter().copied())
+            .stdin(openssh::Stdio::piped())
+            .stdout(openssh::Stdio::piped())
+            .stderr(openssh::Stdio::piped());
+        let mut child = cmd.spawn().await.map_err(|e| self.target.classify(&e))?;
+        let (tx, rx) = mpsc::channel(STREAM_CAPACITY);
+        let target = self.target.clone();
+        let task = tokio::spawn(async move {
+            // Held open until the command is done: its end is the watchdog's kill signal.
+            let _stdin = child.stdin().take();
+            let stdout = child.stdout().take();
+            let stderr = child.stderr().take();
+            let (out, err) = tokio::join!(
+                pump(stdout, tx.clone(), Line::Stdout),
+                pump(stderr, tx.clone(), Line::Stderr)
+            );
+            let last = match (out.and(err), child.wait().await) {
+                (Ok(()), Ok(status)) => Line::Exit(status.code()),
+                (Err(e), _) => Line::Lost(format!("reading the output failed: {e}")),
+                // openssh turns status 127 into an error; here it stays what it is over
+                // plain ssh, an exit status (the shell's "not found" came on stderr).
+                (Ok(()), Err(openssh::Error::Remote(e)))
+                    if e.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    Line::Exit(Some(127))
+                }
+                // The mux protocol cannot tell a signal from a dropped link; the output
+                // ended cleanly, so most likely a signal.
+                (Ok(()), Err(openssh::Error::RemoteProcessTerminated)) => Line::Exit(None),
+                (Ok(()), Err(e)) => Line::Lost(target.classify(&e).to_string()),
+            };
+            // The receiver may be gone already; then nobody needs the status.
+            let _ = tx.send(last).await;
+        });
+        Ok(LineStream { rx, task })
+    }
+}
+
+/// The fixed script [`SshSession::stream`] runs the command under (see there for why).
+/// `$$` is the shell, whose pid the command keeps through `exec`; the watchdog reads the
+/// channel's stdin (saved as fd 3, since a background job's stdin is otherwise
+/// `/dev/null`) and, at its end, signals process group 0 — its own, the command's.
+/// `kill 0` rather than `kill -- -PGID`, which dash's `kill` does not accept.
+const STREAM_WRAPPER: &str = "exec 3<&0
+( trap '' TERM
+  cat >/dev/null
+  kill -s TERM 0
+  sleep 2
+  kill -s KILL 0 ) <&3 >/dev/null 2>&1 &
+exec 3<&- </dev/null
+exec \"$@\"";
+
+/// Lines buffered between the reader task and the consumer: enough to absorb a burst,
+/// small enough that a stalled consumer pushes back on the remote side (SSH flow control)
+/// instead of growing memory.
+const STREAM_CAPACITY: usize = 256;
+
+/// A longer line is cut here (and marked): a runaway line without newlines must not grow
+/// memory without bound. Far beyond any JSON point record.
+pub const MAX_LINE_BYTES: usize = 256 * 1024;
+
+/// One event from a streamed command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// A line of stdout, without its newline (non-UTF-8 bytes replaced).
+    Stdout(String),
+    /// A line of stderr, likewise.
+    Stderr(String),
+    /// The command ended: its exit status, `None` when killed by a signal (or, as the mux
+    /// protocol cannot tell them apart, when the link dropped just then). Always last.
+    Exit(Option<i32>),
+    /// No exit status could be had (the link or the local ssh client failed): the
+    /// command's fate is unknown, though the watchdog kills it once the channel closes.
+    /// Always last.
+    Lost(String),
+}
+
+/// A streaming remote command; see [`SshSession::stream`]. Dropping it kills the command.
+#[derive(Debug)]
+pub struct LineStream {
+    rx: mpsc::Receiver<Line>,
+    task: JoinHandle<()>,
+}
+
+impl LineStream {
+    /// The next line or the final status; `None` after the final status (or a cancel).
+    pub async fn next(&mut self) -> Option<Line> {
+        self.rx.recv().await
+    }
+
+    /// Kills the remote command: closes the channel, which the remote watchdog answers
+    /// with TERM to the command's process group (KILL 2 s later). Returns once the
+    /// channel is closed here; the remote kill follows within a round trip.
+    pub async fn cancel(mut self) {
+        self.task.abort();
+        // The task's result is only "cancelled" (or it had finished already): either way
+        // the child and its channel are gone once this returns.
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for LineStream {
+    fn drop(&mut self) {
+        // Dropping the task drops the child, which closes the channel: same as cancel.
+        self.task.abort();
+    }
+}
+
+/// Splits a byte stream into lines, capping each at [`MAX_LINE_BYTES`].
+#[derive(Debug, Default)]
+struct LineSplitter {
+    line: Vec<u8>,
+    /// Bytes of the current line dropped beyond the cap.
+    dropped: usize,
+}
+
+impl LineSplitter {
+    fn feed(&mut self, mut chunk: &[u8], out: &mut Vec<String>) {
+        while let Some(i) = chunk.iter().position(|&b| b == b'\n') {
+            self.push(&chunk[..i]);
+            out.push(self.take());
+            chunk = &chunk[i + 1..];
+        }
+        self.push(chunk);
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let room = MAX_LINE_BYTES.saturating_sub(self.line.len());
+        let keep = bytes.len().min(room);
+        self.line.extend_from_slice(&bytes[..keep]);
+        self.dropped += bytes.len() - keep;
+    }
+
+    fn take(&mut self) -> String {
+        if self.line.last() == Some(&b'\r') && self.dropped == 0 {
+            self.line.pop();
+        }
+        let mut s = String::from_utf8_lossy(&self.line).into_owned();
+        if self.dropped > 0 {
+            s.push_str(&format!(" …[line cut: {} more bytes]", self.dropped));
+        }
+        self.line.clear();
+        self.dropped = 0;
+        s
+    }
+
+    /// The last line when the stream ended without a newline.
+    fn finish(&mut self) -> Option<String> {
+        (!self.line.is_empty() || self.dropped > 0).then(|| self.take())
+    }
+}
+
+/// Reads `r` to its end, sending each line wrapped by `wrap`. Stops quietly when the
+/// receiver is gone (nobody is listening; the stream is being dropped).
+async fn pump<R: AsyncRead + Unpin>(
+    r: Option<R>,
+    tx: mpsc::Sender<Line>,
+    wrap: fn(String) -> Line,
+) -> std::io::Result<()> {
+    let Some(mut r) = r else { return Ok(()) };
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut split = LineSplitter::default();
+    let mut lines = Vec::new();
+    loop {
+        let n = r.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        split.feed(&buf[..n], &mut lines);
+        for l in lines.drain(..) {
+            if tx.send(wrap(l)).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if let Some(l) = split.finish() {
+        let _ = tx.send(wrap(l)).await;
+    }
+    Ok(())
+}
+
+/// Longest wait between two connection attempts in [`connect_with_retry`].
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// Whether a connection error may go away by itself (a host rebooting, a network blip),
+/// so that retrying makes sense. Host-key and authentication errors need a human and are
+/// never retried: retrying would only hide them (and hammer the server's auth log).
+pub fn is_retryable(e: &Error) -> bool {
+    matches!(e, Error::Unreachable { .. } | Error::Ssh { .. })
+}
+
+/// Connects, retrying [retryable](is_retryable) failures up to `attempts` times in all
+/// (at least once), waiting `first_delay` after the first failure and twice as long after
+/// each further one, capped at [`MAX_RETRY_DELAY`]. Used after the master connection is
+/// lost so a scan carries on once the host is back. Returns the last error.
+pub async fn connect_with_retry(
+    target: SshTarget,
+    attempts: u32,
+    first_delay: Duration,
+) -> Result<SshSession> {
+    let attempts = attempts.max(1);
+    let mut delay = first_delay.min(MAX_RETRY_DELAY);
+    let mut attempt = 1;
+    loop {
+        match SshSession::connect(target.clone()).await {
+            Ok(session) => return Ok(session),
+            Err(e) if attempt < attempts && is_retryable(&e) => {
+                tracing::warn!(
+                    "SSH to {}: attempt {attempt}/{attempts} failed ({e}); retrying in {delay:?}",
+                    target.display()
+                );
+                tokio::time::sleep(delay).await;
+                delay = delay.saturating_mul(2).min(MAX_RETRY_DELAY);
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -318,6 +587,53 @@ mod tests {
         ] {
             assert!(SshTarget::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn lines_are_split_across_chunks_decoded_lossily_and_capped() {
+        let mut sp = LineSplitter::default();
+        let mut out = Vec::new();
+        sp.feed(b"ab", &mut out);
+        assert!(out.is_empty());
+        sp.feed(b"c\r\nd\xffe\n\nf", &mut out);
+        assert_eq!(out, ["abc", "d\u{fffd}e", ""]);
+        assert_eq!(sp.finish().as_deref(), Some("f"));
+        assert_eq!(sp.finish(), None);
+
+        let mut out = Vec::new();
+        let long = vec![b'x'; MAX_LINE_BYTES + 10];
+        sp.feed(&long, &mut out);
+        sp.feed(b"yy\nok\n", &mut out);
+        assert_eq!(out.len(), 2);
+        assert!(out[0].starts_with("xxx"));
+        assert!(
+            out[0].ends_with("[line cut: 12 more bytes]"),
+            "{}",
+            &out[0][MAX_LINE_BYTES - 5..]
+        );
+        assert_eq!(out[1], "ok");
+    }
+
+    #[test]
+    fn only_transient_errors_are_retried() {
+        let host = "h".to_string();
+        assert!(is_retryable(&Error::Unreachable {
+            host: host.clone(),
+            detail: String::new()
+        }));
+        assert!(is_retryable(&Error::Ssh {
+            host: host.clone(),
+            detail: String::new()
+        }));
+        assert!(!is_retryable(&Error::AuthFailed { host: host.clone() }));
+        assert!(!is_retryable(&Error::HostKeyChanged {
+            host: host.clone(),
+            known_hosts: String::new()
+        }));
+        assert!(!is_retryable(&Error::HostKeyUnknown {
+            host,
+            known_hosts: String::new()
+        }));
     }
 
     #[test]
