@@ -5,52 +5,13 @@
 //! The trees are built remotely with argv commands (`mkdir`, `truncate`, `ln`) as the
 //! test cluster's user, so permissions are the remote user's, not this (root) process's.
 
-use std::path::PathBuf;
+mod common;
+
+use common::cluster;
 
 use pmtwatch::remote::Error;
 use pmtwatch::remote::moves::{Inventory, move_dir};
-use pmtwatch::remote::ssh::{SshSession, SshTarget};
-
-/// The test cluster's coordinates, from the environment `scripts/test-cluster.sh start`
-/// prints. Missing variables fail the test with what to do; tests never skip.
-struct Cluster {
-    host: String,
-    port: u16,
-    user: String,
-    key: PathBuf,
-    known_hosts: PathBuf,
-}
-
-fn cluster() -> Cluster {
-    let var = |k: &str| {
-        std::env::var(k).unwrap_or_else(|_| {
-            panic!(
-                "{k} is not set: start the test cluster first: \
-                 eval \"$(sudo scripts/test-cluster.sh start)\" (scripts/test does this)"
-            )
-        })
-    };
-    Cluster {
-        host: var("PMT_SSH_HOST"),
-        port: var("PMT_SSH_PORT")
-            .parse()
-            .expect("PMT_SSH_PORT is a port number"),
-        user: var("PMT_SSH_USER"),
-        key: var("PMT_SSH_KEY").into(),
-        known_hosts: var("PMT_SSH_KNOWN_HOSTS").into(),
-    }
-}
-
-impl Cluster {
-    fn target(&self) -> SshTarget {
-        let mut t = SshTarget::parse(&format!("{}@{}", self.user, self.host)).expect("target");
-        t.port = Some(self.port);
-        t.identity = Some(self.key.clone());
-        t.known_hosts = Some(self.known_hosts.clone());
-        t.config_file = Some("/dev/null".into());
-        t
-    }
-}
+use pmtwatch::remote::ssh::SshSession;
 
 /// A scratch directory on the remote side, removed (permissions restored first) on drop.
 struct Scratch {

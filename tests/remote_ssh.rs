@@ -3,55 +3,17 @@
 //! that are unknown or changed, authentication failures, and arguments that must arrive
 //! as single words however hostile they are.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{Cluster, cluster};
+
 use std::process::Command;
 use std::sync::Once;
 
 use pmtwatch::remote::Error;
-use pmtwatch::remote::ssh::{SshSession, SshTarget};
-
-/// The test cluster's coordinates, from the environment `scripts/test-cluster.sh start`
-/// prints. Missing variables fail the test with what to do; tests never skip.
-struct Cluster {
-    host: String,
-    port: u16,
-    user: String,
-    key: PathBuf,
-    known_hosts: PathBuf,
-    remote_bin: PathBuf,
-}
-
-fn cluster() -> Cluster {
-    let var = |k: &str| {
-        std::env::var(k).unwrap_or_else(|_| {
-            panic!(
-                "{k} is not set: start the test cluster first: \
-                 eval \"$(sudo scripts/test-cluster.sh start)\" (scripts/test does this)"
-            )
-        })
-    };
-    Cluster {
-        host: var("PMT_SSH_HOST"),
-        port: var("PMT_SSH_PORT")
-            .parse()
-            .expect("PMT_SSH_PORT is a port number"),
-        user: var("PMT_SSH_USER"),
-        key: var("PMT_SSH_KEY").into(),
-        known_hosts: var("PMT_SSH_KNOWN_HOSTS").into(),
-        remote_bin: var("PMT_REMOTE_BIN").into(),
-    }
-}
+use pmtwatch::remote::ssh::SshSession;
 
 impl Cluster {
-    fn target(&self) -> SshTarget {
-        let mut t = SshTarget::parse(&format!("{}@{}", self.user, self.host)).expect("target");
-        t.port = Some(self.port);
-        t.identity = Some(self.key.clone());
-        t.known_hosts = Some(self.known_hosts.clone());
-        t.config_file = Some("/dev/null".into());
-        t
-    }
-
     /// `pmtwatch remote test` with this cluster's options plus `extra`.
     fn remote_test(
         &self,
@@ -81,7 +43,10 @@ impl Cluster {
 fn deploy_binary(c: &Cluster) {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let tmp = c.remote_bin.join(".pmtwatch.tmp");
+        // Unique per process: two test runs may deploy at the same time.
+        let tmp = c
+            .remote_bin
+            .join(format!(".pmtwatch.{}.tmp", std::process::id()));
         std::fs::copy(env!("CARGO_BIN_EXE_pmtwatch"), &tmp).expect("copy the binary");
         std::fs::rename(&tmp, c.remote_bin.join("pmtwatch")).expect("install the binary");
     });

@@ -4,52 +4,14 @@
 //! exit status last; cancelling or dropping a stream kills the remote process; and
 //! `connect_with_retry` backs off on a closed port but never retries a host-key error.
 
-use std::path::PathBuf;
+mod common;
+
+use common::cluster;
+
 use std::time::{Duration, Instant};
 
 use pmtwatch::remote::Error;
-use pmtwatch::remote::ssh::{Line, MAX_LINE_BYTES, SshSession, SshTarget, connect_with_retry};
-
-/// The test cluster's coordinates, from the environment `scripts/test-cluster.sh start`
-/// prints. Missing variables fail the test with what to do; tests never skip.
-struct Cluster {
-    host: String,
-    port: u16,
-    user: String,
-    key: PathBuf,
-    known_hosts: PathBuf,
-}
-
-fn cluster() -> Cluster {
-    let var = |k: &str| {
-        std::env::var(k).unwrap_or_else(|_| {
-            panic!(
-                "{k} is not set: start the test cluster first: \
-                 eval \"$(sudo scripts/test-cluster.sh start)\" (scripts/test does this)"
-            )
-        })
-    };
-    Cluster {
-        host: var("PMT_SSH_HOST"),
-        port: var("PMT_SSH_PORT")
-            .parse()
-            .expect("PMT_SSH_PORT is a port number"),
-        user: var("PMT_SSH_USER"),
-        key: var("PMT_SSH_KEY").into(),
-        known_hosts: var("PMT_SSH_KNOWN_HOSTS").into(),
-    }
-}
-
-impl Cluster {
-    fn target(&self) -> SshTarget {
-        let mut t = SshTarget::parse(&format!("{}@{}", self.user, self.host)).expect("target");
-        t.port = Some(self.port);
-        t.identity = Some(self.key.clone());
-        t.known_hosts = Some(self.known_hosts.clone());
-        t.config_file = Some("/dev/null".into());
-        t
-    }
-}
+use pmtwatch::remote::ssh::{Line, MAX_LINE_BYTES, SshSession, connect_with_retry};
 
 /// Everything a stream yields, with arrival times; fails if it takes over 30 s.
 async fn collect(stream: &mut pmtwatch::remote::ssh::LineStream) -> Vec<(Instant, Line)> {

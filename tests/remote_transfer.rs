@@ -4,58 +4,20 @@
 //! issue's hard case — the SSH master killed mid-download ten times — where no partial
 //! file may ever appear at the destination and every file must end up complete.
 
+mod common;
+
+use common::{Cluster, cluster};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use pmtwatch::remote::ssh::{SshSession, SshTarget};
+use pmtwatch::remote::ssh::SshSession;
 use pmtwatch::remote::transfer::Transfer;
 
-/// The test cluster's coordinates, from the environment `scripts/test-cluster.sh start`
-/// prints. Missing variables fail the test with what to do; tests never skip.
-struct Cluster {
-    host: String,
-    port: u16,
-    user: String,
-    key: PathBuf,
-    known_hosts: PathBuf,
-}
-
-fn cluster() -> Cluster {
-    let var = |k: &str| {
-        std::env::var(k).unwrap_or_else(|_| {
-            panic!(
-                "{k} is not set: start the test cluster first: \
-                 eval \"$(sudo scripts/test-cluster.sh start)\" (scripts/test does this)"
-            )
-        })
-    };
-    // The remote home is where the remote user may write; checked so a half-set
-    // environment fails here rather than in a confusing way later.
-    let _home = var("PMT_REMOTE_HOME");
-    Cluster {
-        host: var("PMT_SSH_HOST"),
-        port: var("PMT_SSH_PORT")
-            .parse()
-            .expect("PMT_SSH_PORT is a port number"),
-        user: var("PMT_SSH_USER"),
-        key: var("PMT_SSH_KEY").into(),
-        known_hosts: var("PMT_SSH_KNOWN_HOSTS").into(),
-    }
-}
-
 impl Cluster {
-    fn target(&self) -> SshTarget {
-        let mut t = SshTarget::parse(&format!("{}@{}", self.user, self.host)).expect("target");
-        t.port = Some(self.port);
-        t.identity = Some(self.key.clone());
-        t.known_hosts = Some(self.known_hosts.clone());
-        t.config_file = Some("/dev/null".into());
-        t
-    }
-
     async fn connect(&self) -> (SshSession, Transfer) {
         let ssh = tokio::time::timeout(Duration::from_secs(30), SshSession::connect(self.target()))
             .await

@@ -1,0 +1,58 @@
+//! Helpers shared by the remote-layer integration tests: the test cluster's coordinates,
+//! read from the environment `scripts/test-cluster.sh start` prints. A missing variable
+//! fails the test with what to do; the tests never skip.
+
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use pmtwatch::remote::ssh::SshTarget;
+
+/// Where the test cluster's sshd listens and how to log in.
+pub struct Cluster {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub key: PathBuf,
+    pub known_hosts: PathBuf,
+    /// Directory on the remote PATH where tests deploy the pmtwatch binary.
+    pub remote_bin: PathBuf,
+    /// The remote user's home directory.
+    pub remote_home: PathBuf,
+}
+
+/// Reads the cluster's coordinates; panics with the command to run when they are missing.
+pub fn cluster() -> Cluster {
+    let var = |k: &str| {
+        std::env::var(k).unwrap_or_else(|_| {
+            panic!(
+                "{k} is not set: start the test cluster first: \
+                 eval \"$(sudo scripts/test-cluster.sh start)\" (scripts/test does this)"
+            )
+        })
+    };
+    Cluster {
+        host: var("PMT_SSH_HOST"),
+        port: var("PMT_SSH_PORT")
+            .parse()
+            .expect("PMT_SSH_PORT is a port number"),
+        user: var("PMT_SSH_USER"),
+        key: var("PMT_SSH_KEY").into(),
+        known_hosts: var("PMT_SSH_KNOWN_HOSTS").into(),
+        remote_bin: var("PMT_REMOTE_BIN").into(),
+        remote_home: var("PMT_REMOTE_HOME").into(),
+    }
+}
+
+impl Cluster {
+    /// An SSH target for the test user, isolated from this machine's ssh config.
+    pub fn target(&self) -> SshTarget {
+        let mut t = SshTarget::parse(&format!("{}@{}", self.user, self.host)).expect("target");
+        t.port = Some(self.port);
+        t.identity = Some(self.key.clone());
+        t.known_hosts = Some(self.known_hosts.clone());
+        t.config_file = Some("/dev/null".into());
+        t
+    }
+}
