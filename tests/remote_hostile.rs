@@ -10,9 +10,11 @@
 //!   redirections) must never create it.
 //!
 //! The runs are spread over a few scoped threads so the ~3,000 `sh` processes finish in a
-//! few seconds.
+//! few seconds. The last test repeats the 1,000 values over SSH against the test cluster.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -207,4 +209,60 @@ fn canary_detects_unquoted_injection() {
             "unquoted {payload:?} did not create the canary"
         );
     }
+}
+
+/// The same 1,000 values over SSH, against the test cluster's real sshd: every rendered
+/// command line runs in a remote shell (`sh -c`, one argv word quoted by the client) in a
+/// scratch directory; each accepted value must come back byte for byte as one argument,
+/// and the canary must never appear on the remote side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_values_over_ssh_never_run_remotely() {
+    let c = common::cluster();
+    let session = pmtwatch::remote::ssh::SshSession::connect(c.target())
+        .await
+        .expect("connect to the test cluster");
+    let dir = format!("/tmp/pmtwatch-hostile-{}", std::process::id());
+    session
+        .run_ok(&["mkdir", "-p", "--", &dir])
+        .await
+        .expect("scratch dir");
+    let printf = Template::parse("printf '%s\\n' {RUN}").unwrap();
+    let quoted_dir = pmtwatch::remote::quote::quote(&dir).unwrap();
+    let (mut ran, mut refused) = (0, 0);
+    let started = Instant::now();
+    for v in hostile_values(COUNT, SEED) {
+        match printf.render(&one("RUN", &v)) {
+            Ok(line) => {
+                let script = format!("cd {quoted_dir} && {line}");
+                let out = session.run(&["sh", "-c", &script]).await.expect("run");
+                assert!(out.success(), "{}: {out:?}", printable(&v));
+                assert_eq!(
+                    out.stdout,
+                    format!("{v}\n"),
+                    "{} did not arrive as one word",
+                    printable(&v)
+                );
+                ran += 1;
+            }
+            Err(Error::Invalid { .. }) => refused += 1,
+            Err(e) => panic!("{}: unexpected error {e}", printable(&v)),
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "bounded run");
+    }
+    let canary = format!("{dir}/{HOSTILE_CANARY}");
+    let check = session
+        .run(&["test", "-e", &canary])
+        .await
+        .expect("test -e");
+    assert_eq!(
+        check.status,
+        Some(1),
+        "the canary {canary} was created on the remote side"
+    );
+    assert!(ran > 500 && refused > 0, "ran {ran}, refused {refused}");
+    session
+        .run_ok(&["rm", "-rf", "--", &dir])
+        .await
+        .expect("clean up");
+    session.close().await.expect("close");
 }
