@@ -17,7 +17,7 @@ use crate::pipeline::serial::Serial;
 /// Arguments of `pmtwatch process`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ProcessArgs {
-    /// A point directory (holding wave<ch>*.txt|dat) or input files: WaveDump ASCII or
+    /// A point directory (holding waveN*.txt|dat) or input files: WaveDump ASCII or
     /// binary, ROOT, .npy, CSV or Parquet.
     pub inputs: Vec<PathBuf>,
     /// Follow a scan directory: process each point once its files are complete.
@@ -32,7 +32,7 @@ pub struct ProcessArgs {
     /// PMT serial number (letters, digits, '.', '_', '-').
     #[arg(long, value_name = "SN")]
     pub serial: Option<Serial>,
-    /// Directory for result.json, charge.png and <prefix>_GAIN.txt (per point with --watch).
+    /// Directory for result.json, charge.png and SN_POINT_GAIN.txt (per point with --watch).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Print the result document as JSON on stdout (one line per point with --watch).

@@ -38,5 +38,5 @@ pub mod waveform;
 
 pub use error::{Error, Result};
 
-/// Elementary charge in pC: gain = Q1 [pC] / E_PC.
+/// Elementary charge in pC: gain = Q1 (in pC) / E_PC.
 pub const E_PC: f64 = 1.602_176_634e-7;

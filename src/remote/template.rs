@@ -5,7 +5,7 @@
 //! reported before any scan starts rather than at the first submission. Parsing splits the
 //! text into words with shell rules (`shlex::split`) and finds the `{NAME}` placeholders in
 //! each word; rendering substitutes the values and then quotes every word as a whole with
-//! [`quote`](super::quote::quote). A value can therefore never become two words, an option
+//! [`quote`]. A value can therefore never become two words, an option
 //! of its own, or shell syntax, however it is written.
 //!
 //! Because every rendered word is quoted, shell syntax written in a template (`&&`, `|`,

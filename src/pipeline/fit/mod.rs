@@ -1,6 +1,6 @@
 //! SPE fits of a charge spectrum and the gain that follows from them.
 //!
-//! Three models share one binned Poisson-likelihood machinery ([`minimize`]):
+//! Three models share one binned Poisson-likelihood machinery (`minimize`):
 //! - `seed-compatible`: the old analysis — 1PE + 2PE Gaussians with μ2 = 2μ1 on the
 //!   events the old cuts select (the cuts themselves are applied in [`crate::pipeline::point`]);
 //! - `poisson-gauss`: pedestal + Σₙ P(n; μ)·N(Q0 + n·Q1, √(σ0² + n·σ1²)) on the full spectrum;

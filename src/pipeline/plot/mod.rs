@@ -5,7 +5,7 @@
 //! - [`gain_map_png`]: a scan's gain over the photocathode as a θ/φ polar map.
 //!
 //! Everything is drawn with plotters on an in-memory bitmap with the DejaVu Sans font
-//! compiled in ([`font`]), so plots render the same on a headless server with no font
+//! compiled in (`font`), so plots render the same on a headless server with no font
 //! libraries. Drawing never panics on odd input (empty or non-finite spectra, missing or
 //! inconsistent fit curves); what cannot be drawn is said in words on the plot.
 

@@ -4,7 +4,7 @@
 //! npyz decodes from the mapped bytes. npyz trusts the header (it allocates the header
 //! length it reads and multiplies the shape without overflow checks), so the preamble,
 //! the header's nesting and the shape are checked against the file size here first, and
-//! the decoder runs under [`guard`].
+//! the decoder runs under `guard`.
 
 use std::path::Path;
 

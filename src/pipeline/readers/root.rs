@@ -5,7 +5,7 @@
 //! is chosen by [`ReadOptions::tree`] / [`ReadOptions::branch`], else the first tree with
 //! a fixed-size numeric array branch (waveforms) or, failing that, a scalar float branch
 //! (charges). oxyroot assumes well-formed files and panics on some corrupt ones, so every
-//! call into it runs under [`guard`]; the file header is checked first so that a truncated
+//! call into it runs under `guard`; the file header is checked first so that a truncated
 //! copy gets a precise message instead of a decoder failure.
 
 use std::path::Path;
