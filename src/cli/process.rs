@@ -29,7 +29,7 @@ pub struct ProcessArgs {
     /// Fit model: poisson-gauss (default), bellamy or seed-compatible.
     #[arg(long, value_name = "MODEL")]
     pub model: Option<Model>,
-    /// PMT serial number (letters, digits, '.', '_', '-').
+    /// PMT serial number (1–32 letters, digits, '_', '-').
     #[arg(long, value_name = "SN")]
     pub serial: Option<Serial>,
     /// Directory for result.json, charge.png and SN_POINT_GAIN.txt (per point with --watch).

@@ -20,7 +20,7 @@ pub struct SimulateArgs {
     /// Scan directory to write: `<OUT_DIR>/truth.json` and `<OUT_DIR>/<SN>/wavesave_<label>/`.
     #[arg(value_name = "OUT_DIR")]
     pub out_dir: PathBuf,
-    /// PMT serial number (letters, digits, '.', '_', '-').
+    /// PMT serial number (1–32 letters, digits, '_', '-').
     #[arg(long, value_name = "SN")]
     pub serial: String,
     /// Surface-scan points (21 is the standard scan). Ignored with --hv unless given.

@@ -5,8 +5,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A validated serial number: 1–64 characters of `A–Z a–z 0–9 . _ -`, starting with a
-/// letter or digit (so it is never `.`/`..`, never an option like `-rf`).
+/// A validated serial number: 1–32 characters of `A–Z a–z 0–9 _ -`, starting with a letter
+/// or digit (so it is never an option like `-rf`, and never a path component other than
+/// itself). The pattern is the remote layer's default (issue 3).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Serial(String);
@@ -14,13 +15,13 @@ pub struct Serial(String);
 impl Serial {
     /// Validates `s`; the error says what is wrong and what is allowed.
     pub fn parse(s: &str) -> Result<Serial, String> {
-        let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
         if s.is_empty() {
             return Err("serial number is empty".into());
         }
-        if s.len() > 64 {
+        if s.len() > 32 {
             return Err(format!(
-                "serial number is {} characters long; at most 64 are allowed",
+                "serial number is {} characters long; at most 32 are allowed",
                 s.len()
             ));
         }
@@ -31,7 +32,7 @@ impl Serial {
         }
         if let Some(c) = s.chars().find(|&c| !ok_char(c)) {
             return Err(format!(
-                "serial number {s:?} contains {c:?}; only letters, digits, '.', '_' and '-' are allowed"
+                "serial number {s:?} contains {c:?}; only letters, digits, '_' and '-' are allowed"
             ));
         }
         Ok(Serial(s.to_string()))
@@ -74,7 +75,7 @@ mod tests {
 
     #[test]
     fn accepts_real_serials() {
-        for s in ["EA0123", "SN-12.3_a", "R12860-EA9999"] {
+        for s in ["EA0123", "SN-123_a", "R12860-EA9999"] {
             assert!(Serial::parse(s).is_ok(), "{s}");
         }
     }
@@ -92,7 +93,7 @@ mod tests {
             "a b",
             "a/b",
             "é",
-            &"x".repeat(65),
+            &"x".repeat(33),
         ] {
             assert!(Serial::parse(s).is_err(), "{s:?} accepted");
         }
