@@ -257,7 +257,7 @@ fn fake_pmtwatch(bin: &Path) {
 fn submit_scan_script(script: &str, path_env: &str, dir: &Path) -> (JobInfo, String, [String; 3]) {
     let scan_dir = format!("{}/scan dir $HOME `id` 'q' \"dq\";x", dir.display());
     let out_dir = format!("{}/out *", dir.display());
-    let serial = Serial::parse("KM-12345_a.1").expect("valid serial");
+    let serial = Serial::parse("KM-12345_a1").expect("valid serial");
     let opts = SbatchOptions {
         mem: Some(TEST_MEM.into()),
         time: Some("10".into()),

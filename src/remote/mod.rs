@@ -10,6 +10,7 @@
 //!   `~/.ssh/config`, the agent, `ProxyJump` and known_hosts work as the operator expects),
 //!   command execution, line streaming, reconnect with backoff.
 //! - [`slurm`]: typed SLURM job states parsed from `squeue`, `scontrol` and `sacct`.
+//! - [`jobs`]: SLURM jobs over SSH: submit, poll (unreachable controller ≠ failed), cancel, wait.
 //! - [`report`]: the connection-test report (`pmtwatch remote test`).
 //! - [`moves`]: verified moves of remote run directories, never overwriting.
 //! - [`transfer`]: SFTP on the same master: list new results, atomic resumable transfers.
@@ -21,6 +22,7 @@
 //! automatic reconnect of a lost master) and its end-to-end stories.
 
 pub mod error;
+pub mod jobs;
 pub mod moves;
 pub mod quote;
 pub mod report;
