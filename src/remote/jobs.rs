@@ -128,21 +128,7 @@ pub async fn poll(session: &SshSession, id: u64) -> Result<JobInfo> {
 
 /// The job's record from `sacct`, or a [`FORGOTTEN`] record when there is none.
 async fn from_accounting(session: &SshSession, id: u64) -> Result<JobInfo> {
-    let forgotten = || JobInfo {
-        id,
-        name: None,
-        state: JobState::Unknown(FORGOTTEN.to_string()),
-        exit_code: None,
-        reason: None,
-        stdout_path: None,
-        stderr_path: None,
-        work_dir: None,
-        node: None,
-        submit_time: None,
-        start_time: None,
-        end_time: None,
-        output_tail: None,
-    };
+    let forgotten = || JobInfo::bare(id, JobState::Unknown(FORGOTTEN.to_string()), None, None);
     let argv = sacct_args(id);
     let out = run_slurm(session, &argv).await?;
     if !out.success() {

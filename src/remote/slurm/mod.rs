@@ -198,8 +198,13 @@ pub struct JobInfo {
 }
 
 impl JobInfo {
-    /// A record holding only what `squeue`/`sacct` tell.
-    fn bare(id: u64, state: JobState, exit_code: Option<(i32, i32)>, reason: Option<&str>) -> Self {
+    /// A record holding only what `squeue`/`sacct` tell (or only a state).
+    pub(crate) fn bare(
+        id: u64,
+        state: JobState,
+        exit_code: Option<(i32, i32)>,
+        reason: Option<&str>,
+    ) -> Self {
         JobInfo {
             id,
             name: None,
