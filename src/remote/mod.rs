@@ -14,6 +14,7 @@
 //! - [`report`]: the connection-test report (`pmtwatch remote test`).
 //! - [`moves`]: verified moves of remote run directories, never overwriting.
 //! - [`transfer`]: SFTP on the same master: list new results, atomic resumable transfers.
+//! - [`pipeline`]: follows a remote `process --watch --json` scan, fetching each point.
 //!
 //! Built so far: connection, commands, streaming, the connection test, SFTP transfers and
 //! verified moves over SSH; quoting and templates; SLURM states, argv builders and batch
@@ -24,6 +25,7 @@
 pub mod error;
 pub mod jobs;
 pub mod moves;
+pub mod pipeline;
 pub mod quote;
 pub mod report;
 pub mod slurm;

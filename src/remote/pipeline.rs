@@ -1,0 +1,369 @@
+//! Pipeline mode over SSH: the remote host runs `pmtwatch process --watch SCAN --json`,
+//! which prints one JSON line per finished point; [`follow_scan`] streams those lines back
+//! as they are printed, fetches each point's `result.json` and `charge.png` (atomically,
+//! through [`Transfer::download`]) and hands the point to the caller, so the monitor's
+//! grid fills while the scan is still running.
+//!
+//! Decisions, and why:
+//! - The remote command is built from argv words only; the scan and output directories
+//!   are refused when empty or starting with `-` (clap would read them as options).
+//! - A point's files are downloaded *before* the caller hears of it: whoever reacts to
+//!   the event can open `local_out/<label>/result.json` at once.
+//! - Each label is reported once: a restarted watch does not reprint finished points,
+//!   but a duplicate line (a wrapper's retry, a second watch) must not count twice.
+//! - A label names a local directory, so one that is not a single plain path component
+//!   (`..`, `a/b`) is refused with a warning rather than followed.
+//! - Lines that are not point records (a banner, a log line on stdout) are kept as
+//!   warnings, never fatal; stderr is kept (its last lines) for the error message.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
+
+use super::error::{Error, Result};
+use super::ssh::{Line, SshSession};
+use super::transfer::Transfer;
+use crate::pipeline::point::PointResult;
+use crate::pipeline::serial::Serial;
+
+/// Stderr lines kept for the error message of a failed remote watch.
+const STDERR_TAIL: usize = 20;
+
+/// Warnings kept in [`ScanOutcome::warnings`]: a chatty remote must not grow memory.
+const MAX_WARNINGS: usize = 100;
+
+/// The files fetched for every processed point, `result.json` last so that its local
+/// presence means the point's files are all there (the rule `--watch` follows remotely).
+const POINT_FILES: [&str; 2] = ["charge.png", "result.json"];
+
+/// A scan to follow on the remote host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteScan {
+    /// The scan directory on the remote host (what the bench writes).
+    pub scan_dir: String,
+    pub serial: Serial,
+    /// Where the remote watch writes `<label>/result.json`, … (on the remote host).
+    pub out_dir: String,
+    /// Points in the scan: the remote watch exits once this many are done.
+    pub points: usize,
+    /// Seconds a point's file sizes must hold still before it is processed.
+    pub settle_secs: f64,
+}
+
+impl RemoteScan {
+    /// The remote command, as argv words.
+    pub fn argv(&self) -> Result<Vec<String>> {
+        for (what, dir) in [
+            ("scan directory", &self.scan_dir),
+            ("output directory", &self.out_dir),
+        ] {
+            if dir.is_empty() || dir.starts_with('-') {
+                return Err(Error::Invalid {
+                    what: format!("remote {what} {dir:?}"),
+                    why: "it must be a path, not empty or starting with '-'".into(),
+                });
+            }
+        }
+        if !self.settle_secs.is_finite() || self.settle_secs < 0.0 {
+            return Err(Error::Invalid {
+                what: format!("settle time {}", self.settle_secs),
+                why: "it must be a number of seconds ≥ 0".into(),
+            });
+        }
+        Ok([
+            "pmtwatch",
+            "process",
+            "--watch",
+            &self.scan_dir,
+            "--serial",
+            self.serial.as_str(),
+            "--json",
+            "--out",
+            &self.out_dir,
+            "--points",
+            &self.points.to_string(),
+            "--settle",
+            &self.settle_secs.to_string(),
+        ]
+        .map(str::to_string)
+        .to_vec())
+    }
+}
+
+/// One finished point, reported once its files are local.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PointEvent {
+    /// Processed; `result.json` and `charge.png` are in `local_out/<label>/`.
+    Done(Box<PointResult>),
+    /// Processing failed remotely (unreadable or corrupt input); nothing was fetched.
+    Failed { label: String, error: String },
+}
+
+/// How a followed scan ended (successfully: the remote watch exited 0).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanOutcome {
+    /// Labels of the processed points, in the order they arrived.
+    pub points: Vec<String>,
+    /// Labels of the points whose processing failed, in the order they arrived.
+    pub failed: Vec<String>,
+    /// Stdout lines that were not point records, duplicates, refused labels (at most
+    /// [`MAX_WARNINGS`]).
+    pub warnings: Vec<String>,
+}
+
+/// What one stdout line says.
+#[derive(Debug)]
+enum Record {
+    Done(Box<PointResult>),
+    Failed {
+        label: String,
+        error: String,
+    },
+    /// Not a point record; the reason, for a warning.
+    Other(String),
+}
+
+fn parse_line(line: &str) -> Record {
+    let value: serde_json::Value = match serde_json::from_str(line) {
+        Ok(v) => v,
+        Err(_) => return Record::Other(format!("not a JSON line: {line:?}")),
+    };
+    if value.get("status").and_then(|s| s.as_str()) == Some("failed") {
+        let Some(label) = value.get("point").and_then(|p| p.as_str()) else {
+            return Record::Other(format!("failed-point line without a point: {line:?}"));
+        };
+        let error = value
+            .get("error")
+            .and_then(|e| e.as_str())
+            .unwrap_or("(no error given)");
+        return Record::Failed {
+            label: label.to_string(),
+            error: error.to_string(),
+        };
+    }
+    match serde_json::from_value::<PointResult>(value) {
+        Ok(r) => Record::Done(Box::new(r)),
+        Err(e) => Record::Other(format!("not a point result ({e}): {line:?}")),
+    }
+}
+
+/// Whether `label` can name a directory of its own: one plain path component.
+fn safe_label(label: &str) -> bool {
+    !label.is_empty()
+        && label != "."
+        && label != ".."
+        && !label.starts_with('.')
+        && !label.contains(['/', '\\', '\0'])
+}
+
+/// Keeps warnings bounded and logs each.
+fn warn(outcome: &mut ScanOutcome, msg: String) {
+    tracing::warn!("{msg}");
+    if outcome.warnings.len() < MAX_WARNINGS {
+        outcome.warnings.push(msg);
+    }
+}
+
+/// Runs the watch for `scan` on `session`'s host and follows it to the end: every point
+/// it prints is fetched into `local_out/<label>/` and then passed to `on_point`, once per
+/// label. Returns when the remote watch exits 0; a non-zero exit is an
+/// [`Error::Command`] with the tail of its stderr, a dropped link [`Error::Unreachable`].
+/// Dropping the future (a timeout, a cancel) kills the remote watch.
+pub async fn follow_scan(
+    session: &SshSession,
+    scan: &RemoteScan,
+    local_out: &Path,
+    mut on_point: impl FnMut(PointEvent),
+) -> Result<ScanOutcome> {
+    let argv = scan.argv()?;
+    let words: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let host = session.target().display();
+    // SFTP first: a host without the subsystem fails before any processing starts.
+    let transfer = Transfer::open(session).await?;
+    let mut stream = session.stream(&words).await?;
+    let mut outcome = ScanOutcome::default();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut stderr: VecDeque<String> = VecDeque::with_capacity(STDERR_TAIL);
+    let stderr_tail = |stderr: &VecDeque<String>| {
+        stderr
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    loop {
+        let Some(line) = stream.next().await else {
+            // The reader task ended without a status: it was aborted or panicked.
+            return Err(Error::Unreachable {
+                host,
+                detail: "the remote watch's output ended without an exit status".into(),
+            });
+        };
+        match line {
+            Line::Stdout(text) => {
+                if text.trim().is_empty() {
+                    continue;
+                }
+                let (label, event) = match parse_line(&text) {
+                    Record::Other(why) => {
+                        warn(&mut outcome, format!("remote watch on {host}: {why}"));
+                        continue;
+                    }
+                    Record::Done(r) => (r.point.clone(), PointEvent::Done(r)),
+                    Record::Failed { label, error } => (
+                        label.clone(),
+                        PointEvent::Failed {
+                            label: label.clone(),
+                            error,
+                        },
+                    ),
+                };
+                if !safe_label(&label) {
+                    warn(
+                        &mut outcome,
+                        format!("remote watch on {host}: refused point label {label:?}"),
+                    );
+                    continue;
+                }
+                if seen.contains(&label) {
+                    warn(
+                        &mut outcome,
+                        format!("remote watch on {host}: point {label} reported again; ignored"),
+                    );
+                    continue;
+                }
+                if let PointEvent::Done(_) = event {
+                    fetch_point(&transfer, &scan.out_dir, &label, local_out).await?;
+                    outcome.points.push(label.clone());
+                } else {
+                    outcome.failed.push(label.clone());
+                }
+                seen.insert(label);
+                on_point(event);
+            }
+            Line::Stderr(text) => {
+                if stderr.len() == STDERR_TAIL {
+                    stderr.pop_front();
+                }
+                stderr.push_back(text);
+            }
+            Line::Exit(Some(0)) => return Ok(outcome),
+            Line::Exit(status) => {
+                return Err(Error::Command {
+                    host,
+                    command: argv.join(" "),
+                    status: status.map_or_else(
+                        || "no status (signal or lost link)".into(),
+                        |s| format!("status {s}"),
+                    ),
+                    stderr_tail: stderr_tail(&stderr),
+                });
+            }
+            Line::Lost(detail) => {
+                let tail = stderr_tail(&stderr);
+                let detail = if tail.is_empty() {
+                    detail
+                } else {
+                    format!("{detail} (last stderr: {tail})")
+                };
+                return Err(Error::Unreachable { host, detail });
+            }
+        }
+    }
+}
+
+/// Downloads one processed point's files from `<out_dir>/<label>/` on the remote host
+/// into `local_out/<label>/`.
+async fn fetch_point(
+    transfer: &Transfer,
+    out_dir: &str,
+    label: &str,
+    local_out: &Path,
+) -> Result<()> {
+    let remote_dir = Path::new(out_dir).join(label);
+    let local_dir: PathBuf = local_out.join(label);
+    tokio::fs::create_dir_all(&local_dir)
+        .await
+        .map_err(|source| Error::Io {
+            path: local_dir.clone(),
+            source,
+        })?;
+    for name in POINT_FILES {
+        transfer
+            .download(&remote_dir.join(name), &local_dir.join(name))
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan() -> RemoteScan {
+        RemoteScan {
+            scan_dir: "/data/scan 1".into(),
+            serial: Serial::parse("KM12345").expect("serial"),
+            out_dir: "/data/out".into(),
+            points: 4,
+            settle_secs: 0.5,
+        }
+    }
+
+    #[test]
+    fn argv_is_words_and_refuses_option_like_paths() {
+        let argv = scan().argv().expect("argv");
+        assert_eq!(
+            argv,
+            [
+                "pmtwatch",
+                "process",
+                "--watch",
+                "/data/scan 1",
+                "--serial",
+                "KM12345",
+                "--json",
+                "--out",
+                "/data/out",
+                "--points",
+                "4",
+                "--settle",
+                "0.5"
+            ]
+        );
+        let mut s = scan();
+        s.scan_dir = "-rf".into();
+        assert!(s.argv().is_err());
+        let mut s = scan();
+        s.out_dir = String::new();
+        assert!(s.argv().is_err());
+        let mut s = scan();
+        s.settle_secs = f64::NAN;
+        assert!(s.argv().is_err());
+    }
+
+    #[test]
+    fn lines_are_classified() {
+        assert!(matches!(parse_line("hello"), Record::Other(_)));
+        assert!(matches!(parse_line("{\"a\":1}"), Record::Other(_)));
+        match parse_line(r#"{"point":"theta30_phi90","status":"failed","error":"bad file"}"#) {
+            Record::Failed { label, error } => {
+                assert_eq!(label, "theta30_phi90");
+                assert_eq!(error, "bad file");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_line(r#"{"status":"failed","error":"x"}"#),
+            Record::Other(_)
+        ));
+    }
+
+    #[test]
+    fn labels_must_be_one_plain_component() {
+        assert!(safe_label("theta30_phi90"));
+        assert!(safe_label("hv1500"));
+        for bad in ["", ".", "..", "../x", "a/b", ".hidden", "a\\b"] {
+            assert!(!safe_label(bad), "{bad:?} accepted");
+        }
+    }
+}
