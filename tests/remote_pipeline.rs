@@ -8,13 +8,12 @@
 
 mod common;
 
-use common::{Cluster, cluster};
+use common::cluster;
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Once;
 use std::time::Duration;
 
 use pmtwatch::pipeline::serial::Serial;
@@ -22,19 +21,6 @@ use pmtwatch::remote::pipeline::{PointEvent, RemoteScan, follow_scan};
 use pmtwatch::remote::ssh::SshSession;
 
 const SERIAL: &str = "KM54321";
-
-/// Installs this build's binary on the remote user's PATH, once per process.
-fn deploy_binary(c: &Cluster) {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // Unique per process: two test runs may deploy at the same time.
-        let tmp = c
-            .remote_bin
-            .join(format!(".pmtwatch.pipeline.{}.tmp", std::process::id()));
-        std::fs::copy(env!("CARGO_BIN_EXE_pmtwatch"), &tmp).expect("copy the binary");
-        std::fs::rename(&tmp, c.remote_bin.join("pmtwatch")).expect("install the binary");
-    });
-}
 
 /// A world-writable scratch directory under /tmp, removed on drop.
 struct Scratch(PathBuf);
@@ -102,7 +88,7 @@ fn assert_local_files(local_out: &Path, label: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_simulated_point_is_processed_remotely_and_arrives_locally() {
     let c = cluster();
-    deploy_binary(&c);
+    c.deploy_binary();
     let scratch = Scratch::new("one");
     let st = simulate(
         &scratch.0.join("scan"),
@@ -149,7 +135,7 @@ async fn a_simulated_point_is_processed_remotely_and_arrives_locally() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scan_played_out_in_real_time_is_followed_to_completion_every_point_once() {
     let c = cluster();
-    deploy_binary(&c);
+    c.deploy_binary();
     let scratch = Scratch::new("live");
     let session = SshSession::connect(c.target()).await.expect("connect");
     let mut sim = simulate(
@@ -206,7 +192,7 @@ async fn a_scan_played_out_in_real_time_is_followed_to_completion_every_point_on
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_remote_watch_is_an_error_with_its_stderr() {
     let c = cluster();
-    deploy_binary(&c);
+    c.deploy_binary();
     let scratch = Scratch::new("missing");
     let local = tempfile::tempdir().expect("tempdir");
     let session = SshSession::connect(c.target()).await.expect("connect");

@@ -8,7 +8,6 @@ mod common;
 use common::{Cluster, cluster};
 
 use std::process::Command;
-use std::sync::Once;
 
 use pmtwatch::remote::Error;
 use pmtwatch::remote::ssh::SshSession;
@@ -39,19 +38,6 @@ impl Cluster {
     }
 }
 
-/// Puts this build's `pmtwatch` where the remote user's PATH finds it (atomically, once).
-fn deploy_binary(c: &Cluster) {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // Unique per process: two test runs may deploy at the same time.
-        let tmp = c
-            .remote_bin
-            .join(format!(".pmtwatch.{}.tmp", std::process::id()));
-        std::fs::copy(env!("CARGO_BIN_EXE_pmtwatch"), &tmp).expect("copy the binary");
-        std::fs::rename(&tmp, c.remote_bin.join("pmtwatch")).expect("install the binary");
-    });
-}
-
 fn item<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     report["checks"]
         .as_array()
@@ -62,7 +48,7 @@ fn item<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value 
 #[test]
 fn connection_test_checks_every_item_and_passes() {
     let c = cluster();
-    deploy_binary(&c);
+    c.deploy_binary();
     let dir = format!("/tmp/pmtwatch-remote-test-{}", std::process::id());
     let (ok, report) = c.remote_test(&c.known_hosts, &["--remote-dir", &dir, "--slurm"]);
     assert!(ok, "exit status must be 0 when ok: {report}");
@@ -91,13 +77,7 @@ fn a_changed_host_key_is_reported_as_such() {
     let c = cluster();
     let dir = tempfile::tempdir().expect("tempdir");
     // A known_hosts entry for the right host with somebody else's key.
-    let key = dir.path().join("other");
-    let st = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .expect("ssh-keygen");
-    assert!(st.success());
+    let key = common::fresh_key(dir.path(), "other");
     let public = std::fs::read_to_string(key.with_extension("pub")).expect("public key");
     let mut words = public.split_whitespace();
     let (kind, blob) = (words.next().expect("type"), words.next().expect("key"));
@@ -148,13 +128,7 @@ fn an_unknown_host_key_is_refused() {
 fn a_wrong_key_is_an_authentication_failure_and_a_closed_port_unreachable() {
     let c = cluster();
     let dir = tempfile::tempdir().expect("tempdir");
-    let key = dir.path().join("stranger");
-    let st = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .expect("ssh-keygen");
-    assert!(st.success());
+    let key = common::fresh_key(dir.path(), "stranger");
     let mut t = c.target();
     t.identity = Some(key);
     let rt = tokio::runtime::Runtime::new().expect("runtime");

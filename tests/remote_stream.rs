@@ -261,13 +261,7 @@ async fn host_key_and_auth_errors_are_never_retried() {
         start.elapsed()
     );
 
-    let key = dir.path().join("stranger");
-    let st = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .expect("ssh-keygen");
-    assert!(st.success());
+    let key = common::fresh_key(dir.path(), "stranger");
     let mut t = c.target();
     t.identity = Some(key);
     let start = Instant::now();

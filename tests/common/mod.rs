@@ -5,7 +5,8 @@
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
 
 use pmtwatch::remote::ssh::SshTarget;
 
@@ -55,4 +56,33 @@ impl Cluster {
         t.config_file = Some("/dev/null".into());
         t
     }
+}
+
+impl Cluster {
+    /// Puts this build's `pmtwatch` where the remote user's PATH finds it: once per test
+    /// process, atomically (copy to a per-process temp name, then rename), because two
+    /// test runs may deploy at the same time.
+    pub fn deploy_binary(&self) {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            let tmp = self
+                .remote_bin
+                .join(format!(".pmtwatch.{}.tmp", std::process::id()));
+            std::fs::copy(env!("CARGO_BIN_EXE_pmtwatch"), &tmp).expect("copy the binary");
+            std::fs::rename(&tmp, self.remote_bin.join("pmtwatch")).expect("install the binary");
+        });
+    }
+}
+
+/// A new ed25519 key pair in `dir` that the server has never seen; returns the private
+/// key's path (the public one is next to it with `.pub`).
+pub fn fresh_key(dir: &Path, name: &str) -> PathBuf {
+    let key = dir.join(name);
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen (install openssh-client)");
+    assert!(st.success(), "ssh-keygen failed");
+    key
 }
