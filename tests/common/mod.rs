@@ -86,3 +86,23 @@ pub fn fresh_key(dir: &Path, name: &str) -> PathBuf {
     assert!(st.success(), "ssh-keygen failed");
     key
 }
+
+/// The SLURM controller, as a resource of this test process: tests that talk to it hold
+/// a shared guard, the outage test (which stops slurmctld) an exclusive one. A tokio lock
+/// because the guard lives across `.await` in the async tests.
+static SLURM: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// Shared use of the SLURM controller from a synchronous test.
+pub fn slurm_shared_blocking() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    SLURM.blocking_read()
+}
+
+/// Shared use of the SLURM controller from an async test.
+pub async fn slurm_shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    SLURM.read().await
+}
+
+/// Sole use of the SLURM controller (the test stops and restarts it).
+pub async fn slurm_exclusive() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    SLURM.write().await
+}

@@ -6,7 +6,7 @@
 //! The "remote" is this machine as the test user, so the scans live under a `/tmp`
 //! directory that user can write (mode 0777); the tests run as another user (root).
 
-mod common;
+use crate::common;
 
 use common::cluster;
 

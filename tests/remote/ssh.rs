@@ -3,7 +3,7 @@
 //! that are unknown or changed, authentication failures, and arguments that must arrive
 //! as single words however hostile they are.
 
-mod common;
+use crate::common;
 
 use common::{Cluster, cluster};
 
@@ -47,6 +47,7 @@ fn item<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value 
 
 #[test]
 fn connection_test_checks_every_item_and_passes() {
+    let _slurm = crate::common::slurm_shared_blocking();
     let c = cluster();
     c.deploy_binary();
     let dir = format!("/tmp/pmtwatch-remote-test-{}", std::process::id());

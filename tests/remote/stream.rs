@@ -4,7 +4,7 @@
 //! exit status last; cancelling or dropping a stream kills the remote process; and
 //! `connect_with_retry` backs off on a closed port but never retries a host-key error.
 
-mod common;
+use crate::common;
 
 use common::cluster;
 

@@ -6,7 +6,7 @@
 //! Needs the cluster (`eval "$(scripts/test-cluster.sh start)"`, as root: the outage test
 //! stops and restarts slurmctld on this machine). Without it every test fails and says so.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -73,6 +73,7 @@ fn unique_name(what: &str) -> String {
 
 #[tokio::test]
 async fn failing_job_reports_exit_code_and_output() {
+    let _slurm = crate::common::slurm_shared().await;
     let _shared = CONTROLLER.read().await;
     let s = connect().await;
     let dir = remote_dir(&s).await;
@@ -101,6 +102,7 @@ async fn failing_job_reports_exit_code_and_output() {
 
 #[tokio::test]
 async fn sleeping_job_is_cancelled() {
+    let _slurm = crate::common::slurm_shared().await;
     let _shared = CONTROLLER.read().await;
     let s = connect().await;
     let dir = remote_dir(&s).await;
@@ -115,6 +117,7 @@ async fn sleeping_job_is_cancelled() {
 
 #[tokio::test]
 async fn unknown_job_is_forgotten_not_failed() {
+    let _slurm = crate::common::slurm_shared().await;
     let _shared = CONTROLLER.read().await;
     let s = connect().await;
     let info = jobs::poll(&s, 999_999_999).await.expect("poll");
@@ -190,6 +193,7 @@ async fn jobs_named(s: &SshSession, name: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn controller_outage_is_unreachable_never_failed_nor_resubmitted() {
+    let _slurm = crate::common::slurm_exclusive().await;
     let _exclusive = CONTROLLER.write().await;
     let s = connect().await;
     let dir = remote_dir(&s).await;

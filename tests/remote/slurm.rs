@@ -140,6 +140,7 @@ fn repo_file(rel: &str) -> String {
 
 #[test]
 fn wrapped_job_fails_with_exit_code_and_output() {
+    let _slurm = crate::common::slurm_shared_blocking();
     let dir = tmpdir();
     let out_path = format!("{}/wrap-%j.out", dir.path().display());
     let argv: Vec<String> = [
@@ -184,6 +185,7 @@ fn wrapped_job_fails_with_exit_code_and_output() {
 
 #[test]
 fn running_job_is_cancelled() {
+    let _slurm = crate::common::slurm_shared_blocking();
     let dir = tmpdir();
     let script = dir.path().join("sleep.sh");
     write_exec(&script, "#!/bin/bash\necho started\nsleep 60\n");
@@ -210,6 +212,7 @@ fn running_job_is_cancelled() {
 
 #[test]
 fn pending_job_has_a_reason_then_is_cancelled() {
+    let _slurm = crate::common::slurm_shared_blocking();
     let dir = tmpdir();
     let script = dir.path().join("later.sh");
     write_exec(&script, "#!/bin/bash\ntrue\n");
@@ -284,6 +287,7 @@ fn args_of(output: &str) -> Vec<String> {
 
 #[test]
 fn scan_script_gets_its_values_from_the_environment() {
+    let _slurm = crate::common::slurm_shared_blocking();
     let dir = tmpdir();
     let bin = dir.path().join("bin");
     fake_pmtwatch(&bin);
@@ -311,6 +315,7 @@ fn scan_script_gets_its_values_from_the_environment() {
 
 #[test]
 fn hv_script_asks_for_five_points() {
+    let _slurm = crate::common::slurm_shared_blocking();
     let dir = tmpdir();
     let bin = dir.path().join("bin");
     fake_pmtwatch(&bin);
@@ -334,6 +339,7 @@ fn hv_script_asks_for_five_points() {
 
 #[test]
 fn scan_script_without_pmtwatch_fails_clearly() {
+    let _slurm = crate::common::slurm_shared_blocking();
     let dir = tmpdir();
     // A PATH with the system tools but no pmtwatch.
     let (info, output, _) = submit_scan_script(slurm::SCAN_SCRIPT, "/usr/bin:/bin", dir.path());
@@ -355,6 +361,7 @@ fn scan_script_without_pmtwatch_fails_clearly() {
 
 #[test]
 fn forgotten_job_id_is_invalid_not_unreachable() {
+    let _slurm = crate::common::slurm_shared_blocking();
     let argv = scontrol_args(999_999_999);
     let out = run(&argv);
     assert_ne!(out.status, Some(0));
@@ -373,6 +380,7 @@ fn forgotten_job_id_is_invalid_not_unreachable() {
 
 #[test]
 fn unreachable_controller_is_cluster_unreachable() {
+    let _slurm = crate::common::slurm_shared_blocking();
     // A copy of the cluster's config that points at a port nothing listens on, with a
     // short MessageTimeout so the clients give up at once instead of after ~10-20 s.
     let dir = tmpdir();

@@ -5,7 +5,7 @@
 //! The trees are built remotely with argv commands (`mkdir`, `truncate`, `ln`) as the
 //! test cluster's user, so permissions are the remote user's, not this (root) process's.
 
-mod common;
+use crate::common;
 
 use common::cluster;
 

@@ -4,7 +4,7 @@
 //! issue's hard case — the SSH master killed mid-download ten times — where no partial
 //! file may ever appear at the destination and every file must end up complete.
 
-mod common;
+use crate::common;
 
 use common::{Cluster, cluster};
 
