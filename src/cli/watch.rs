@@ -280,6 +280,13 @@ fn process_one(
     let opts = process_options(args);
     match process_point(label, pdir, res_dir, cfg, &opts, out_opts) {
         Ok(p) => reporter.done(&p.result),
+        // Not the point's fault: stop rather than mark every following point failed. The
+        // point stays unprocessed, so a restarted watch does it.
+        Err(e) if e.is_disk_full() => Err(anyhow::anyhow!(
+            "disk full: {e}. No space left for results in {}: free space there and start \
+             the watch again (finished points are kept and not redone)",
+            res_dir.display()
+        )),
         Err(e) => {
             let err = e.to_string();
             let doc = serde_json::json!({

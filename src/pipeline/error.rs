@@ -47,6 +47,16 @@ impl Error {
         }
     }
 
+    /// Whether this is a full disk (or an exhausted quota) while writing: not a fault of
+    /// the point, so the caller stops instead of recording the point as failed.
+    pub fn is_disk_full(&self) -> bool {
+        // ENOSPC 28, EDQUOT 122 on Linux.
+        matches!(self, Error::Io { source, .. }
+            if source.kind() == std::io::ErrorKind::StorageFull
+                || source.kind() == std::io::ErrorKind::QuotaExceeded
+                || matches!(source.raw_os_error(), Some(28) | Some(122)))
+    }
+
     /// A format error at `offset` in `path`.
     pub fn format(
         path: impl Into<PathBuf>,

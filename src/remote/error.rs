@@ -50,6 +50,12 @@ pub enum Error {
     /// The SLURM controller does not answer (not the same as a failed job).
     #[error("SLURM controller on {host} does not answer: {detail}")]
     ClusterUnreachable { host: String, detail: String },
+    /// A disk (or quota) is full where pmtwatch or the remote side writes results.
+    #[error(
+        "disk full on {host}: {detail} — free space there (df -h); finished points are kept \
+         and the scan can be resumed"
+    )]
+    DiskFull { host: String, detail: String },
     /// A local file operation failed.
     #[error("{path}: {source}")]
     Io {
@@ -60,4 +66,11 @@ pub enum Error {
     /// Anything else the SSH client reported.
     #[error("SSH to {host}: {detail}")]
     Ssh { host: String, detail: String },
+}
+
+/// Whether a command's error output says a disk or quota is full.
+pub fn says_disk_full(text: &str) -> bool {
+    text.contains("No space left on device")
+        || text.contains("Disk quota exceeded")
+        || text.contains("disk full")
 }

@@ -1,6 +1,6 @@
-//! SLURM jobs over an SSH session: submit (`sbatch --parsable`), poll (`scontrol show job`,
-//! then `sacct` once the controller has forgotten the job), cancel (`scancel`) and wait until
-//! a job ends. The argv builders, parsers and failure classification live in
+//! SLURM jobs over an SSH session or on this machine (any [`Exec`]): submit
+//! (`sbatch --parsable`), poll (`scontrol show job`, then `sacct` once the controller has
+//! forgotten the job), cancel (`scancel`) and wait until a job ends. The argv builders, parsers and failure classification live in
 //! [`slurm`](crate::remote::slurm); this file only runs them remotely and decides what each
 //! outcome means.
 //!
@@ -23,12 +23,13 @@
 use std::time::Duration;
 
 use crate::remote::error::{Error, Result};
+use crate::remote::exec::Exec;
 use crate::remote::slurm::{
     Fault, JobInfo, JobState, OUTPUT_TAIL_LINES, SbatchOptions, classify_failure, output_tail,
     parse_sacct, parse_sbatch_parsable, parse_scontrol_show_job, sacct_args, sbatch_args,
     scancel_args, scontrol_args,
 };
-use crate::remote::ssh::{Output, SshSession};
+use crate::remote::ssh::Output;
 
 /// Longest one SLURM command may run remotely before `timeout` stops it (the clients hang
 /// 9–18 s on a dead controller, so this leaves them room to say so themselves).
@@ -51,11 +52,11 @@ fn timed_out(status: Option<i32>) -> bool {
 /// Runs one SLURM command remotely under `timeout`, bounded locally as well. A timeout on
 /// either side is an unreachable controller (the SLURM clients only hang while waiting for
 /// it); SSH errors pass through unchanged (the link, not the cluster, is at fault).
-async fn run_slurm(session: &SshSession, argv: &[String]) -> Result<Output> {
+async fn run_slurm(session: &impl Exec, argv: &[String]) -> Result<Output> {
     let secs = SLURM_COMMAND_TIMEOUT.as_secs().to_string();
     let mut words: Vec<&str> = vec!["timeout", "--kill-after=5", &secs];
     words.extend(argv.iter().map(String::as_str));
-    let host = session.target().display();
+    let host = session.host_name();
     let program = argv.first().map_or("", String::as_str);
     let out = tokio::time::timeout(SLURM_COMMAND_TIMEOUT + LOCAL_GRACE, session.run(&words))
         .await
@@ -76,9 +77,9 @@ async fn run_slurm(session: &SshSession, argv: &[String]) -> Result<Output> {
 }
 
 /// The classified error of a failed SLURM command.
-fn failure(session: &SshSession, argv: &[String], out: &Output) -> Error {
+fn failure(session: &impl Exec, argv: &[String], out: &Output) -> Error {
     classify_failure(&out.stderr, out.status).into_error(
-        &session.target().display(),
+        &session.host_name(),
         argv,
         out.status,
         &out.stderr,
@@ -90,12 +91,25 @@ fn failure(session: &SshSession, argv: &[String], out: &Output) -> Error {
 /// queued anyway, so the caller must not simply submit again (look for the job by name
 /// first).
 pub async fn submit(
-    session: &SshSession,
+    session: &impl Exec,
     script: &str,
     job_name: &str,
     options: &SbatchOptions,
 ) -> Result<u64> {
-    let argv = sbatch_args(script, job_name, options)?;
+    submit_with_args(session, script, &[], job_name, options).await
+}
+
+/// Like [`submit`], with `args` passed to the script (`sbatch … -- SCRIPT ARGS…`), each as
+/// one word: the script sees them as `"$@"`.
+pub async fn submit_with_args(
+    session: &impl Exec,
+    script: &str,
+    args: &[String],
+    job_name: &str,
+    options: &SbatchOptions,
+) -> Result<u64> {
+    let mut argv = sbatch_args(script, job_name, options)?;
+    argv.extend(args.iter().cloned());
     let out = run_slurm(session, &argv).await?;
     if !out.success() {
         return Err(failure(session, &argv, &out));
@@ -107,7 +121,7 @@ pub async fn submit(
 /// longer knows the job, `sacct`; without accounting a [`FORGOTTEN`] state. For a job that
 /// ended unsuccessfully, [`JobInfo::output_tail`] holds the tail of its output file when
 /// that can be read (a failure to read it is not an error: the state is what matters).
-pub async fn poll(session: &SshSession, id: u64) -> Result<JobInfo> {
+pub async fn poll(session: &impl Exec, id: u64) -> Result<JobInfo> {
     let argv = scontrol_args(id);
     let out = run_slurm(session, &argv).await?;
     let mut info = if out.success() {
@@ -127,7 +141,7 @@ pub async fn poll(session: &SshSession, id: u64) -> Result<JobInfo> {
 }
 
 /// The job's record from `sacct`, or a [`FORGOTTEN`] record when there is none.
-async fn from_accounting(session: &SshSession, id: u64) -> Result<JobInfo> {
+async fn from_accounting(session: &impl Exec, id: u64) -> Result<JobInfo> {
     let forgotten = || JobInfo::bare(id, JobState::Unknown(FORGOTTEN.to_string()), None, None);
     let argv = sacct_args(id);
     let out = run_slurm(session, &argv).await?;
@@ -141,7 +155,7 @@ async fn from_accounting(session: &SshSession, id: u64) -> Result<JobInfo> {
 }
 
 /// The last lines of a remote file, or `None` when it cannot be read.
-async fn read_tail(session: &SshSession, path: &str) -> Option<String> {
+async fn read_tail(session: &impl Exec, path: &str) -> Option<String> {
     let out = session
         .run(&["tail", "-c", TAIL_BYTES, "--", path])
         .await
@@ -152,7 +166,7 @@ async fn read_tail(session: &SshSession, path: &str) -> Option<String> {
 
 /// Cancels the job. slurm 22.05's `scancel` exits 0 for an unknown or finished job too, so
 /// `Ok` means "not running any more or about to stop", not "was running".
-pub async fn cancel(session: &SshSession, id: u64) -> Result<()> {
+pub async fn cancel(session: &impl Exec, id: u64) -> Result<()> {
     let argv = scancel_args(id);
     let out = run_slurm(session, &argv).await?;
     if out.success() {
@@ -174,7 +188,7 @@ pub fn is_final(state: &JobState) -> bool {
 /// Returns the final record; after `timeout`, the last record seen (not final — check
 /// [`is_final`]) or, if no poll ever succeeded, the last error.
 pub async fn wait(
-    session: &SshSession,
+    session: &impl Exec,
     id: u64,
     interval: Duration,
     timeout: Duration,

@@ -2,6 +2,10 @@
 //! a SLURM cluster — behind one interface the monitor uses without blocking its runtime.
 //!
 //! # Layout
+//! - [`backend`]: **the interface the monitor uses**: `Backend` over Local / Ssh / Slurm —
+//!   connection test, pipeline-mode scans, detached jobs (start/poll/cancel), transfers,
+//!   with reconnect of a lost SSH master.
+//! - [`exec`]: where a command runs (this machine or an SSH master), as one trait.
 //! - [`error`]: the remote layer's error type; every variant says what to check or do.
 //! - [`quote`]: shell quoting of every value that reaches a remote shell.
 //! - [`template`]: command-mode templates (`sbatch ./RUN.slurm {SN}`), parsed once, with
@@ -16,13 +20,12 @@
 //! - [`transfer`]: SFTP on the same master: list new results, atomic resumable transfers.
 //! - [`pipeline`]: follows a remote `process --watch --json` scan, fetching each point.
 //!
-//! Built so far: connection, commands, streaming, the connection test, SFTP transfers and
-//! verified moves over SSH; quoting and templates; SLURM states, argv builders and batch
-//! scripts. Still to come (see the issue): the `Backend` interface over Local/Ssh/Slurm
-//! that puts these together (submit/poll/cancel, pipeline and command modes, result sync,
-//! automatic reconnect of a lost master) and its end-to-end stories.
+//! Command mode (the lab's own scripts and file layout) is in [`command`] once built;
+//! `ARCHITECTURE.md` draws how the pieces fit.
 
+pub mod backend;
 pub mod error;
+pub mod exec;
 pub mod jobs;
 pub mod moves;
 pub mod pipeline;

@@ -18,8 +18,12 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::error::{Error, Result};
+use super::exec::{Exec, LocalHost};
+use super::jobs;
+use super::slurm::{JobInfo, JobState, SbatchOptions, scan_env};
 use super::ssh::{Line, SshSession};
 use super::transfer::Transfer;
 use crate::pipeline::point::PointResult;
@@ -174,14 +178,71 @@ pub async fn follow_scan(
     local_out: &Path,
     mut on_point: impl FnMut(PointEvent),
 ) -> Result<ScanOutcome> {
-    let argv = scan.argv()?;
-    let words: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let host = session.target().display();
     // SFTP first: a host without the subsystem fails before any processing starts.
     let transfer = Transfer::open(session).await?;
-    let mut stream = session.stream(&words).await?;
-    let mut outcome = ScanOutcome::default();
-    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut followed = Followed::default();
+    follow_stream(
+        session,
+        "pmtwatch",
+        scan,
+        Some(&transfer),
+        local_out,
+        &mut followed,
+        &mut on_point,
+    )
+    .await?;
+    Ok(followed.outcome)
+}
+
+/// Runs the watch for `scan` on this machine (`program` is the pmtwatch binary) and
+/// follows it like [`follow_scan`]; the results are written straight into
+/// `scan.out_dir`, so nothing is copied.
+pub async fn follow_local_scan(
+    host: &LocalHost,
+    program: &str,
+    scan: &RemoteScan,
+    mut on_point: impl FnMut(PointEvent),
+) -> Result<ScanOutcome> {
+    let out = PathBuf::from(&scan.out_dir);
+    let mut followed = Followed::default();
+    follow_stream(
+        host,
+        program,
+        scan,
+        None,
+        &out,
+        &mut followed,
+        &mut on_point,
+    )
+    .await?;
+    Ok(followed.outcome)
+}
+
+/// What a follower has seen so far; kept across a reconnect so that no point is reported
+/// twice when the watch is started again.
+#[derive(Debug, Default)]
+pub struct Followed {
+    pub seen: BTreeSet<String>,
+    pub outcome: ScanOutcome,
+}
+
+/// The follower behind [`follow_scan`] and [`follow_local_scan`]: with a `transfer`, each
+/// point's files are fetched into `local_out` before the point is reported.
+pub(crate) async fn follow_stream(
+    exec: &impl Exec,
+    program: &str,
+    scan: &RemoteScan,
+    transfer: Option<&Transfer>,
+    local_out: &Path,
+    followed: &mut Followed,
+    on_point: &mut impl FnMut(PointEvent),
+) -> Result<()> {
+    let Followed { seen, outcome } = followed;
+    let mut argv = scan.argv()?;
+    argv[0] = program.to_string();
+    let words: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let host = exec.host_name();
+    let mut stream = exec.stream(&words).await?;
     let mut stderr: VecDeque<String> = VecDeque::with_capacity(STDERR_TAIL);
     let stderr_tail = |stderr: &VecDeque<String>| {
         stderr
@@ -205,7 +266,7 @@ pub async fn follow_scan(
                 }
                 let (label, event) = match parse_line(&text) {
                     Record::Other(why) => {
-                        warn(&mut outcome, format!("remote watch on {host}: {why}"));
+                        warn(outcome, format!("remote watch on {host}: {why}"));
                         continue;
                     }
                     Record::Done(r) => (r.point.clone(), PointEvent::Done(r)),
@@ -219,20 +280,22 @@ pub async fn follow_scan(
                 };
                 if !safe_label(&label) {
                     warn(
-                        &mut outcome,
+                        outcome,
                         format!("remote watch on {host}: refused point label {label:?}"),
                     );
                     continue;
                 }
                 if seen.contains(&label) {
                     warn(
-                        &mut outcome,
+                        outcome,
                         format!("remote watch on {host}: point {label} reported again; ignored"),
                     );
                     continue;
                 }
                 if let PointEvent::Done(_) = event {
-                    fetch_point(&transfer, &scan.out_dir, &label, local_out).await?;
+                    if let Some(transfer) = transfer {
+                        fetch_point(transfer, &scan.out_dir, &label, local_out).await?;
+                    }
                     outcome.points.push(label.clone());
                 } else {
                     outcome.failed.push(label.clone());
@@ -246,7 +309,13 @@ pub async fn follow_scan(
                 }
                 stderr.push_back(text);
             }
-            Line::Exit(Some(0)) => return Ok(outcome),
+            Line::Exit(Some(0)) => return Ok(()),
+            Line::Exit(_) if super::error::says_disk_full(&stderr_tail(&stderr)) => {
+                return Err(Error::DiskFull {
+                    host,
+                    detail: stderr_tail(&stderr),
+                });
+            }
             Line::Exit(status) => {
                 return Err(Error::Command {
                     host,
@@ -269,6 +338,249 @@ pub async fn follow_scan(
             }
         }
     }
+}
+
+/// Where a SLURM scan's results are read from: over SFTP (the cluster is remote), or
+/// straight from this machine's file system (SLURM runs here, or the cluster's file system
+/// is mounted here).
+#[derive(Clone, Copy)]
+pub enum ResultSource<'a> {
+    Remote(&'a Transfer),
+    Local,
+}
+
+/// A scan run as a SLURM job: the batch script (a path on the cluster) that runs the watch,
+/// the job's options, and how often the job and its result directory are looked at.
+#[derive(Debug, Clone)]
+pub struct SlurmScan {
+    pub script: String,
+    pub job_name: String,
+    pub options: SbatchOptions,
+    pub poll: Duration,
+}
+
+/// How a SLURM scan ended: its job id, and the points as in [`ScanOutcome`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlurmOutcome {
+    pub job_id: u64,
+    pub outcome: ScanOutcome,
+    /// The job's final record.
+    pub job: JobInfo,
+}
+
+/// Submits `job.script` for `scan` (its values as the job's environment, never pasted into
+/// a script: `SCAN_DIR`, `SN`, `OUT_DIR`, `POINTS`, `SETTLE`) and follows the job and its
+/// result directory until the job has ended: every `<out>/<label>/result.json` (or
+/// `failed.json`) that appears is fetched with the point's plot into `local_out/<label>/`
+/// and reported once through `on_point`; every poll of the job goes to `on_job` (an
+/// unreachable controller included: it is shown, never taken for a failure, and the job is
+/// never submitted again). Once the job has ended, the directory is read one last time.
+/// A job that did not complete is an [`Error::Command`] naming its state, exit code and
+/// output tail.
+#[allow(clippy::too_many_arguments)]
+pub async fn follow_slurm_scan(
+    exec: &impl Exec,
+    results: ResultSource<'_>,
+    scan: &RemoteScan,
+    job: &SlurmScan,
+    local_out: &Path,
+    mut on_submitted: impl FnMut(u64),
+    mut on_point: impl FnMut(PointEvent),
+    mut on_job: impl FnMut(&Result<JobInfo>),
+) -> Result<SlurmOutcome> {
+    // The same checks as the streamed watch, so a bad value is refused before submitting.
+    scan.argv()?;
+    let mut options = job.options.clone();
+    options.env = scan_env(&scan.scan_dir, &scan.serial, &scan.out_dir)?;
+    options.env.push(("POINTS".into(), scan.points.to_string()));
+    options
+        .env
+        .push(("SETTLE".into(), scan.settle_secs.to_string()));
+    let id = jobs::submit(exec, &job.script, &job.job_name, &options).await?;
+    on_submitted(id);
+    let mut outcome = ScanOutcome::default();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    loop {
+        let polled = jobs::poll(exec, id).await;
+        on_job(&polled);
+        let info = match polled {
+            Ok(info) => Some(info),
+            Err(Error::ClusterUnreachable { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        // After the state: a point written just before the job ended is still collected.
+        collect_results(
+            results,
+            &scan.out_dir,
+            local_out,
+            &mut seen,
+            &mut outcome,
+            &mut on_point,
+        )
+        .await?;
+        if let Some(info) = info.filter(|i| jobs::is_final(&i.state)) {
+            if info.state.is_success() || info.state == JobState::Unknown(jobs::FORGOTTEN.into()) {
+                return Ok(SlurmOutcome {
+                    job_id: id,
+                    outcome,
+                    job: info,
+                });
+            }
+            return Err(Error::Command {
+                host: exec.host_name(),
+                command: format!("sbatch {} (job {id})", job.script),
+                status: info.summary(),
+                stderr_tail: info.output_tail.clone().unwrap_or_default(),
+            });
+        }
+        tokio::time::sleep(job.poll).await;
+    }
+}
+
+/// Reads a scan's result directory `out_dir` (where `process --watch` writes
+/// `<label>/result.json`, `charge.png` or `failed.json`) and reports every point not in
+/// `seen` — fetched into `local_out/<label>/` first when `results` is remote. The sync of
+/// a run after a restart, and the SLURM follower's collector.
+pub async fn sync_results(
+    results: ResultSource<'_>,
+    out_dir: &str,
+    local_out: &Path,
+    seen: &mut BTreeSet<String>,
+) -> Result<(Vec<PointEvent>, Vec<String>)> {
+    let mut outcome = ScanOutcome::default();
+    let mut events = Vec::new();
+    collect_results(results, out_dir, local_out, seen, &mut outcome, &mut |e| {
+        events.push(e)
+    })
+    .await?;
+    Ok((events, outcome.warnings))
+}
+
+/// Reads the result directory of a scan and reports every point not seen before.
+pub(crate) async fn collect_results(
+    results: ResultSource<'_>,
+    out_dir_text: &str,
+    local_out: &Path,
+    seen: &mut BTreeSet<String>,
+    outcome: &mut ScanOutcome,
+    on_point: &mut impl FnMut(PointEvent),
+) -> Result<()> {
+    let out_dir = Path::new(out_dir_text);
+    let found: Vec<(String, &'static str)> = match results {
+        ResultSource::Remote(t) => t
+            .list_newer(out_dir, std::time::UNIX_EPOCH, Some("*.json"))
+            .await?
+            .into_iter()
+            .filter_map(|f| point_record(out_dir, &f.path))
+            .collect(),
+        ResultSource::Local => local_records(out_dir).await?,
+    };
+    for (label, kind) in found {
+        if seen.contains(&label) || !safe_label(&label) {
+            continue;
+        }
+        let record_path = out_dir.join(&label).join(kind);
+        let text = match results {
+            ResultSource::Remote(t) => {
+                if kind == "result.json" {
+                    fetch_point(t, out_dir_text, &label, local_out).await?;
+                    tokio::fs::read_to_string(local_out.join(&label).join(kind)).await
+                } else {
+                    let local = local_out.join(&label).join(kind);
+                    if let Some(parent) = local.parent() {
+                        tokio::fs::create_dir_all(parent)
+                            .await
+                            .map_err(|source| Error::Io {
+                                path: parent.to_path_buf(),
+                                source,
+                            })?;
+                    }
+                    t.download(&record_path, &local).await?;
+                    tokio::fs::read_to_string(&local).await
+                }
+            }
+            ResultSource::Local => tokio::fs::read_to_string(&record_path).await,
+        }
+        .map_err(|source| Error::Io {
+            path: record_path.clone(),
+            source,
+        })?;
+        let event = match parse_line(text.trim()) {
+            Record::Done(r) if r.point == label => PointEvent::Done(r),
+            Record::Failed { error, .. } => PointEvent::Failed {
+                label: label.clone(),
+                error,
+            },
+            Record::Done(r) => {
+                warn(
+                    outcome,
+                    format!(
+                        "{}: names point {:?}; ignored",
+                        record_path.display(),
+                        r.point
+                    ),
+                );
+                continue;
+            }
+            Record::Other(why) => {
+                warn(outcome, format!("{}: {why}", record_path.display()));
+                continue;
+            }
+        };
+        match &event {
+            PointEvent::Done(_) => outcome.points.push(label.clone()),
+            PointEvent::Failed { .. } => outcome.failed.push(label.clone()),
+        }
+        seen.insert(label);
+        on_point(event);
+    }
+    Ok(())
+}
+
+/// `(label, file name)` when `path` is `<out_dir>/<label>/result.json` or `failed.json`.
+fn point_record(out_dir: &Path, path: &Path) -> Option<(String, &'static str)> {
+    let rel = path.strip_prefix(out_dir).ok()?;
+    let mut parts = rel.components();
+    let label = parts.next()?.as_os_str().to_str()?.to_string();
+    let name = parts.next()?.as_os_str().to_str()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    match name {
+        "result.json" => Some((label, "result.json")),
+        "failed.json" => Some((label, "failed.json")),
+        _ => None,
+    }
+}
+
+/// The point records under a local result directory (none when it does not exist yet).
+async fn local_records(out_dir: &Path) -> Result<Vec<(String, &'static str)>> {
+    let io = |source| Error::Io {
+        path: out_dir.to_path_buf(),
+        source,
+    };
+    let mut entries = match tokio::fs::read_dir(out_dir).await {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(e)),
+    };
+    let mut found = Vec::new();
+    while let Some(entry) = entries.next_entry().await.map_err(io)? {
+        let Some(label) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        for name in ["result.json", "failed.json"] {
+            if tokio::fs::try_exists(entry.path().join(name))
+                .await
+                .unwrap_or(false)
+            {
+                found.push((label.clone(), name));
+                break;
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
 }
 
 /// Downloads one processed point's files from `<out_dir>/<label>/` on the remote host

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::error::Error;
+use super::exec::{Exec, LocalHost};
 use super::ssh::{SshSession, SshTarget};
 
 /// One checked item.
@@ -148,13 +149,32 @@ pub async fn test_connection(target: SshTarget, opts: &TestOptions) -> Report {
         }
     };
 
+    host_checks(&session, "pmtwatch", opts, &mut b).await;
+    // Closing is best effort: the report is already complete.
+    let _ = session.close().await;
+    finish(name, b)
+}
+
+/// The connection test of a backend on this machine: the working directory, the pmtwatch
+/// program, free disk and (for SLURM) `sbatch`, as in [`test_connection`].
+pub async fn test_host(host: &LocalHost, program: &str, opts: &TestOptions) -> Report {
+    let mut b = Builder {
+        checks: Vec::new(),
+        t: Instant::now(),
+    };
+    host_checks(host, program, opts, &mut b).await;
+    finish(host.host_name(), b)
+}
+
+/// The checks after the connection: items 4–7 of [`test_connection`].
+async fn host_checks(exec: &impl Exec, program: &str, opts: &TestOptions, b: &mut Builder) {
     // 4. The working directory: created if missing, then a file written and removed.
     let dir = opts.remote_dir.clone().unwrap_or_else(|| ".".to_string());
     let probe = format!("{dir}/.pmtwatch-write-test");
     let writable = async {
-        session.run_ok(&["mkdir", "-p", "--", &dir]).await?;
-        session.run_ok(&["touch", "--", &probe]).await?;
-        session.run_ok(&["rm", "-f", "--", &probe]).await
+        exec.run_ok(&["mkdir", "-p", "--", &dir]).await?;
+        exec.run_ok(&["touch", "--", &probe]).await?;
+        exec.run_ok(&["rm", "-f", "--", &probe]).await
     }
     .await;
     match writable {
@@ -163,7 +183,7 @@ pub async fn test_connection(target: SshTarget, opts: &TestOptions) -> Report {
     }
 
     // 5. The same binary on the other side.
-    match session.run(&["pmtwatch", "--version"]).await {
+    match exec.run(&[program, "--version"]).await {
         Ok(out) if out.success() => b.push("pmtwatch", true, out.stdout.trim().to_string()),
         Ok(out) if out.status == Some(127) => b.push(
             "pmtwatch",
@@ -185,7 +205,7 @@ pub async fn test_connection(target: SshTarget, opts: &TestOptions) -> Report {
     }
 
     // 6. Free disk where results are written.
-    match session.run(&["df", "-Pk", "--", &dir]).await {
+    match exec.run(&["df", "-Pk", "--", &dir]).await {
         Ok(out) if out.success() => match parse_df_available(&out.stdout) {
             Some(bytes) => b.push(
                 "free_disk",
@@ -208,7 +228,7 @@ pub async fn test_connection(target: SshTarget, opts: &TestOptions) -> Report {
 
     // 7. SLURM, when the profile uses it.
     if opts.slurm {
-        match session.run(&["sbatch", "--version"]).await {
+        match exec.run(&["sbatch", "--version"]).await {
             Ok(out) if out.success() => b.push("sbatch", true, out.stdout.trim().to_string()),
             Ok(out) if out.status == Some(127) => b.push(
                 "sbatch",
@@ -219,9 +239,6 @@ pub async fn test_connection(target: SshTarget, opts: &TestOptions) -> Report {
             Err(e) => b.push("sbatch", false, e.to_string()),
         }
     }
-    // Closing is best effort: the report is already complete.
-    let _ = session.close().await;
-    finish(name, b)
 }
 
 fn finish(target: String, b: Builder) -> Report {

@@ -378,7 +378,7 @@ impl SshSession {
 /// channel's stdin (saved as fd 3, since a background job's stdin is otherwise
 /// `/dev/null`) and, at its end, signals process group 0 — its own, the command's.
 /// `kill 0` rather than `kill -- -PGID`, which dash's `kill` does not accept.
-const STREAM_WRAPPER: &str = "exec 3<&0
+pub(crate) const STREAM_WRAPPER: &str = "exec 3<&0
 ( trap '' TERM
   cat >/dev/null
   kill -s TERM 0
@@ -390,7 +390,7 @@ exec \"$@\"";
 /// Lines buffered between the reader task and the consumer: enough to absorb a burst,
 /// small enough that a stalled consumer pushes back on the remote side (SSH flow control)
 /// instead of growing memory.
-const STREAM_CAPACITY: usize = 256;
+pub(crate) const STREAM_CAPACITY: usize = 256;
 
 /// A longer line is cut here (and marked): a runaway line without newlines must not grow
 /// memory without bound. Far beyond any JSON point record.
@@ -420,6 +420,11 @@ pub struct LineStream {
 }
 
 impl LineStream {
+    /// A stream fed by `task` through `rx` (the task ends with `Exit` or `Lost`).
+    pub(crate) fn new(rx: mpsc::Receiver<Line>, task: JoinHandle<()>) -> LineStream {
+        LineStream { rx, task }
+    }
+
     /// The next line or the final status; `None` after the final status (or a cancel).
     pub async fn next(&mut self) -> Option<Line> {
         self.rx.recv().await
@@ -489,7 +494,7 @@ impl LineSplitter {
 
 /// Reads `r` to its end, sending each line wrapped by `wrap`. Stops quietly when the
 /// receiver is gone (nobody is listening; the stream is being dropped).
-async fn pump<R: AsyncRead + Unpin>(
+pub(crate) async fn pump<R: AsyncRead + Unpin>(
     r: Option<R>,
     tx: mpsc::Sender<Line>,
     wrap: fn(String) -> Line,

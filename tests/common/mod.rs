@@ -106,3 +106,33 @@ pub async fn slurm_shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
 pub async fn slurm_exclusive() -> tokio::sync::RwLockWriteGuard<'static, ()> {
     SLURM.write().await
 }
+
+/// The pid of the `ssh` master whose command line names `socket`, from /proc.
+pub fn master_pid(socket: &Path) -> Option<u32> {
+    let needle = socket.as_os_str().as_encoded_bytes();
+    for entry in std::fs::read_dir("/proc").ok()? {
+        let Ok(entry) = entry else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let mut words = cmdline.split(|&b| b == 0);
+        let is_ssh = words
+            .next()
+            .is_some_and(|w| w == b"ssh" || w.ends_with(b"/ssh"));
+        let names_socket = cmdline
+            .split(|&b| b == 0)
+            .any(|w| w == needle || w.ends_with(needle));
+        let is_master = cmdline.split(|&b| b == 0).any(|w| w == b"-M");
+        if is_ssh && names_socket && is_master {
+            return Some(pid);
+        }
+    }
+    None
+}

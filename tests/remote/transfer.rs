@@ -444,36 +444,6 @@ async fn the_uploaded_binary_runs_and_replaces_the_old_one_atomically() {
     );
 }
 
-/// The pid of the `ssh` master whose command line names `socket`, from /proc.
-fn master_pid(socket: &Path) -> Option<u32> {
-    let needle = socket.as_os_str().as_encoded_bytes();
-    for entry in std::fs::read_dir("/proc").ok()? {
-        let Ok(entry) = entry else { continue };
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let mut words = cmdline.split(|&b| b == 0);
-        let is_ssh = words
-            .next()
-            .is_some_and(|w| w == b"ssh" || w.ends_with(b"/ssh"));
-        let names_socket = cmdline
-            .split(|&b| b == 0)
-            .any(|w| w == needle || w.ends_with(needle));
-        let is_master = cmdline.split(|&b| b == 0).any(|w| w == b"-M");
-        if is_ssh && names_socket && is_master {
-            return Some(pid);
-        }
-    }
-    None
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_the_master_mid_download_ten_times_never_exposes_a_partial_file() {
     const KILLS: usize = 10;
@@ -539,7 +509,7 @@ async fn killing_the_master_mid_download_ten_times_never_exposes_a_partial_file(
         let part = part_of(&dest);
         let start_len = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
         let socket = xfer.control_socket().to_path_buf();
-        let pid = master_pid(&socket)
+        let pid = common::master_pid(&socket)
             .unwrap_or_else(|| panic!("no ssh master naming {}", socket.display()));
 
         let download = {
