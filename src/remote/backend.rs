@@ -314,14 +314,20 @@ impl Backend {
     }
 
     /// Runs `op` with a handle; when it fails because the SSH link dropped, once more on
-    /// a fresh master.
-    async fn with_retry<T>(&self, op: impl AsyncFn(&Handle) -> Result<T>) -> Result<T> {
+    /// a fresh master. (`op` takes the handle by value: a closure over a borrowed handle
+    /// would make the returned future not `Send` — a known limit of higher-ranked
+    /// closures over references.)
+    async fn with_retry<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        F: Fn(Handle) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         let h = self.handle().await?;
-        match op(&h).await {
-            Err(e @ Error::Unreachable { .. }) if matches!(h, Handle::Ssh(_)) => {
+        let over_ssh = matches!(h, Handle::Ssh(_));
+        match op(h).await {
+            Err(e @ Error::Unreachable { .. }) if over_ssh => {
                 tracing::warn!("{e}; retrying on a new connection");
-                let h = self.handle().await?;
-                op(&h).await
+                op(self.handle().await?).await
             }
             other => other,
         }
@@ -488,11 +494,15 @@ impl Backend {
     async fn install_script(&self, name: &str, text: &str) -> Result<String> {
         let path = format!("{}/.pmtwatch/{name}", self.config.work_dir);
         let jobs_dir = format!("{}/.pmtwatch/jobs", self.config.work_dir);
-        let text = text.trim_end_matches('\n');
-        self.with_retry(async |h: &Handle| {
-            h.run_ok(&["sh", "-c", INSTALL, "pmtwatch-install", text, &path])
-                .await?;
-            h.run_ok(&["mkdir", "-p", "--", &jobs_dir]).await
+        let text = text.trim_end_matches('\n').to_string();
+        let (p, j) = (path.clone(), jobs_dir);
+        self.with_retry(move |h: Handle| {
+            let (text, p, j) = (text.clone(), p.clone(), j.clone());
+            async move {
+                h.run_ok(&["sh", "-c", INSTALL, "pmtwatch-install", &text, &p])
+                    .await?;
+                h.run_ok(&["mkdir", "-p", "--", &j]).await
+            }
         })
         .await?;
         Ok(path)
@@ -546,30 +556,36 @@ impl Backend {
     /// The job's state; for a job that ended unsuccessfully, with its exit code and the
     /// tail of its output. An unreachable SLURM controller is [`Error::ClusterUnreachable`].
     pub async fn poll_job(&self, id: &JobId) -> Result<JobInfo> {
-        match id {
+        match id.clone() {
             JobId::Slurm { id } => {
-                self.with_retry(async |h: &Handle| jobs::poll(h, *id).await)
+                self.with_retry(move |h: Handle| async move { jobs::poll(&h, id).await })
                     .await
             }
             JobId::Process { dir } => {
-                self.with_retry(async |h: &Handle| poll_process(h, dir).await)
-                    .await
+                self.with_retry(move |h: Handle| {
+                    let dir = dir.clone();
+                    async move { poll_process(&h, &dir).await }
+                })
+                .await
             }
         }
     }
 
     /// Cancels the job (a finished one stays as it ended).
     pub async fn cancel_job(&self, id: &JobId) -> Result<()> {
-        match id {
+        match id.clone() {
             JobId::Slurm { id } => {
-                self.with_retry(async |h: &Handle| jobs::cancel(h, *id).await)
+                self.with_retry(move |h: Handle| async move { jobs::cancel(&h, id).await })
                     .await
             }
             JobId::Process { dir } => {
-                self.with_retry(async |h: &Handle| {
-                    h.run_ok(&["sh", "-c", CANCEL, "pmtwatch-cancel", dir])
-                        .await
-                        .map(drop)
+                self.with_retry(move |h: Handle| {
+                    let dir = dir.clone();
+                    async move {
+                        h.run_ok(&["sh", "-c", CANCEL, "pmtwatch-cancel", &dir])
+                            .await
+                            .map(drop)
+                    }
                 })
                 .await
             }
@@ -696,16 +712,18 @@ mod tests {
     #[allow(dead_code)]
     fn futures_are_send(b: Backend, scan: RemoteScan, id: JobId, spec: JobSpec) {
         fn send<T: Send>(_: T) {}
+        let b = Arc::new(b);
+        let (b1, b2, b3, b4, b5, b6) = (b.clone(), b.clone(), b.clone(), b.clone(), b.clone(), b);
+        let (id1, id2, id3) = (id.clone(), id.clone(), id);
+        send(async move { b1.test().await });
         send(async move {
-            let _ = b.test().await;
-            let _ = b
-                .follow_scan(&scan, Path::new("/tmp"), |_| {}, |_| {})
-                .await;
-            let _ = b.start_job(&spec).await;
-            let _ = b.poll_job(&id).await;
-            let _ = b.cancel_job(&id).await;
-            let _ = b.wait_job(&id, Duration::from_secs(1), |_| {}).await;
+            b2.follow_scan(&scan, Path::new("/tmp"), |_| {}, |_| {})
+                .await
         });
+        send(async move { b3.start_job(&spec).await });
+        send(async move { b4.poll_job(&id1).await });
+        send(async move { b5.cancel_job(&id2).await });
+        send(async move { b6.wait_job(&id3, Duration::from_secs(1), |_| {}).await });
     }
 
     #[test]
