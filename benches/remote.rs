@@ -195,6 +195,7 @@ fn sync_21(rt: &tokio::runtime::Runtime) -> Vec<f64> {
         .status()
         .expect("process the run");
     assert!(st.success());
+    chmod(&dir);
     let out = dir.join("out").display().to_string();
     let session = rt.block_on(SshSession::connect(target())).expect("connect");
     let mut ms = Vec::new();
