@@ -55,23 +55,61 @@ impl Drop for Scratch {
     }
 }
 
-fn backend(kind: Kind, work: &str) -> Backend {
+/// The backends under test: SLURM both over SSH and with `sbatch` on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Where {
+    Local,
+    Ssh,
+    SlurmOverSsh,
+    SlurmHere,
+}
+
+impl Where {
+    fn kind(self) -> Kind {
+        match self {
+            Where::Local => Kind::Local,
+            Where::Ssh => Kind::Ssh,
+            Where::SlurmOverSsh | Where::SlurmHere => Kind::Slurm,
+        }
+    }
+
+    /// Whether results arrive through SFTP (otherwise they are read where they are).
+    fn remote(self) -> bool {
+        matches!(self, Where::Ssh | Where::SlurmOverSsh)
+    }
+}
+
+fn backend(at: Where, work: &str) -> Backend {
     let c = common::cluster();
-    let mut cfg = match kind {
-        Kind::Local => {
+    let mut cfg = match at {
+        Where::Local => {
             let mut cfg = BackendConfig::new(Kind::Local, None, work);
             cfg.program = env!("CARGO_BIN_EXE_pmtwatch").into();
             cfg
         }
-        Kind::Ssh | Kind::Slurm => {
+        Where::Ssh | Where::SlurmOverSsh => {
             c.deploy_binary();
-            let mut cfg = BackendConfig::new(kind, Some(c.target()), work);
-            // The single test node has 1000 MB.
-            cfg.sbatch.mem = Some("200M".into());
-            cfg.sbatch.time = Some("10".into());
+            BackendConfig::new(at.kind(), Some(c.target()), work)
+        }
+        Where::SlurmHere => {
+            c.deploy_binary();
+            let mut cfg = BackendConfig::new(Kind::Slurm, None, work);
+            let conf = std::env::var("PMT_SLURM_CONF")
+                .expect("PMT_SLURM_CONF is not set: start the test cluster first");
+            let path = format!(
+                "{}:{}",
+                c.remote_bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            );
+            // sbatch here finds the cluster through SLURM_CONF; the job (exported
+            // environment) finds the deployed pmtwatch through PATH.
+            cfg.local_env = vec![("SLURM_CONF".into(), conf), ("PATH".into(), path)];
             cfg
         }
     };
+    // The single test node has 1000 MB.
+    cfg.sbatch.mem = Some("200M".into());
+    cfg.sbatch.time = Some("10".into());
     cfg.poll = Duration::from_millis(250);
     Backend::new(cfg).expect("backend")
 }
@@ -106,10 +144,11 @@ fn scan(s: &Scratch, points: usize) -> RemoteScan {
 
 /// Where a backend's points arrive locally: `local` for SSH/SLURM, the scan's own output
 /// directory for a local backend.
-fn arrived(kind: Kind, s: &Scratch, local: &Path) -> PathBuf {
-    match kind {
-        Kind::Local => s.0.join("out"),
-        _ => local.to_path_buf(),
+fn arrived(at: Where, s: &Scratch, local: &Path) -> PathBuf {
+    if at.remote() {
+        local.to_path_buf()
+    } else {
+        s.0.join("out")
     }
 }
 
@@ -135,23 +174,23 @@ fn done_labels(events: &[PointEvent]) -> Vec<String> {
         .collect()
 }
 
-async fn connection_test(kind: Kind) {
+async fn connection_test(kind: Where) {
     let s = Scratch::new(&format!("{kind:?}-test"));
     let b = backend(kind, &s.path("work"));
     let report = b.test().await;
     let items: Vec<&str> = report.checks.iter().map(|c| c.item).collect();
     let mut expected = vec!["remote_dir_writable", "pmtwatch", "free_disk"];
-    if kind != Kind::Local {
+    if kind.remote() {
         expected.splice(0..0, ["reachable", "host_key", "authenticated"]);
     }
-    if kind == Kind::Slurm {
+    if kind.kind() == Kind::Slurm {
         expected.push("sbatch");
     }
     assert_eq!(items, expected, "{report:?}");
     assert!(report.ok, "{report:#?}");
 }
 
-async fn one_point(kind: Kind) {
+async fn one_point(kind: Where) {
     let s = Scratch::new(&format!("{kind:?}-one"));
     let st = simulate(&s.0.join("scan"), &["--points", "1"])
         .status()
@@ -178,7 +217,7 @@ async fn one_point(kind: Kind) {
     assert_eq!(labels.len(), 1, "{events:?}");
     assert_eq!(outcome.points, labels);
     assert_point_files(&arrived(kind, &s, local.path()), &labels[0]);
-    if kind == Kind::Slurm {
+    if kind.kind() == Kind::Slurm {
         assert!(
             matches!(jobs.first(), Some(JobEvent::Submitted(JobId::Slurm { .. }))),
             "{jobs:?}"
@@ -186,7 +225,7 @@ async fn one_point(kind: Kind) {
     }
 }
 
-async fn live_scan(kind: Kind) {
+async fn live_scan(kind: Where) {
     const POINTS: usize = 5;
     let s = Scratch::new(&format!("{kind:?}-live"));
     std::fs::create_dir_all(s.0.join("scan")).expect("scan dir");
@@ -243,7 +282,7 @@ fn running(marker: &str) -> bool {
         .unwrap_or(false)
 }
 
-async fn cancel_job(kind: Kind) {
+async fn cancel_job(kind: Where) {
     let s = Scratch::new(&format!("{kind:?}-cancel"));
     let b = backend(kind, &s.path("work"));
     // A distinctive duration, to find the process.
@@ -284,7 +323,7 @@ async fn cancel_job(kind: Kind) {
     }
 }
 
-async fn failing_job(kind: Kind) {
+async fn failing_job(kind: Where) {
     let s = Scratch::new(&format!("{kind:?}-fail"));
     let b = backend(kind, &s.path("work"));
     let id = b
@@ -319,7 +358,7 @@ async fn failing_job(kind: Kind) {
     assert!(tail.contains("processing point 7"), "output tail: {tail:?}");
 }
 
-async fn story(kind: Kind) {
+async fn story(kind: Where) {
     connection_test(kind).await;
     one_point(kind).await;
     live_scan(kind).await;
@@ -330,18 +369,24 @@ async fn story(kind: Kind) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_backend_story() {
     let _c = common::cluster();
-    story(Kind::Local).await;
+    story(Where::Local).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ssh_backend_story() {
-    story(Kind::Ssh).await;
+    story(Where::Ssh).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slurm_backend_story() {
+async fn slurm_over_ssh_backend_story() {
     let _slurm = common::slurm_shared().await;
-    story(Kind::Slurm).await;
+    story(Where::SlurmOverSsh).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slurm_here_backend_story() {
+    let _slurm = common::slurm_shared().await;
+    story(Where::SlurmHere).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,7 +401,7 @@ async fn bad_settings_are_refused_before_connecting() {
         let cfg = BackendConfig::new(kind, ssh, dir);
         assert!(Backend::new(cfg).is_err(), "{kind:?} {dir:?} accepted");
     }
-    let b = backend(Kind::Local, "/tmp");
+    let b = backend(Where::Local, "/tmp");
     for name in ["", "../x", "a b", "-x", ".hidden", &"n".repeat(65)] {
         let r = b
             .start_job(&JobSpec {
@@ -413,7 +458,7 @@ async fn a_lost_master_is_replaced_and_a_followed_scan_carries_on() {
             }
         })
     };
-    let b = backend(Kind::Ssh, &s.path("work"));
+    let b = backend(Where::Ssh, &s.path("work"));
     let local = tempfile::tempdir().expect("tempdir");
     let mut events = Vec::new();
     let the_scan = scan(&s, POINTS);
@@ -512,7 +557,7 @@ async fn a_full_remote_disk_is_a_clear_error_and_no_point_is_marked_failed() {
         .arg(format!("of={}", disk.0.join("filler").display()))
         .stderr(std::process::Stdio::null())
         .status();
-    let b = backend(Kind::Ssh, &s.path("work"));
+    let b = backend(Where::Ssh, &s.path("work"));
     let local = tempfile::tempdir().expect("tempdir");
     let mut events = Vec::new();
     let err = tokio::time::timeout(
