@@ -15,6 +15,8 @@
 //! - [`moves`]: verified moves of remote run directories, never overwriting.
 //! - [`transfer`]: SFTP on the same master: list new results, atomic resumable transfers.
 //! - [`pipeline`]: follows a remote `process --watch --json` scan, fetching each point.
+//! - [`command`]: command mode — a lab's own scripts run from a template, their result files
+//!   synced, θ/φ or HV and the gain read from them.
 //!
 //! Built so far: connection, commands, streaming, the connection test, SFTP transfers and
 //! verified moves over SSH; quoting and templates; SLURM states, argv builders and batch
@@ -22,6 +24,7 @@
 //! that puts these together (submit/poll/cancel, pipeline and command modes, result sync,
 //! automatic reconnect of a lost master) and its end-to-end stories.
 
+pub mod command;
 pub mod error;
 pub mod jobs;
 pub mod moves;

@@ -10,6 +10,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod command_mode;
 mod hostile;
 mod jobs;
 mod moves;
