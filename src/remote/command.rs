@@ -319,9 +319,17 @@ fn check_file_patterns(spec: &CommandSpec) -> Result<()> {
             ));
         }
     }
-    if spec.charge_pattern == spec.gain_pattern
-        || glob_match(&spec.charge_pattern, &spec.gain_pattern)
-        || glob_match(&spec.gain_pattern, &spec.charge_pattern)
+    // Whether one pattern matches typical names of the other (`*` as nothing or as a
+    // word, `?` as one letter): catches `*.txt` next to `*_GAIN.txt`.
+    let probes = |p: &str| {
+        [
+            p.replace('*', "").replace('?', "x"),
+            p.replace('*', "x").replace('?', "x"),
+        ]
+    };
+    let overlap = |a: &str, b: &str| probes(b).iter().any(|name| glob_match(a, name));
+    if overlap(&spec.charge_pattern, &spec.gain_pattern)
+        || overlap(&spec.gain_pattern, &spec.charge_pattern)
     {
         return Err(invalid(
             "command-mode charge_pattern and gain_pattern".into(),
@@ -353,7 +361,7 @@ fn compile_point_pattern(pattern: &str) -> Result<Regex> {
         .build()
         .map_err(|e| invalid(format!("it is not a valid regular expression: {e}")))?;
     let names: Vec<&str> = re.capture_names().flatten().collect();
-    if let Some(bad) = names.iter().find(|n| !POINT_GROUPS.contains(n)) {
+    if let Some(bad) = names.iter().find(|n| !POINT_GROUPS.contains(*n)) {
         return Err(invalid(format!(
             "unknown group name {bad:?}; the named groups are theta and phi (a surface point) \
              and hv (a voltage); use (?:…) for other groups"

@@ -389,10 +389,10 @@ async fn slurm_job_old_layout_is_followed_to_the_end() {
         let polled = jobs::poll(&s, id).await;
         let round = sync.sync(&x).await.expect("a sync round");
         followed.take(round);
-        if let Ok(info) = &polled {
-            if jobs::is_final(&info.state) {
-                last_state = Some(info.clone());
-            }
+        if let Ok(info) = &polled
+            && jobs::is_final(&info.state)
+        {
+            last_state = Some(info.clone());
         }
         let done = last_state.is_some() && followed.events() >= GOOD_POINTS.len() + 1;
         if done || Instant::now() > deadline {

@@ -27,7 +27,10 @@ fn the_old_setup_is_the_default() {
     assert_eq!(p.spec().charge_pattern, "*_charge.png");
     assert_eq!(p.spec().gain_pattern, "*_GAIN.txt");
     assert_eq!(p.remote_dir(), "pmt/scans");
-    assert_eq!(p.template().placeholders(), ["SN"].into());
+    assert_eq!(
+        p.template().placeholders(),
+        std::collections::BTreeSet::from(["SN"])
+    );
     assert_eq!(
         p,
         CommandProfile::with_defaults(&spec().template, "pmt/scans").unwrap()
@@ -226,16 +229,17 @@ proptest! {
     #[test]
     fn rendered_values_are_exactly_one_word(v in any::<String>()) {
         let p = CommandProfile::with_defaults("./run.sh {SN} --run {RUN}", "d").unwrap();
-        if let Ok(c) = p.prepare(&values(&[("SN", "EA1"), ("RUN", &v)])) {
+        if let Ok(c) = p.prepare(&values(&[("SN", "EA1"), ("RUN", v.as_str())])) {
             prop_assert_eq!(c.words, vec!["./run.sh".to_string(), "EA1".into(), "--run".into(), v]);
         }
     }
 
     #[test]
     fn hostile_generator_values_never_break_words(i in 0usize..400) {
-        let v = &crate::remote::template::hostile_values(400, 11)[i];
+        let all = crate::remote::template::hostile_values(400, 11);
+        let v = &all[i];
         let p = CommandProfile::with_defaults("./run.sh {SN} {RUN}", "d").unwrap();
-        if let Ok(c) = p.prepare(&values(&[("SN", v), ("RUN", v)])) {
+        if let Ok(c) = p.prepare(&values(&[("SN", v.as_str()), ("RUN", v.as_str())])) {
             prop_assert_eq!(c.words.len(), 3);
             prop_assert_eq!(&c.words[1], v);
         }
