@@ -324,7 +324,7 @@ fn check_file_patterns(spec: &CommandSpec) -> Result<()> {
     let probes = |p: &str| {
         [
             p.replace('*', "").replace('?', "x"),
-            p.replace('*', "x").replace('?', "x"),
+            p.replace(['*', '?'], "x"),
         ]
     };
     let overlap = |a: &str, b: &str| probes(b).iter().any(|name| glob_match(a, name));
