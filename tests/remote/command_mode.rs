@@ -523,3 +523,109 @@ async fn failing_command_reports_exit_code_and_output_tail() {
         "{text}"
     );
 }
+
+/// Runs a fixed `sh` script in `dir` with `args` as its positional parameters.
+async fn remote_sh(s: &SshSession, dir: &str, script: &str, args: &[&str]) {
+    let mut argv = vec!["sh", "-c", script, "sh", dir];
+    argv.extend_from_slice(args);
+    s.run_ok(&argv).await.expect("remote script");
+}
+
+/// Writes `text` (may be empty) to `<dir>/<rel>`, creating its directory.
+const PUT: &str = r#"cd "$1" && mkdir -p "$(dirname "$2")" && printf '%s' "$3" > "$2""#;
+
+/// The sync on its own, over hand-made layouts: the newest run of the serial is followed
+/// (an older one is never synced, a newer one that appears later takes over), an empty
+/// gain file waits for its number, a bad gain is one failure and a corrected one then
+/// reports the point, and a rewritten good file is fetched again but not reported twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_follows_the_newest_run_and_reports_each_point_once() {
+    let s = connect().await;
+    let x = Transfer::open(&s).await.expect("SFTP");
+    let dir = RemoteDir::new(&s, "runs").await;
+    let local = tempfile::tempdir().expect("local dir");
+    let profile = CommandProfile::with_defaults("true", &dir.path).unwrap();
+    let sn = serial();
+    let put = |rel: String, text: &'static str| {
+        let s = &s;
+        let dir = dir.path.clone();
+        async move { remote_sh(s, &dir, PUT, &[&rel, text]).await }
+    };
+    let point = |run: &str, t: u32, file: &str| {
+        format!("scan_output_{run}/{sn}/data_theta{t}_phi0/live_data_{file}")
+    };
+    for run in ["20240101_000000", "20240102_000000"] {
+        put(point(run, 0, "charge.png"), "png").await;
+    }
+    put(point("20240101_000000", 0, "GAIN.txt"), "1e7\n").await;
+    put(point("20240102_000000", 0, "GAIN.txt"), "2e7\n").await;
+
+    // From the beginning of time: only the newer run, and its point once.
+    let mut sync = CommandSync::new(&profile, sn.clone(), local.path(), SystemTime::UNIX_EPOCH);
+    let round = sync.sync(&x).await.expect("sync");
+    let [SyncEvent::Point(p)] = round.events.as_slice() else {
+        panic!("one point: {:?}", round.events)
+    };
+    assert_eq!((p.run.as_deref(), p.gain), (Some("20240102_000000"), 2e7));
+    assert_eq!(sync.run(), Some("20240102_000000"));
+    assert!(
+        round
+            .warnings
+            .iter()
+            .any(|w| w.contains("scan_output_20240101_000000") && w.contains("older")),
+        "{:?}",
+        round.warnings
+    );
+    assert_eq!(round.downloaded.len(), 2, "{:?}", round.downloaded);
+
+    // An empty gain file waits; a bad one fails once; fixed, the point is reported.
+    let run = "20240102_000000";
+    put(point(run, 15, "charge.png"), "png").await;
+    put(point(run, 15, "GAIN.txt"), "").await;
+    assert!(sync.sync(&x).await.expect("sync").events.is_empty());
+    put(point(run, 15, "GAIN.txt"), "NaN\n").await;
+    let round = sync.sync(&x).await.expect("sync");
+    let [SyncEvent::Failed(f)] = round.events.as_slice() else {
+        panic!("one failure: {:?}", round.events)
+    };
+    assert!(f.error.contains("not a number"), "{}", f.error);
+    assert!(sync.sync(&x).await.expect("sync").events.is_empty());
+    put(point(run, 15, "GAIN.txt"), "1.5e7\n").await;
+    let round = sync.sync(&x).await.expect("sync");
+    let [SyncEvent::Point(p)] = round.events.as_slice() else {
+        panic!("the corrected point: {:?}", round.events)
+    };
+    assert_eq!((p.label.label().as_str(), p.gain), ("theta15_phi0", 1.5e7));
+
+    // A rewritten good gain file is fetched again (the local copy stays current) but the
+    // point is not reported twice.
+    put(point(run, 15, "GAIN.txt"), "1.6e7\n").await;
+    let round = sync.sync(&x).await.expect("sync");
+    assert!(round.events.is_empty(), "{:?}", round.events);
+    assert_eq!(round.downloaded.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(&round.downloaded[0]).unwrap(),
+        "1.6e7\n"
+    );
+
+    // A newer run appears (the scan was restarted): it takes over, same label, new run.
+    let newer = "20240103_000000";
+    put(point(newer, 0, "charge.png"), "png").await;
+    put(point(newer, 0, "GAIN.txt"), "3e7\n").await;
+    let round = sync.sync(&x).await.expect("sync");
+    let [SyncEvent::Point(p)] = round.events.as_slice() else {
+        panic!("the newer run's point: {:?}", round.events)
+    };
+    assert_eq!((p.run.as_deref(), p.gain), (Some(newer), 3e7));
+    assert_eq!(p.label.label(), "theta0_phi0");
+    assert!(round.warnings.iter().any(|w| w.contains("newer run")));
+    // The older run's new files are not synced any more.
+    put(point(run, 30, "charge.png"), "png").await;
+    put(point(run, 30, "GAIN.txt"), "4e7\n").await;
+    let round = sync.sync(&x).await.expect("sync");
+    assert!(
+        round.events.is_empty() && round.downloaded.is_empty(),
+        "{round:?}"
+    );
+    assert_eq!(sync.reported(), 3);
+}
