@@ -111,7 +111,7 @@ pub struct SyncRound {
     pub events: Vec<SyncEvent>,
     /// Local paths of the files downloaded in this round.
     pub downloaded: Vec<PathBuf>,
-    /// Files skipped or not downloaded, and why (at most [`MAX_WARNINGS`]); a failed
+    /// Files skipped or not downloaded, and why (at most 100); a failed
     /// download is retried by the next sync.
     pub warnings: Vec<String>,
 }
