@@ -7,7 +7,8 @@
 //! `pmtwatch process --watch --json` streamed over SSH, or run as a SLURM job whose
 //! result directory is read as points appear); detached jobs (start, poll, cancel, with
 //! the exit code and output tail of a failed one) for any command; and the SFTP transfer
-//! of files on the same connection.
+//! of files on the same connection. Command mode (a lab's own scripts and file layout)
+//! is [`command`](super::command), run on the session [`Backend::handle`] gives.
 //!
 //! Decisions, and why:
 //! - **One job model for all three.** A SLURM job is a job id; on `Local`/`Ssh` a job is

@@ -19,11 +19,13 @@
 //! - [`moves`]: verified moves of remote run directories, never overwriting.
 //! - [`transfer`]: SFTP on the same master: list new results, atomic resumable transfers.
 //! - [`pipeline`]: follows a remote `process --watch --json` scan, fetching each point.
+//! - [`command`]: command mode — a lab's own scripts run from a template, their result files
+//!   synced, θ/φ or HV and the gain read from them.
 //!
-//! Command mode (the lab's own scripts and file layout) is in [`command`] once built;
 //! `ARCHITECTURE.md` draws how the pieces fit.
 
 pub mod backend;
+pub mod command;
 pub mod error;
 pub mod exec;
 pub mod jobs;

@@ -529,7 +529,7 @@ fn parse_find_record(record: &[u8]) -> Option<(SystemTime, u64, PathBuf)> {
 }
 
 /// `1700000000.123456789` (GNU find's `%T@`) to a `SystemTime`, exactly.
-fn parse_epoch(s: &str) -> Option<SystemTime> {
+pub(crate) fn parse_epoch(s: &str) -> Option<SystemTime> {
     let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
     let secs: u64 = secs.parse().ok()?;
     if !frac.bytes().all(|b| b.is_ascii_digit()) {

@@ -11,6 +11,7 @@
 mod common;
 
 mod backend;
+mod command_mode;
 mod hostile;
 mod jobs;
 mod moves;
