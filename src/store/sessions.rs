@@ -6,7 +6,7 @@
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use super::{Error, Result, Role, Store, Theme, now};
+use super::{Error, Result, Role, Store, Theme, User, now};
 
 /// A session token as the browser holds it. Its `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -151,6 +151,52 @@ impl Store {
                 Theme::Dark
             },
         }))
+    }
+
+    /// The account behind session `session_id` if that session is still valid, marking it
+    /// as seen: an open page's actions keep its session alive, and an ended or expired
+    /// session can no longer act.
+    pub fn session_account(&self, session_id: i64, idle_secs: i64) -> Result<Option<User>> {
+        let t = now();
+        let conn = self.conn()?;
+        let row = conn
+            .query_row(
+                "SELECT s.last_seen_at, s.expires_at, u.id, u.name, u.role, u.theme, u.created_at
+                 FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?1",
+                [session_id],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        User {
+                            id: r.get(2)?,
+                            name: r.get(3)?,
+                            role: r.get::<_, String>(4)?.parse().unwrap_or(Role::Observer),
+                            theme: if r.get::<_, String>(5)? == "light" {
+                                Theme::Light
+                            } else {
+                                Theme::Dark
+                            },
+                            created_at: r.get(6)?,
+                        },
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((last_seen, expires_at, user)) = row else {
+            return Ok(None);
+        };
+        if t >= expires_at || t >= last_seen.saturating_add(idle_secs) {
+            conn.execute("DELETE FROM sessions WHERE id = ?1", [session_id])?;
+            return Ok(None);
+        }
+        if t - last_seen >= TOUCH_EVERY {
+            conn.execute(
+                "UPDATE sessions SET last_seen_at = ?1 WHERE id = ?2",
+                params![t, session_id],
+            )?;
+        }
+        Ok(Some(user))
     }
 
     /// Ends the session with this id (logout). Returns whether it existed.

@@ -18,8 +18,10 @@ pub enum CommandError {
         needed: &'static str,
         role: Role,
     },
-    #[error("Refused: your account no longer exists; sign in again.")]
-    NoAccount,
+    #[error(
+        "Refused: your session has ended (signed out, expired, or the account changed); reload the page and sign in again."
+    )]
+    SessionEnded,
     #[error("{0}")]
     Store(#[from] store::Error),
 }
@@ -29,20 +31,26 @@ pub enum CommandError {
 pub struct Commands {
     store: Store,
     hub: Hub,
+    /// The sessions' idle timeout in seconds (an action counts as activity).
+    idle_secs: i64,
 }
 
 impl Commands {
-    pub fn new(store: Store, hub: Hub) -> Self {
-        Self { store, hub }
+    pub fn new(store: Store, hub: Hub, idle_timeout: std::time::Duration) -> Self {
+        Self {
+            store,
+            hub,
+            idle_secs: i64::try_from(idle_timeout.as_secs()).unwrap_or(i64::MAX),
+        }
     }
 
-    /// The account as it is now in the database.
+    /// The account as it is now in the database, if the page's session is still valid.
     async fn fresh(&self, who: &SessionUser) -> Result<User, CommandError> {
-        let id = who.user_id;
+        let (sid, idle) = (who.session_id, self.idle_secs);
         self.store
-            .run(move |s| s.user_by_id(id))
+            .run(move |s| s.session_account(sid, idle))
             .await?
-            .ok_or(CommandError::NoAccount)
+            .ok_or(CommandError::SessionEnded)
     }
 
     async fn audit(&self, actor: &str, action: &'static str, details: serde_json::Value) {

@@ -63,7 +63,12 @@ pub async fn submit(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
-    if !origin_allowed(&state, &headers, false) {
+    // A foreign Origin is refused (login CSRF); a missing or `null` one (old browsers,
+    // privacy settings) is allowed: the worst such a post can do is sign someone in.
+    let null_origin = headers
+        .get(header::ORIGIN)
+        .is_some_and(|v| v.as_bytes() == b"null");
+    if !null_origin && !origin_allowed(&state, &headers, false) {
         return Ok(login_page(
             StatusCode::FORBIDDEN,
             Some("This form was sent from another site; open pmtwatch directly and sign in."),

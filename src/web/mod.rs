@@ -87,7 +87,7 @@ impl AppState {
         );
         Self {
             inner: Arc::new(Inner {
-                commands: Commands::new(store.clone(), hub.clone()),
+                commands: Commands::new(store.clone(), hub.clone(), config.idle_timeout),
                 store,
                 config,
                 pool: LiveViewPool::new(),
@@ -197,7 +197,9 @@ async fn fallback(
     Ok((StatusCode::FOUND, [(header::LOCATION, "/login")]).into_response())
 }
 
-/// Headers on every answer: no framing by other sites, no MIME sniffing, no referrer.
+/// Headers on every answer: no framing by other sites, no MIME sniffing, no referrer to
+/// other sites. (`same-origin`, not `no-referrer`: with `no-referrer` Chromium sends
+/// `Origin: null` on our own login form post, which the Origin check must then refuse.)
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
@@ -212,7 +214,7 @@ async fn security_headers(req: Request, next: Next) -> Response {
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     res
 }

@@ -1,5 +1,7 @@
 //! Mutating actions are checked on the server against the account's current role.
 
+use std::time::Duration;
+
 use pmtwatch::store::{Role, Store};
 use pmtwatch::web::{CommandError, Commands, Hub};
 
@@ -25,7 +27,7 @@ async fn observer_cannot_start_the_executor_or_add_users() -> TestResult {
     store.add_user("olga", Role::Observer, "observer-password")?;
     store.add_user("otto", Role::Operator, "operator-password")?;
     let hub = Hub::new();
-    let commands = Commands::new(store.clone(), hub.clone());
+    let commands = Commands::new(store.clone(), hub.clone(), Duration::from_secs(3600));
     let olga = session(&store, "olga").await;
     let otto = session(&store, "otto").await;
 

@@ -203,3 +203,19 @@ async fn login_form_from_a_foreign_origin_is_refused() -> TestResult {
     assert!(r.session_cookie().is_none());
     Ok(())
 }
+
+/// Regression: with `Referrer-Policy: no-referrer` Chromium posted our own login form with
+/// `Origin: null`, and the Origin check refused every browser login (found by the browser
+/// test). The policy is now `same-origin`, and a `null` Origin may post the login form.
+#[tokio::test]
+async fn login_form_posted_with_a_null_origin_is_accepted() -> TestResult {
+    let s = start().await;
+    let page = get(s.addr, "/login", None).await;
+    assert_eq!(page.header("referrer-policy"), Some("same-origin"));
+    let r = login_response(s.addr, "ada", "admin-password", "Origin: null\r\n").await;
+    assert_eq!(r.status, 303);
+    let own = format!("Origin: http://{}\r\n", s.addr);
+    let r = login_response(s.addr, "ada", "admin-password", &own).await;
+    assert_eq!(r.status, 303);
+    Ok(())
+}
