@@ -3,8 +3,8 @@
 //! `<target>/browser-screenshots/`:
 //! a missing cookie is refused; a wrong password is refused; a good password lands on the
 //! shell; an observer's mutating action is refused by the server (visible message); the
-//! server is killed and restarted and the open page comes back by itself; logout ends the
-//! session; an operator's same action succeeds.
+//! server is killed and restarted and the open page comes back by itself, on the same tab;
+//! logout ends the session; an operator's same action succeeds.
 //!
 //! Fails (never skips) when Chromium or chromedriver is missing, saying what to install.
 
@@ -145,6 +145,13 @@ async fn story(
     )
     .await
     .context("the page must come back by itself after the server restarts")?;
+    // The same screen: the System tab that was open before the restart.
+    b.wait_js(
+        "document.getElementById('tab-system').classList.contains('active') && document.getElementById('users-table') !== null",
+        T,
+    )
+    .await
+    .context("the page must come back on the same tab")?;
     b.screenshot("06-back-after-restart").await?;
 
     // 6. Logout ends the session: back at /login, and / no longer opens the shell.

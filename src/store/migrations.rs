@@ -13,9 +13,10 @@ struct Migration {
 }
 
 /// Every migration, in order; migration N (1-based) brings the schema to version N.
-const MIGRATIONS: &[Migration] = &[Migration {
-    name: "users, sessions, audit log",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "users, sessions, audit log",
+        sql: r#"
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY,
     name          TEXT NOT NULL UNIQUE,
@@ -56,7 +57,16 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 "#,
-}];
+    },
+    Migration {
+        name: "sessions remember the open view",
+        sql: r#"
+-- Which tab and step the session's page shows, so a reconnecting page (or a server
+-- restart) brings back the same screen. Written by the views through web::commands.
+ALTER TABLE sessions ADD COLUMN view TEXT NOT NULL DEFAULT '';
+"#,
+    },
+];
 
 /// The schema version this build brings a database to.
 pub fn latest() -> i64 {

@@ -68,7 +68,12 @@ pub struct SessionUser {
     pub name: String,
     pub role: Role,
     pub theme: Theme,
+    /// The view the session's page last showed (opaque to the store; see `views`).
+    pub view: String,
 }
+
+/// The longest view string stored (they are short keys like `system/executor`).
+const MAX_VIEW_LEN: usize = 128;
 
 /// `last_seen_at` is written at most this often per session (seconds), so that every
 /// request does not become a database write.
@@ -110,7 +115,7 @@ impl Store {
         let conn = self.conn()?;
         let row = conn
             .query_row(
-                "SELECT s.id, s.last_seen_at, s.expires_at, u.id, u.name, u.role, u.theme
+                "SELECT s.id, s.last_seen_at, s.expires_at, u.id, u.name, u.role, u.theme, s.view
                  FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE s.token_hash = ?1",
                 [token.hash()],
@@ -123,11 +128,12 @@ impl Store {
                         r.get::<_, String>(4)?,
                         r.get::<_, String>(5)?,
                         r.get::<_, String>(6)?,
+                        r.get::<_, String>(7)?,
                     ))
                 },
             )
             .optional()?;
-        let Some((sid, last_seen, expires_at, user_id, name, role, theme)) = row else {
+        let Some((sid, last_seen, expires_at, user_id, name, role, theme, view)) = row else {
             return Ok(None);
         };
         if t >= expires_at || t >= last_seen.saturating_add(idle_secs) {
@@ -150,6 +156,7 @@ impl Store {
             } else {
                 Theme::Dark
             },
+            view,
         }))
     }
 
@@ -197,6 +204,16 @@ impl Store {
             )?;
         }
         Ok(Some(user))
+    }
+
+    /// Remembers which view the session's page shows (cut to a sane length).
+    pub fn set_session_view(&self, session_id: i64, view: &str) -> Result<()> {
+        let view: String = view.chars().take(MAX_VIEW_LEN).collect();
+        self.conn()?.execute(
+            "UPDATE sessions SET view = ?1 WHERE id = ?2",
+            params![view, session_id],
+        )?;
+        Ok(())
     }
 
     /// Ends the session with this id (logout). Returns whether it existed.

@@ -31,13 +31,44 @@ pub struct ShellContext {
     pub hub: Hub,
 }
 
+/// The view as the session stores it: `<tab>/<step>`.
+fn view_key(tab: tabs::Tab, step: sidebar::Step) -> String {
+    format!("{}/{}", tab.key(), step.key())
+}
+
+/// Reads a stored view; anything unknown falls back to the Scan tab and step 1.
+fn parse_view(view: &str) -> (tabs::Tab, sidebar::Step) {
+    let (t, s) = view.split_once('/').unwrap_or((view, ""));
+    (
+        tabs::Tab::from_key(t).unwrap_or(tabs::Tab::Scan),
+        sidebar::Step::from_key(s).unwrap_or(sidebar::Step::Executor),
+    )
+}
+
 /// The shell: header, sidebar with the workflow steps, tabbed main area.
 #[component]
 pub fn Root() -> Element {
     let ctx = use_context::<ShellContext>();
     let theme = use_signal(|| ctx.user.theme);
-    let step = use_signal(|| sidebar::Step::Executor);
-    let tab = use_signal(|| tabs::Tab::Scan);
+    // The session remembers its view (tab and step) on the server, so a reconnect or a
+    // server restart shows the same screen again.
+    let (first_tab, first_step) = parse_view(&ctx.user.view);
+    let step = use_signal(|| first_step);
+    let tab = use_signal(|| first_tab);
+    let mut shown = use_signal(|| view_key(first_tab, first_step));
+    use_effect(move || {
+        let now = view_key(tab(), step());
+        if *shown.peek() == now {
+            return;
+        }
+        shown.set(now.clone());
+        let ctx = ctx.clone();
+        spawn(async move {
+            if let Err(e) = ctx.commands.remember_view(&ctx.user, now).await {
+                tracing::debug!("remembering the view failed: {e}");
+            }
+        });
+    });
     rsx! {
         div { class: "app theme-{theme().as_str()}", id: "app",
             header::Header { theme }
@@ -48,5 +79,23 @@ pub fn Root() -> Element {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn view_keys_round_trip_and_unknown_falls_back() {
+        for t in tabs::Tab::ALL {
+            for s in sidebar::Step::ALL {
+                assert_eq!(parse_view(&view_key(t, s)), (t, s));
+            }
+        }
+        assert_eq!(
+            parse_view("nonsense"),
+            (tabs::Tab::Scan, sidebar::Step::Executor)
+        );
     }
 }

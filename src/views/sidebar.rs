@@ -15,7 +15,20 @@ pub enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 3] = [Step::Executor, Step::Remote, Step::Cleanup];
+    pub const ALL: [Step; 3] = [Step::Executor, Step::Remote, Step::Cleanup];
+
+    /// The step's key in the stored view.
+    pub fn key(self) -> &'static str {
+        match self {
+            Step::Executor => "executor",
+            Step::Remote => "remote",
+            Step::Cleanup => "cleanup",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Step> {
+        Step::ALL.into_iter().find(|s| s.key() == key)
+    }
 
     fn label(self) -> &'static str {
         match self {

@@ -15,7 +15,21 @@ pub enum Tab {
 }
 
 impl Tab {
-    const ALL: [Tab; 4] = [Tab::Scan, Tab::Hv, Tab::History, Tab::System];
+    pub const ALL: [Tab; 4] = [Tab::Scan, Tab::Hv, Tab::History, Tab::System];
+
+    /// The tab's key in the stored view.
+    pub fn key(self) -> &'static str {
+        match self {
+            Tab::Scan => "scan",
+            Tab::Hv => "hv",
+            Tab::History => "history",
+            Tab::System => "system",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Tab> {
+        Tab::ALL.into_iter().find(|t| t.key() == key)
+    }
 
     fn label(self) -> &'static str {
         match self {

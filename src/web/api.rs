@@ -1,5 +1,6 @@
-//! The JSON API. For now one route, `GET /api/me`; like every API route it answers 401
-//! (not a redirect) without a valid session.
+//! The JSON API: `GET /api/me` (who is signed in) and `GET /api/status` (server state,
+//! e.g. open LiveView connections, for monitoring and the benchmark). Like every API route
+//! they answer 401 (not a redirect) without a valid session.
 
 use axum::Json;
 use axum::extract::State;
@@ -31,4 +32,15 @@ pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
         "theme": user.theme.as_str(),
     }))
     .into_response())
+}
+
+/// `GET /api/status`: how many LiveView connections are open.
+pub async fn status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    if current_user(&state, &headers).await?.is_none() {
+        return Ok(unauthorized());
+    }
+    Ok(Json(json!({ "liveview_connections": state.live_sockets() })).into_response())
 }

@@ -98,6 +98,16 @@ impl Commands {
         Ok(())
     }
 
+    /// Remembers which tab and step the user's page shows, so a reload or a server restart
+    /// brings back the same screen. Any role: it is the session's own display state.
+    pub async fn remember_view(&self, who: &SessionUser, view: String) -> Result<(), CommandError> {
+        let sid = who.session_id;
+        self.store
+            .run(move |s| s.set_session_view(sid, &view))
+            .await?;
+        Ok(())
+    }
+
     /// Starts (`true`) or stops the background executor: operator or admin only.
     pub async fn set_executor(&self, who: &SessionUser, run: bool) -> Result<(), CommandError> {
         let action = if run {

@@ -57,6 +57,7 @@ pub async fn socket(
     };
     let pool = state.pool().clone();
     Ok(upgrade.on_upgrade(move |ws| async move {
+        let _counted = state.live_socket_guard();
         let ws = axum_socket(ws).take_until(ended);
         let launched = pool
             .launch_virtualdom(ws, move || {

@@ -11,7 +11,7 @@
 //! Route table (everything except `/healthz`, `/login` and `/assets/*` needs a session;
 //! pages redirect (302) to `/login`, `/api/*` and `/ws` answer 401):
 //! `GET /healthz` · `GET|POST /login` · `GET|POST /logout` · `GET /` · `GET /ws` ·
-//! `GET /api/me` · `GET /assets/{style.css,reconnect.js,favicon.svg}` · `GET /favicon.ico`.
+//! `GET /api/me` · `GET /api/status` · `GET /assets/{style.css,reconnect.js,favicon.svg}` · `GET /favicon.ico`.
 
 pub mod api;
 pub mod assets;
@@ -28,6 +28,7 @@ pub mod throttle;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -65,6 +66,17 @@ struct Inner {
     revoked: broadcast::Sender<i64>,
     /// Set to true when the server begins shutting down; every socket closes.
     shutdown: watch::Sender<bool>,
+    /// LiveView connections currently open (each holds one VirtualDom).
+    live_sockets: AtomicUsize,
+}
+
+/// Counts an open LiveView connection for as long as it lives.
+pub(crate) struct LiveSocketGuard(AppState);
+
+impl Drop for LiveSocketGuard {
+    fn drop(&mut self) {
+        self.0.inner.live_sockets.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -96,6 +108,7 @@ impl AppState {
                 glue: dioxus_liveview::interpreter_glue("/ws"),
                 revoked: broadcast::channel(256).0,
                 shutdown: watch::Sender::new(false),
+                live_sockets: AtomicUsize::new(0),
             }),
         }
     }
@@ -120,6 +133,17 @@ impl AppState {
     }
     pub(crate) fn glue(&self) -> &str {
         &self.inner.glue
+    }
+
+    /// How many LiveView connections are open now.
+    pub fn live_sockets(&self) -> usize {
+        self.inner.live_sockets.load(Ordering::Relaxed)
+    }
+
+    /// Counts one more open LiveView connection until the guard drops.
+    pub(crate) fn live_socket_guard(&self) -> LiveSocketGuard {
+        self.inner.live_sockets.fetch_add(1, Ordering::Relaxed);
+        LiveSocketGuard(self.clone())
     }
 
     /// Closes every open page of this session (after logout).
@@ -167,6 +191,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(liveview::index))
         .route("/ws", get(liveview::socket))
         .route("/api/me", get(api::me))
+        .route("/api/status", get(api::status))
         .route("/assets/style.css", get(assets::style))
         .route("/assets/reconnect.js", get(assets::reconnect))
         .route("/assets/favicon.svg", get(assets::favicon))

@@ -21,6 +21,7 @@ async fn every_route_without_a_session_is_refused() -> TestResult {
         ("/ws", 401),
         ("/api/me", 401),
         ("/api/anything", 401),
+        ("/api/status", 401),
         ("/logout", 302),
         ("/runs/1/plot.png", 302),
         ("/some/page", 302),

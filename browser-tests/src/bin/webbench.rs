@@ -6,8 +6,9 @@
 //!    `#main`, read in the page (`window.pmtwatchReadyAt`, set by `assets/reconnect.js`);
 //! 2. click → DOM update, measured in the page: `performance.now()` before `click()` on a
 //!    tab, a MutationObserver sees the new panel title;
-//! 3. server RSS with N authenticated LiveView WebSocket sessions held open;
-//! 4. R rounds of M sessions connecting and disconnecting, RSS after each round.
+//! 3. R rounds of M sessions connecting and disconnecting, RSS after each round (fresh
+//!    server; `/api/status` confirms the server dropped every connection);
+//! 4. server RSS with N authenticated LiveView WebSocket sessions held open (fresh server).
 //!
 //! Usage: `webbench [--loads 20] [--clicks 300] [--sessions 1000] [--rounds 10] [--round-size 500]`
 
@@ -151,6 +152,37 @@ async fn open_sessions(
     Ok(handles)
 }
 
+/// Open LiveView connections as the server counts them (`/api/status`).
+async fn live_sockets(addr: SocketAddr, cookie: &str) -> Result<u64> {
+    let req = format!(
+        "GET /api/status HTTP/1.1\r\nHost: {addr}\r\nCookie: pmtwatch_session={cookie}\r\nConnection: close\r\n\r\n"
+    );
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(req.as_bytes()).await?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await?;
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("");
+    let v: serde_json::Value = serde_json::from_str(body).context("bad /api/status answer")?;
+    v["liveview_connections"]
+        .as_u64()
+        .context("no liveview_connections in /api/status")
+}
+
+/// Waits (at most 60 s) until the server has dropped every LiveView connection.
+async fn wait_closed(addr: SocketAddr, cookie: &str) -> Result<Duration> {
+    let t = Instant::now();
+    loop {
+        let n = live_sockets(addr, cookie).await?;
+        if n == 0 {
+            return Ok(t.elapsed());
+        }
+        if t.elapsed() > Duration::from_secs(60) {
+            bail!("the server still holds {n} LiveView connections 60 s after they closed");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn settle() {
     tokio::time::sleep(Duration::from_secs(2)).await;
 }
@@ -223,31 +255,15 @@ one();
     summary("click → DOM update (in page)", clicks);
     b.close().await?;
 
-    // 3: many sessions held.
+    server.kill().await?;
+
+    // 3: rounds of connect/disconnect, on a fresh server so that round 1 sets the level.
+    let server = Server::start(&bin, data.path(), port).await?;
+    let pid = server.pid().context("no server pid")?;
     let addr = server.addr;
     let cookie = http_login(addr, "bench", "bench-password").await?;
     settle().await;
-    let base_rss = rss_kib(pid)?;
-    let t = Instant::now();
-    let held = open_sessions(addr, &cookie, o.sessions).await?;
-    settle().await;
-    let held_rss = rss_kib(pid)?;
-    println!(
-        "{} sessions open in {:.1} s, no errors; RSS {} KiB → {} KiB: {:.3} MB per session",
-        o.sessions,
-        t.elapsed().as_secs_f64(),
-        base_rss,
-        held_rss,
-        (held_rss.saturating_sub(base_rss)) as f64 / 1024.0 / o.sessions.max(1) as f64
-    );
-    for h in &held {
-        h.abort();
-    }
-    drop(held);
-    settle().await;
-    println!("after closing them: RSS {} KiB", rss_kib(pid)?);
-
-    // 4: rounds of connect/disconnect.
+    println!("fresh server: RSS {} KiB", rss_kib(pid)?);
     let mut after = Vec::new();
     for r in 0..o.rounds {
         let hs = open_sessions(addr, &cookie, o.round_size).await?;
@@ -255,12 +271,14 @@ one();
             h.abort();
         }
         drop(hs);
+        let closed_in = wait_closed(addr, &cookie).await?;
         settle().await;
         let rss = rss_kib(pid)?;
         println!(
-            "round {}: {} sessions opened and closed; RSS {} KiB",
+            "round {}: {} sessions opened and closed (server had dropped them all after {:.1} s); RSS {} KiB",
             r + 1,
             o.round_size,
+            closed_in.as_secs_f64(),
             rss
         );
         after.push(rss);
@@ -272,6 +290,39 @@ one();
             (*last as f64 - *first as f64) * 100.0 / *first as f64
         );
     }
+    server.kill().await?;
+
+    // 4: many sessions held, on a fresh server.
+    let server = Server::start(&bin, data.path(), port).await?;
+    let pid = server.pid().context("no server pid")?;
+    let cookie = http_login(addr, "bench", "bench-password").await?;
+    settle().await;
+    let base_rss = rss_kib(pid)?;
+    let t = Instant::now();
+    let held = open_sessions(addr, &cookie, o.sessions).await?;
+    settle().await;
+    let held_rss = rss_kib(pid)?;
+    let open_now = live_sockets(addr, &cookie).await?;
+    println!(
+        "{} sessions open in {:.1} s, all rendered, no errors (server counts {open_now} open); \
+         RSS {} KiB → {} KiB: {:.3} MB per session",
+        o.sessions,
+        t.elapsed().as_secs_f64(),
+        base_rss,
+        held_rss,
+        (held_rss.saturating_sub(base_rss)) as f64 / 1024.0 / o.sessions.max(1) as f64
+    );
+    for h in &held {
+        h.abort();
+    }
+    drop(held);
+    let closed_in = wait_closed(addr, &cookie).await?;
+    settle().await;
+    println!(
+        "after closing them (server dropped all in {:.1} s): RSS {} KiB",
+        closed_in.as_secs_f64(),
+        rss_kib(pid)?
+    );
     drop(server);
     Ok(())
 }
