@@ -187,21 +187,10 @@ async fn settle() {
     tokio::time::sleep(Duration::from_secs(2)).await;
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    let o = opts()?;
-    let bin = pmtwatch_bin()?;
-    println!("binary: {}", bin.display());
-    let data = tempfile::tempdir()?;
-    add_user(&bin, data.path(), "bench", "operator", "bench-password").await?;
-    let port = free_port()?;
-    let server = Server::start(&bin, data.path(), port).await?;
-    let base = server.url("");
-    let pid = server.pid().context("no server pid")?;
-
-    // 1 + 2: in a real browser.
+/// Page load and click latency, measured inside a headless Chromium page.
+async fn browser_phase(o: &Opts, base: &str) -> Result<()> {
     let b = Browser::start().await?;
-    b.login(&base, "bench", "bench-password").await?;
+    b.login(base, "bench", "bench-password").await?;
     b.wait_path("/", Duration::from_secs(20)).await?;
     let mut loads = Vec::new();
     for _ in 0..o.loads {
@@ -255,6 +244,24 @@ one();
     summary("click → DOM update (in page)", clicks);
     b.close().await?;
 
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let o = opts()?;
+    let bin = pmtwatch_bin()?;
+    println!("binary: {}", bin.display());
+    let data = tempfile::tempdir()?;
+    add_user(&bin, data.path(), "bench", "operator", "bench-password").await?;
+    let port = free_port()?;
+    let server = Server::start(&bin, data.path(), port).await?;
+    let base = server.url("");
+
+    // 1 + 2: in a real browser (skipped with `--loads 0 --clicks 0`).
+    if o.loads > 0 || o.clicks > 0 {
+        browser_phase(&o, &base).await?;
+    }
     server.kill().await?;
 
     // 3: rounds of connect/disconnect, on a fresh server so that round 1 sets the level.
