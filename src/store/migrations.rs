@@ -2,7 +2,7 @@
 //! `user_version`. Never edit or reorder a migration that has shipped: add a new one at the
 //! end (the next issue adds profiles, runs and points this way).
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 use super::{Error, Result};
 
@@ -73,10 +73,12 @@ pub fn latest() -> i64 {
     i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
 }
 
-/// Applies every migration newer than the database's `user_version`, each in its own
-/// transaction together with the version bump.
+/// Applies every migration newer than the database's `user_version`, all in one
+/// `IMMEDIATE` transaction: a second process opening the same new database at the same
+/// moment (`serve` and `user add`) waits for the write lock, then finds the schema current.
 pub(super) fn run(conn: &mut Connection) -> Result<()> {
-    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if current > latest() {
         return Err(Error::SchemaTooNew {
             found: current,
@@ -93,12 +95,11 @@ pub(super) fn run(conn: &mut Connection) -> Result<()> {
             name: m.name,
             source,
         };
-        let tx = conn.transaction().map_err(fail)?;
         tx.execute_batch(m.sql).map_err(fail)?;
         tx.pragma_update(None, "user_version", number as i64)
             .map_err(fail)?;
-        tx.commit().map_err(fail)?;
     }
+    tx.commit()?;
     Ok(())
 }
 
