@@ -4,7 +4,9 @@
 //! a missing cookie is refused; a wrong password is refused; a good password lands on the
 //! shell; an observer's mutating action is refused by the server (visible message); the
 //! server is killed and restarted and the open page comes back by itself, on the same tab;
-//! logout ends the session; an operator's same action succeeds.
+//! logout ends the session; an operator's same action succeeds; the light theme is
+//! remembered per user; the shell fits a 10-inch tablet (800 × 1280) without sideways
+//! scrolling.
 //!
 //! Fails (never skips) when Chromium or chromedriver is missing, saying what to install.
 
@@ -182,6 +184,42 @@ async fn story(
     .await
     .context("an operator may start the executor")?;
     b.screenshot("08-operator-started").await?;
+
+    // 8. The light theme is remembered per user (it survives a reload), and the shell fits
+    //    a 10-inch tablet in portrait (800 × 1280) without sideways scrolling.
+    b.client
+        .find(Locator::Id("theme-toggle"))
+        .await?
+        .click()
+        .await?;
+    b.wait_js(
+        "document.getElementById('app').classList.contains('theme-light')",
+        T,
+    )
+    .await
+    .context("the theme toggle switches to light")?;
+    // Give the server a moment to store the preference, then reload.
+    b.wait_js(
+        "document.getElementById('theme-toggle').textContent === 'Dark theme'",
+        T,
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.client.refresh().await?;
+    b.wait_js(
+        "document.getElementById('app') && document.getElementById('app').classList.contains('theme-light')",
+        T,
+    )
+    .await
+    .context("the light theme must be remembered for the user")?;
+    b.client.set_window_size(800, 1280).await?;
+    b.wait_js(
+        "document.documentElement.scrollWidth <= window.innerWidth && document.getElementById('executor-start').getBoundingClientRect().width > 0",
+        T,
+    )
+    .await
+    .context("the shell must fit a 10-inch tablet without sideways scrolling")?;
+    b.screenshot("09-tablet-light-theme").await?;
     drop(server);
     Ok(())
 }
