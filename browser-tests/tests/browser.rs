@@ -198,13 +198,13 @@ async fn story(
     )
     .await
     .context("the theme toggle switches to light")?;
-    // Give the server a moment to store the preference, then reload.
+    // Wait until the server has stored the preference (as /api/me reports it), then reload.
     b.wait_js(
-        "document.getElementById('theme-toggle').textContent === 'Dark theme'",
+        "(fetch('/api/me').then(r => r.json()).then(j => { window.__theme = j.theme; }), window.__theme === 'light')",
         T,
     )
-    .await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    .await
+    .context("the server must store the light theme")?;
     b.client.refresh().await?;
     b.wait_js(
         "document.getElementById('app') && document.getElementById('app').classList.contains('theme-light')",
