@@ -89,7 +89,8 @@ pub async fn add_user(
         .spawn()
         .context("cannot start pmtwatch user add")?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(format!("{password}\n").as_bytes()).await?;
+        // A broken pipe means the command exited early; its status and stderr say why.
+        let _ = stdin.write_all(format!("{password}\n").as_bytes()).await;
     }
     let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
         .await

@@ -22,10 +22,12 @@ async fn user(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (boo
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn pmtwatch user");
-    if let Some(mut pipe) = child.stdin.take() {
-        if let Some(text) = stdin {
-            pipe.write_all(text.as_bytes()).await.expect("stdin");
-        }
+    if let Some(mut pipe) = child.stdin.take()
+        && let Some(text) = stdin
+    {
+        // The command may exit before reading (e.g. clap refusing an argument), so a
+        // broken pipe here is not an error; its exit status and output tell.
+        let _ = pipe.write_all(text.as_bytes()).await;
     }
     let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
         .await
