@@ -43,8 +43,13 @@ async fn user(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (boo
 
 /// Starts `pmtwatch serve --bind 127.0.0.1:0` and reads the bound address from stdout.
 async fn serve(dir: &std::path::Path) -> (Child, SocketAddr, String) {
+    serve_on(dir, "127.0.0.1:0").await
+}
+
+/// Starts `pmtwatch serve --bind BIND`; returns it, its address and what it said on stderr.
+async fn serve_on(dir: &std::path::Path, bind: &str) -> (Child, SocketAddr, String) {
     let mut child = Command::new(BIN)
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--bind", bind, "--data-dir"])
         .arg(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -166,5 +171,18 @@ async fn user_commands_work_against_the_database_of_a_running_server() -> TestRe
         .await
         .expect("serve stopped within 15 s of SIGTERM")?;
     assert!(status.success(), "serve exits 0 on SIGTERM: {status:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn serve_beyond_loopback_warns_and_recommends_a_tls_proxy() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (_server, addr, said) = serve_on(dir.path(), "0.0.0.0:0").await;
+    assert!(
+        said.contains("WARNING") && said.contains("TLS reverse proxy"),
+        "{said:?}"
+    );
+    let local = SocketAddr::from(([127, 0, 0, 1], addr.port()));
+    assert_eq!(get(local, "/healthz", None).await.status, 200);
     Ok(())
 }
