@@ -8,6 +8,13 @@
 //!   `simulate`, `demo`, and the scan-level outputs), kept in the library so tests and
 //!   benchmarks drive exactly what the binary runs. `src/main.rs` only parses arguments
 //!   and calls into here. `ARCHITECTURE.md` draws the data flow.
+//! - [`remote`]: running work on another machine (SSH, SLURM): run, stream, submit, poll,
+//!   sync, move.
+//! - [`store`]: the SQLite database (WAL, numbered migrations): users, sessions, audit log.
+//! - [`web`]: the operator web app's HTTP side (axum): login, sessions, the authenticated
+//!   LiveView socket, commands with server-side role checks, embedded assets.
+//! - [`views`]: the Dioxus LiveView components of the operator screen; they render shared
+//!   state and send commands, nothing else.
 //!
 //! Data flow from a WaveDump file to a number: `pipeline::readers` → `pipeline::waveform`
 //! (baseline, threshold, charge per event) → `pipeline::histogram` → `pipeline::fit`
@@ -17,3 +24,6 @@
 pub mod cli;
 pub mod pipeline;
 pub mod remote;
+pub mod store;
+pub mod views;
+pub mod web;

@@ -22,6 +22,10 @@ enum Command {
     Remote(cli::remote::RemoteArgs),
     /// Simulate a scan, process every point and compare the gains with the truth.
     Demo(cli::demo::DemoArgs),
+    /// Serve the operator web app (login, LiveView shell) until Ctrl-C or SIGTERM.
+    Serve(cli::serve::ServeArgs),
+    /// Lab accounts: add, list, passwd, role, delete (same database as `serve`).
+    User(cli::user::UserArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +42,8 @@ fn main() -> std::process::ExitCode {
         Command::Simulate(a) => cli::simulate::run(&a),
         Command::Remote(a) => cli::remote::run(&a),
         Command::Demo(a) => cli::demo::run(&a),
+        Command::Serve(a) => cli::serve::run(&a),
+        Command::User(a) => cli::user::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -6,11 +6,15 @@
 //! - [`simulate`]: `pmtwatch simulate` — write a realistic scan with known truth.
 //! - [`demo`]: `pmtwatch demo` — simulate a scan, process it and compare with the truth.
 //! - [`remote`]: `pmtwatch remote test` — the connection test of a remote profile.
+//! - [`serve`]: `pmtwatch serve` — the operator web app (axum + Dioxus LiveView).
+//! - [`user`]: `pmtwatch user …` — lab accounts in the server's database.
 //! - [`scan_outputs`]: scan table, gain map and summary at the end of a scan (watch, demo).
 
 pub mod demo;
 pub mod process;
 pub mod remote;
 pub mod scan_outputs;
+pub mod serve;
 pub mod simulate;
+pub mod user;
 pub mod watch;

@@ -1,0 +1,327 @@
+//! Helpers shared by the real-browser tests (`tests/browser.rs`) and the web benchmark
+//! (`src/bin/webbench.rs`): find the built `pmtwatch` binary, start `pmtwatch serve` on a
+//! free loopback port with a temporary data directory, create accounts through
+//! `pmtwatch user add --password-stdin`, start `chromedriver` and a headless Chromium.
+//!
+//! The `pmtwatch` binary is the one `cargo test --workspace` (or `cargo build`) built in
+//! the same target directory as this test: `<target>/debug/pmtwatch` next to
+//! `<target>/debug/deps/<this test>`. `PMTWATCH_BIN` overrides it (e.g. a release build).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use fantoccini::{Client, ClientBuilder, Locator};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The target profile directory this executable was built into (`<target>/debug`).
+pub fn profile_dir() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find this test's own executable")?;
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    Ok(dir)
+}
+
+/// The `pmtwatch` binary to test: `$PMTWATCH_BIN`, else `<target>/<profile>/pmtwatch`.
+pub fn pmtwatch_bin() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("PMTWATCH_BIN") {
+        let p = PathBuf::from(p);
+        if !p.is_file() {
+            bail!("PMTWATCH_BIN={} is not a file", p.display());
+        }
+        return Ok(p);
+    }
+    let p = profile_dir()?.join("pmtwatch");
+    if !p.is_file() {
+        bail!(
+            "no pmtwatch binary at {}: run the browser tests with `cargo test --workspace` \
+             (which builds it), or `cargo build --bin pmtwatch` first, or set PMTWATCH_BIN",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+/// Where screenshots go: `<target>/browser-screenshots/`.
+pub fn screenshot_dir() -> Result<PathBuf> {
+    let dir = profile_dir()?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+        .join("browser-screenshots");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
+pub fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("cannot bind 127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Creates an account with `pmtwatch user add NAME --role ROLE --password-stdin`.
+pub async fn add_user(
+    bin: &Path,
+    data_dir: &Path,
+    name: &str,
+    role: &str,
+    password: &str,
+) -> Result<()> {
+    let mut child = Command::new(bin)
+        .args([
+            "user",
+            "add",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot start pmtwatch user add")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A broken pipe means the command exited early; its status and stderr say why.
+        let _ = stdin.write_all(format!("{password}\n").as_bytes()).await;
+    }
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .context("pmtwatch user add took over 60 s")??;
+    if !out.status.success() {
+        bail!(
+            "pmtwatch user add {name} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// A running `pmtwatch serve`; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts `pmtwatch serve --bind 127.0.0.1:PORT --data-dir DIR` and waits (at most
+    /// 60 s) for its "listening on" line.
+    pub async fn start(bin: &Path, data_dir: &Path, port: u16) -> Result<Server> {
+        let mut child = Command::new(bin)
+            .args([
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start pmtwatch serve")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = tokio::time::timeout(left, lines.next_line())
+                .await
+                .context("pmtwatch serve did not report listening within 60 s")??;
+            match line {
+                Some(l) if l.contains("listening on http://") => break,
+                Some(_) => {}
+                None => bail!("pmtwatch serve exited before listening (port {port} in use?)"),
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Server {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        })
+    }
+
+    /// The server's base URL.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The server process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Kills the server (SIGKILL, as a crash would) and waits for it.
+    pub async fn kill(mut self) -> Result<()> {
+        self.child
+            .kill()
+            .await
+            .context("cannot kill pmtwatch serve")?;
+        Ok(())
+    }
+}
+
+/// Checks that Chromium and chromedriver are installed; the error says how to install them.
+pub fn chromium_paths() -> Result<(PathBuf, PathBuf)> {
+    let find = |names: &[&str]| -> Option<PathBuf> {
+        let path = std::env::var_os("PATH")?;
+        names.iter().find_map(|n| {
+            std::env::split_paths(&path)
+                .map(|d| d.join(n))
+                .find(|p| p.is_file())
+        })
+    };
+    let browser = std::env::var_os("CHROMIUM_BIN")
+        .map(PathBuf::from)
+        .or_else(|| find(&["chromium", "chromium-browser"]));
+    let driver = std::env::var_os("CHROMEDRIVER_BIN")
+        .map(PathBuf::from)
+        .or_else(|| find(&["chromedriver"]));
+    match (browser, driver) {
+        (Some(b), Some(d)) => Ok((b, d)),
+        _ => bail!(
+            "Chromium and chromedriver are needed for the browser tests: \
+             apt-get install chromium chromium-driver (scripts/test installs them when run as root)"
+        ),
+    }
+}
+
+/// A chromedriver process and a WebDriver session with a fresh headless Chromium profile.
+pub struct Browser {
+    pub client: Client,
+    _driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a headless Chromium session.
+    pub async fn start() -> Result<Browser> {
+        let (chromium, chromedriver) = chromium_paths()?;
+        let port = free_port()?;
+        let driver = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", chromedriver.display()))?;
+        let profile = tempfile::tempdir().context("cannot create a Chromium profile dir")?;
+        let caps = serde_json::json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,800",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }
+        });
+        let caps = match caps {
+            serde_json::Value::Object(m) => m,
+            _ => bail!("capabilities are not an object"),
+        };
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = loop {
+            let mut builder =
+                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+            builder.capabilities(caps.clone());
+            match builder.connect(&url).await {
+                Ok(c) => break c,
+                Err(e) if Instant::now() < deadline => {
+                    tracing_note(&format!("waiting for chromedriver: {e}"));
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => bail!("no WebDriver session from chromedriver within 30 s: {e}"),
+            }
+        };
+        Ok(Browser {
+            client,
+            _driver: driver,
+            _profile: profile,
+        })
+    }
+
+    /// Evaluates `expr` (a JavaScript expression) every 50 ms until it is `true`, at most
+    /// `limit`. The error names the condition.
+    pub async fn wait_js(&self, expr: &str, limit: Duration) -> Result<()> {
+        let deadline = Instant::now() + limit;
+        let script = format!("return !!({expr});");
+        loop {
+            if let Ok(serde_json::Value::Bool(true)) = self.client.execute(&script, vec![]).await {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!("timed out after {limit:?} waiting for `{expr}`");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the page at `path` shows (URL path equals it, document complete).
+    pub async fn wait_path(&self, path: &str, limit: Duration) -> Result<()> {
+        self.wait_js(
+            &format!("window.location.pathname === {path:?} && document.readyState === 'complete'"),
+            limit,
+        )
+        .await
+    }
+
+    /// Saves a screenshot as `<target>/browser-screenshots/NAME.png`.
+    pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        let png = self
+            .client
+            .screenshot()
+            .await
+            .context("screenshot failed")?;
+        let path = screenshot_dir()?.join(format!("{name}.png"));
+        std::fs::write(&path, png).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Fills the login form and submits it.
+    pub async fn login(&self, base: &str, user: &str, password: &str) -> Result<()> {
+        self.client.goto(&format!("{base}/login")).await?;
+        self.wait_js(
+            "document.getElementById('login-form') !== null",
+            Duration::from_secs(10),
+        )
+        .await?;
+        let user_box = self.client.find(Locator::Id("username")).await?;
+        user_box.send_keys(user).await?;
+        let pw_box = self.client.find(Locator::Id("password")).await?;
+        pw_box.send_keys(password).await?;
+        self.client
+            .find(Locator::Id("login-submit"))
+            .await?
+            .click()
+            .await?;
+        Ok(())
+    }
+
+    /// Closes the WebDriver session (Chromium exits).
+    pub async fn close(self) -> Result<()> {
+        self.client
+            .close()
+            .await
+            .context("closing the browser failed")?;
+        Ok(())
+    }
+}
+
+fn tracing_note(msg: &str) {
+    if std::env::var_os("PMTWATCH_TEST_VERBOSE").is_some() {
+        eprintln!("{msg}");
+    }
+}

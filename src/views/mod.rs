@@ -1,0 +1,101 @@
+//! The operator screen as Dioxus LiveView components, one per file. Views only render
+//! shared state (the [`Hub`]'s watch channels, the signed-in user) and send commands
+//! ([`Commands`]); they never touch the store or the remote layer, and nothing in a
+//! component blocks (each LiveView connection runs on a shared worker thread).
+//!
+//! - [`Root`]: the whole shell — [`header::Header`], [`sidebar::Sidebar`] with the three
+//!   workflow steps, and [`tabs::Tabs`] (Scan, HV check, History, System).
+//! - [`executor::ExecutorPanel`]: step 1, start/stop (operator/admin; refused otherwise).
+//! - [`users::UsersPanel`]: accounts (System tab); adding one is admin-only.
+//! - [`placeholder::Placeholder`]: panels that later issues fill (grid, HV, NVML).
+
+pub mod executor;
+pub mod header;
+pub mod placeholder;
+pub mod sidebar;
+pub mod tabs;
+pub mod users;
+
+use dioxus::prelude::*;
+
+use crate::store::SessionUser;
+use crate::web::{Commands, Hub};
+
+/// What every component of one connection may use: given to the VirtualDom as root
+/// context by the authenticated `/ws` handler.
+#[derive(Clone)]
+pub struct ShellContext {
+    /// The signed-in user as of connecting (commands re-check the role on the server).
+    pub user: SessionUser,
+    pub commands: Commands,
+    pub hub: Hub,
+}
+
+/// The view as the session stores it: `<tab>/<step>`.
+fn view_key(tab: tabs::Tab, step: sidebar::Step) -> String {
+    format!("{}/{}", tab.key(), step.key())
+}
+
+/// Reads a stored view; anything unknown falls back to the Scan tab and step 1.
+fn parse_view(view: &str) -> (tabs::Tab, sidebar::Step) {
+    let (t, s) = view.split_once('/').unwrap_or((view, ""));
+    (
+        tabs::Tab::from_key(t).unwrap_or(tabs::Tab::Scan),
+        sidebar::Step::from_key(s).unwrap_or(sidebar::Step::Executor),
+    )
+}
+
+/// The shell: header, sidebar with the workflow steps, tabbed main area.
+#[component]
+pub fn Root() -> Element {
+    let ctx = use_context::<ShellContext>();
+    let theme = use_signal(|| ctx.user.theme);
+    // The session remembers its view (tab and step) on the server, so a reconnect or a
+    // server restart shows the same screen again.
+    let (first_tab, first_step) = parse_view(&ctx.user.view);
+    let step = use_signal(|| first_step);
+    let tab = use_signal(|| first_tab);
+    let mut shown = use_signal(|| view_key(first_tab, first_step));
+    use_effect(move || {
+        let now = view_key(tab(), step());
+        if *shown.peek() == now {
+            return;
+        }
+        shown.set(now.clone());
+        let ctx = ctx.clone();
+        spawn(async move {
+            if let Err(e) = ctx.commands.remember_view(&ctx.user, now).await {
+                tracing::debug!("remembering the view failed: {e}");
+            }
+        });
+    });
+    rsx! {
+        div { class: "app theme-{theme().as_str()}", id: "app",
+            header::Header { theme }
+            div { class: "layout",
+                sidebar::Sidebar { step }
+                main { class: "content",
+                    tabs::Tabs { tab }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn view_keys_round_trip_and_unknown_falls_back() {
+        for t in tabs::Tab::ALL {
+            for s in sidebar::Step::ALL {
+                assert_eq!(parse_view(&view_key(t, s)), (t, s));
+            }
+        }
+        assert_eq!(
+            parse_view("nonsense"),
+            (tabs::Tab::Scan, sidebar::Step::Executor)
+        );
+    }
+}
