@@ -225,22 +225,30 @@ async fn one_point(kind: Where) {
     }
 }
 
-async fn live_scan(kind: Where) {
-    const POINTS: usize = 5;
-    let s = Scratch::new(&format!("{kind:?}-live"));
-    std::fs::create_dir_all(s.0.join("scan")).expect("scan dir");
-    chmod_all(&s.0);
-    // The bench: one point every 0.7 s, written while the scan is being followed.
-    let mut bench = simulate(
-        &s.0.join("scan"),
-        &["--points", &POINTS.to_string(), "--interval", "0.7"],
-    )
-    .spawn()
-    .expect("start simulate");
-    // Let the bench create its directories before they are made readable for the test user.
-    let chmod_loop = {
+/// The bench writing a scan while it is followed: `simulate --interval` in the background,
+/// and a loop that keeps the new directories readable for the test user for 15 s.
+struct Bench {
+    child: std::process::Child,
+    chmod_loop: std::thread::JoinHandle<()>,
+}
+
+impl Bench {
+    fn start(s: &Scratch, points: usize, interval: f64) -> Bench {
+        std::fs::create_dir_all(s.0.join("scan")).expect("scan dir");
+        chmod_all(&s.0);
+        let child = simulate(
+            &s.0.join("scan"),
+            &[
+                "--points",
+                &points.to_string(),
+                "--interval",
+                &interval.to_string(),
+            ],
+        )
+        .spawn()
+        .expect("start simulate");
         let dir = s.0.clone();
-        std::thread::spawn(move || {
+        let chmod_loop = std::thread::spawn(move || {
             let t0 = Instant::now();
             while t0.elapsed() < Duration::from_secs(15) {
                 let _ = Command::new("chmod")
@@ -249,8 +257,20 @@ async fn live_scan(kind: Where) {
                     .status();
                 std::thread::sleep(Duration::from_millis(100));
             }
-        })
-    };
+        });
+        Bench { child, chmod_loop }
+    }
+
+    fn finish(mut self) {
+        let _ = self.child.wait();
+        let _ = self.chmod_loop.join();
+    }
+}
+
+async fn live_scan(kind: Where) {
+    const POINTS: usize = 5;
+    let s = Scratch::new(&format!("{kind:?}-live"));
+    let bench = Bench::start(&s, POINTS, 0.7);
     let b = backend(kind, &s.path("work"));
     let local = tempfile::tempdir().expect("tempdir");
     let mut events = Vec::new();
@@ -261,8 +281,7 @@ async fn live_scan(kind: Where) {
     .await
     .expect("the scan ends within 180 s")
     .expect("the scan succeeds");
-    let _ = bench.wait();
-    let _ = chmod_loop.join();
+    bench.finish();
     let labels = done_labels(&events);
     let unique: BTreeSet<&String> = labels.iter().collect();
     assert_eq!(labels.len(), POINTS, "every point: {labels:?}");
@@ -437,27 +456,7 @@ async fn a_lost_master_is_replaced_and_a_followed_scan_carries_on() {
     const POINTS: usize = 6;
     const KILLS: usize = 2;
     let s = Scratch::new("resume");
-    std::fs::create_dir_all(s.0.join("scan")).expect("scan dir");
-    chmod_all(&s.0);
-    let mut bench = simulate(
-        &s.0.join("scan"),
-        &["--points", &POINTS.to_string(), "--interval", "1.0"],
-    )
-    .spawn()
-    .expect("start simulate");
-    let chmod_loop = {
-        let dir = s.0.clone();
-        std::thread::spawn(move || {
-            let t0 = Instant::now();
-            while t0.elapsed() < Duration::from_secs(15) {
-                let _ = Command::new("chmod")
-                    .args(["-R", "a+rwX"])
-                    .arg(&dir)
-                    .status();
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
+    let bench = Bench::start(&s, POINTS, 1.0);
     let b = backend(Where::Ssh, &s.path("work"));
     let local = tempfile::tempdir().expect("tempdir");
     let mut events = Vec::new();
@@ -479,8 +478,7 @@ async fn a_lost_master_is_replaced_and_a_followed_scan_carries_on() {
     .await
     .expect("the scan ends within 180 s");
     let outcome = outcome.expect("the scan carries on across lost masters");
-    let _ = bench.wait();
-    let _ = chmod_loop.join();
+    bench.finish();
     assert_eq!(kills, KILLS, "the master was killed mid-scan");
     let labels = done_labels(&events);
     let unique: BTreeSet<&String> = labels.iter().collect();
