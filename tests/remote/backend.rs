@@ -13,6 +13,7 @@
 //! `/tmp` directory.
 
 use crate::common;
+use crate::pipeline::done_labels;
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use pmtwatch::pipeline::serial::Serial;
 use pmtwatch::remote::backend::{Backend, BackendConfig, JobEvent, JobId, JobSpec, Kind};
-use pmtwatch::remote::pipeline::{PointEvent, RemoteScan};
+use pmtwatch::remote::pipeline::RemoteScan;
 use pmtwatch::remote::slurm::JobState;
 
 const SERIAL: &str = "KM24680";
@@ -162,16 +163,6 @@ fn assert_point_files(dir: &Path, label: &str) {
         png.starts_with(b"\x89PNG\r\n\x1a\n"),
         "charge.png is not a PNG"
     );
-}
-
-fn done_labels(events: &[PointEvent]) -> Vec<String> {
-    events
-        .iter()
-        .map(|e| match e {
-            PointEvent::Done(r) => r.point.clone(),
-            PointEvent::Failed { label, error } => panic!("point {label} failed: {error}"),
-        })
-        .collect()
 }
 
 async fn connection_test(kind: Where) {

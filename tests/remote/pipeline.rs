@@ -62,8 +62,8 @@ fn remote_scan(s: &Scratch, points: usize, settle_secs: f64) -> RemoteScan {
     }
 }
 
-/// The labels of `Done` events; panics on a `Failed` one.
-fn done_labels(events: &[PointEvent]) -> Vec<String> {
+/// The labels of `Done` events; panics on a `Failed` one (also used by `backend`).
+pub(crate) fn done_labels(events: &[PointEvent]) -> Vec<String> {
     events
         .iter()
         .map(|e| match e {
