@@ -156,6 +156,7 @@ fn point_latency(rt: &tokio::runtime::Runtime, kind: Kind) -> Vec<f64> {
         out_dir: dir.join("out").display().to_string(),
         points: POINTS,
         settle_secs: 0.0,
+        config: None,
     };
     let mut ms = Vec::new();
     let out = dir.join("out");

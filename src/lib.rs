@@ -11,6 +11,8 @@
 //! - [`remote`]: running work on another machine (SSH, SLURM): run, stream, submit, poll,
 //!   sync, move.
 //! - [`store`]: the SQLite database (WAL, numbered migrations): users, sessions, audit log.
+//! - [`monitor`]: the executor: one supervised task per run (persisted state machine),
+//!   profiles, slots, review and cleanup, and the board every browser renders.
 //! - [`web`]: the operator web app's HTTP side (axum): login, sessions, the authenticated
 //!   LiveView socket, commands with server-side role checks, embedded assets.
 //! - [`views`]: the Dioxus LiveView components of the operator screen; they render shared
@@ -22,6 +24,7 @@
 //! `pipeline::output` / `pipeline::plot` (files written atomically).
 
 pub mod cli;
+pub mod monitor;
 pub mod pipeline;
 pub mod remote;
 pub mod store;

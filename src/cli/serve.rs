@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::monitor::Monitor;
 use crate::store::Store;
 use crate::web::{self, AppState, WebConfig};
 
@@ -86,7 +87,14 @@ async fn serve(
     let local = listener
         .local_addr()
         .context("cannot read the bound address")?;
-    let state = AppState::new(store, config);
+    let program = std::env::current_exe()
+        .context("cannot find this program's path (for local profiles)")?
+        .display()
+        .to_string();
+    let monitor = Monitor::start(store.clone(), dir, program)
+        .await
+        .context("cannot start the monitor")?;
+    let state = AppState::new(store, config, monitor);
     {
         let mut out = std::io::stdout().lock();
         writeln!(

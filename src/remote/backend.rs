@@ -24,6 +24,7 @@
 //!   working directory (`.pmtwatch/`) when missing or different, passed as an argv word —
 //!   never built from text fields. Job values travel as environment variables or argv.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -366,51 +367,89 @@ impl Backend {
             }
             (Kind::Ssh, Handle::Ssh(_)) => self.follow_ssh_scan(scan, local_out, on_point).await,
             (Kind::Slurm, _) => {
-                let script = self
-                    .install_script("pmtwatch-scan.sbatch", SCAN_SCRIPT)
-                    .await?;
-                let transfer = match &h {
-                    Handle::Ssh(s) => Some(Transfer::open(s).await?),
-                    Handle::Local(_) => None,
-                };
-                let results = transfer
-                    .as_ref()
-                    .map_or(ResultSource::Local, ResultSource::Remote);
-                let local_out = if transfer.is_some() {
-                    local_out.to_path_buf()
-                } else {
-                    PathBuf::from(&scan.out_dir)
-                };
-                let job = SlurmScan {
-                    script,
-                    job_name: format!("pmtwatch-scan-{}", scan.serial.as_str()),
-                    options: self.job_options(),
-                    poll: self.config.poll,
-                };
-                // Both callbacks report to the one `on_job` (a mutex, not a RefCell, so the
-                // future stays `Send` for the monitor's tasks).
-                let on_job = std::sync::Mutex::new(&mut on_job);
-                let report = |e: JobEvent| {
-                    let mut f = on_job.lock().unwrap_or_else(|p| p.into_inner());
-                    (*f)(e)
-                };
-                let done = pipeline::follow_slurm_scan(
-                    &h,
-                    results,
-                    scan,
-                    &job,
-                    &local_out,
-                    |id| report(JobEvent::Submitted(JobId::Slurm { id })),
-                    on_point,
-                    |polled| report(JobEvent::Polled(jobs::describe(polled))),
-                )
-                .await?;
-                Ok(done.outcome)
+                let id = self.submit_scan(scan).await?;
+                on_job(JobEvent::Submitted(id.clone()));
+                self.follow_job(scan, &id, local_out, BTreeSet::new(), on_point, on_job)
+                    .await
             }
             _ => Err(Error::Invalid {
                 what: format!("{:?} backend", self.config.kind),
                 why: "its connection does not match its kind".into(),
             }),
+        }
+    }
+
+    /// Submits `scan` as a SLURM job (a `Slurm` backend only) and returns its id without
+    /// waiting; store it, then [`Backend::follow_job`] (also after a restart).
+    pub async fn submit_scan(&self, scan: &RemoteScan) -> Result<JobId> {
+        if self.config.kind != Kind::Slurm {
+            return Err(Error::Invalid {
+                what: format!("{:?} backend", self.config.kind),
+                why: "only a SLURM backend submits scans as jobs".into(),
+            });
+        }
+        let script = self
+            .install_script("pmtwatch-scan.sbatch", SCAN_SCRIPT)
+            .await?;
+        let job = self.slurm_scan(scan, script);
+        let h = self.handle().await?;
+        let id = pipeline::submit_slurm_scan(&h, scan, &job).await?;
+        Ok(JobId::Slurm { id })
+    }
+
+    /// Follows a submitted scan job to its end: every result that appears (and is not in
+    /// `seen`) is fetched into `local_out/<label>/` (for SLURM on this machine, read where
+    /// it is: `scan.out_dir`) and reported once; each poll goes to `on_job`.
+    pub async fn follow_job(
+        &self,
+        scan: &RemoteScan,
+        id: &JobId,
+        local_out: &Path,
+        seen: BTreeSet<String>,
+        on_point: impl FnMut(PointEvent),
+        mut on_job: impl FnMut(JobEvent),
+    ) -> Result<ScanOutcome> {
+        let JobId::Slurm { id } = *id else {
+            return Err(Error::Invalid {
+                what: format!("{id}"),
+                why: "only SLURM scan jobs are followed this way".into(),
+            });
+        };
+        let h = self.handle().await?;
+        let transfer = match &h {
+            Handle::Ssh(s) => Some(Transfer::open(s).await?),
+            Handle::Local(_) => None,
+        };
+        let results = transfer
+            .as_ref()
+            .map_or(ResultSource::Local, ResultSource::Remote);
+        let local_out = if transfer.is_some() {
+            local_out.to_path_buf()
+        } else {
+            PathBuf::from(&scan.out_dir)
+        };
+        let job = self.slurm_scan(scan, String::new());
+        let done = pipeline::follow_slurm_job(
+            &h,
+            results,
+            scan,
+            &job,
+            id,
+            &local_out,
+            seen,
+            on_point,
+            |polled| on_job(JobEvent::Polled(jobs::describe(polled))),
+        )
+        .await?;
+        Ok(done.outcome)
+    }
+
+    fn slurm_scan(&self, scan: &RemoteScan, script: String) -> SlurmScan {
+        SlurmScan {
+            script,
+            job_name: format!("pmtwatch-scan-{}", scan.serial.as_str()),
+            options: self.job_options(),
+            poll: self.config.poll,
         }
     }
 
@@ -488,6 +527,28 @@ impl Backend {
             o.chdir = Some(self.config.work_dir.clone());
         }
         o
+    }
+
+    /// Writes `text` to the file `path` where the work runs (atomically, creating its
+    /// directory; unchanged when it already holds `text`), e.g. a run's analysis config.
+    pub async fn install_file(&self, path: &str, text: &str) -> Result<()> {
+        if !path.starts_with('/') {
+            return Err(Error::Invalid {
+                what: format!("file path {path:?}"),
+                why: "it must be absolute".into(),
+            });
+        }
+        let text = text.trim_end_matches('\n').to_string();
+        let p = path.to_string();
+        self.with_retry(move |h: Handle| {
+            let (text, p) = (text.clone(), p.clone());
+            async move {
+                h.run_ok(&["sh", "-c", INSTALL, "pmtwatch-install", &text, &p])
+                    .await
+                    .map(drop)
+            }
+        })
+        .await
     }
 
     /// Writes a compiled-in script to `<work_dir>/.pmtwatch/<name>` unless it is there

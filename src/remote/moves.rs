@@ -6,7 +6,7 @@
 //! destination is never overwritten. Anything else is an [`Error::Move`] that names the
 //! check that failed and where the data is now.
 //!
-//! Every remote command is argv words (quoted by the SSH layer); no shell string is built.
+//! Works over SSH and on this machine alike (any [`Exec`]). Every remote command is argv words (quoted by the SSH layer); no shell string is built.
 //! Needs GNU `mv` (`-T`) and GNU `find` (`-printf`) on the remote side, as on any Linux
 //! cluster.
 
@@ -15,7 +15,8 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::error::{Error, Result};
-use super::ssh::{SshSession, tail};
+use super::exec::Exec;
+use super::ssh::tail;
 
 /// What a directory tree holds, as far as a move can change it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -105,7 +106,7 @@ fn validate_path(what: &str, path: &str) -> Result<()> {
 /// nothing is replaced even if the destination appears after the check (GNU `mv -n`
 /// then silently does nothing, which the verification catches and reports).
 pub async fn move_dir(
-    session: &SshSession,
+    session: &impl Exec,
     src: &str,
     dest_parent: &str,
     name: &str,
@@ -225,7 +226,7 @@ pub async fn move_dir(
 }
 
 /// Whether anything (a dangling symlink included) is at `path`.
-async fn exists(session: &SshSession, path: &str) -> Result<bool> {
+async fn exists(session: &impl Exec, path: &str) -> Result<bool> {
     for test in ["-e", "-L"] {
         let out = session.run(&["test", test, path]).await?;
         match out.status {
@@ -233,7 +234,7 @@ async fn exists(session: &SshSession, path: &str) -> Result<bool> {
             Some(1) => {}
             _ => {
                 return Err(Error::Command {
-                    host: session.target().display(),
+                    host: session.host_name(),
                     command: format!("test {test} {path}"),
                     status: format!("{:?}", out.status),
                     stderr_tail: tail(&out.stderr, 3),
@@ -247,12 +248,12 @@ async fn exists(session: &SshSession, path: &str) -> Result<bool> {
 /// The type of `path` itself (find's `%y`: `d`, `f`, `l`, …) and the inventory of the tree
 /// under it, symlinks not followed. Fails if any part could not be read: a partial
 /// inventory would make the verification meaningless.
-async fn inventory(session: &SshSession, path: &str) -> Result<(char, Inventory)> {
+async fn inventory(session: &impl Exec, path: &str) -> Result<(char, Inventory)> {
     let listing = session
         .run_ok(&["find", path, "-printf", "%y %s\\n"])
         .await?;
     parse_inventory(&listing).ok_or_else(|| Error::Command {
-        host: session.target().display(),
+        host: session.host_name(),
         command: format!("find {path} -printf '%y %s\\n'"),
         status: "status 0".into(),
         stderr_tail: format!("unexpected output: {}", tail(&listing, 2)),

@@ -51,6 +51,9 @@ pub struct RemoteScan {
     pub points: usize,
     /// Seconds a point's file sizes must hold still before it is processed.
     pub settle_secs: f64,
+    /// An analysis config (TOML) on the remote host, for `--config`; the bench defaults
+    /// when `None`.
+    pub config: Option<String>,
 }
 
 impl RemoteScan {
@@ -73,7 +76,15 @@ impl RemoteScan {
                 why: "it must be a number of seconds ≥ 0".into(),
             });
         }
-        Ok([
+        if let Some(c) = &self.config
+            && (c.is_empty() || c.starts_with('-'))
+        {
+            return Err(Error::Invalid {
+                what: format!("remote config file {c:?}"),
+                why: "it must be a path, not empty or starting with '-'".into(),
+            });
+        }
+        let mut argv: Vec<String> = [
             "pmtwatch",
             "process",
             "--watch",
@@ -89,7 +100,11 @@ impl RemoteScan {
             &self.settle_secs.to_string(),
         ]
         .map(str::to_string)
-        .to_vec())
+        .to_vec();
+        if let Some(c) = &self.config {
+            argv.extend(["--config".to_string(), c.clone()]);
+        }
+        Ok(argv)
     }
 }
 
@@ -385,9 +400,32 @@ pub async fn follow_slurm_scan(
     job: &SlurmScan,
     local_out: &Path,
     mut on_submitted: impl FnMut(u64),
-    mut on_point: impl FnMut(PointEvent),
-    mut on_job: impl FnMut(&Result<JobInfo>),
+    on_point: impl FnMut(PointEvent),
+    on_job: impl FnMut(&Result<JobInfo>),
 ) -> Result<SlurmOutcome> {
+    let id = submit_slurm_scan(exec, scan, job).await?;
+    on_submitted(id);
+    follow_slurm_job(
+        exec,
+        results,
+        scan,
+        job,
+        id,
+        local_out,
+        BTreeSet::new(),
+        on_point,
+        on_job,
+    )
+    .await
+}
+
+/// Submits `job.script` for `scan` (its values as the job's environment) and returns the
+/// job id; [`follow_slurm_job`] follows it (also from another process, after a restart).
+pub async fn submit_slurm_scan(
+    exec: &impl Exec,
+    scan: &RemoteScan,
+    job: &SlurmScan,
+) -> Result<u64> {
     // The same checks as the streamed watch, so a bad value is refused before submitting.
     scan.argv()?;
     let mut options = job.options.clone();
@@ -396,10 +434,27 @@ pub async fn follow_slurm_scan(
     options
         .env
         .push(("SETTLE".into(), scan.settle_secs.to_string()));
-    let id = jobs::submit(exec, &job.script, &job.job_name, &options).await?;
-    on_submitted(id);
+    if let Some(c) = &scan.config {
+        options.env.push(("CONFIG".into(), c.clone()));
+    }
+    jobs::submit(exec, &job.script, &job.job_name, &options).await
+}
+
+/// Follows the submitted SLURM job `id` of `scan` until it has ended; see
+/// [`follow_slurm_scan`]. Points already in `seen` are not reported again.
+#[allow(clippy::too_many_arguments)]
+pub async fn follow_slurm_job(
+    exec: &impl Exec,
+    results: ResultSource<'_>,
+    scan: &RemoteScan,
+    job: &SlurmScan,
+    id: u64,
+    local_out: &Path,
+    mut seen: BTreeSet<String>,
+    mut on_point: impl FnMut(PointEvent),
+    mut on_job: impl FnMut(&Result<JobInfo>),
+) -> Result<SlurmOutcome> {
     let mut outcome = ScanOutcome::default();
-    let mut seen: BTreeSet<String> = BTreeSet::new();
     loop {
         let polled = jobs::poll(exec, id).await;
         on_job(&polled);
@@ -618,6 +673,7 @@ mod tests {
             out_dir: "/data/out".into(),
             points: 4,
             settle_secs: 0.5,
+            config: None,
         }
     }
 

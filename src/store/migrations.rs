@@ -66,6 +66,91 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 ALTER TABLE sessions ADD COLUMN view TEXT NOT NULL DEFAULT '';
 "#,
     },
+    Migration {
+        name: "profiles, slots, runs, points, API tokens, settings",
+        sql: r#"
+-- Compute profiles; `spec` is the profile as JSON (monitor::profile::ProfileSpec).
+CREATE TABLE profiles (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    spec       TEXT NOT NULL CHECK (json_valid(spec)),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+-- PMT slots on the bench (PMT 1, PMT 2, ...): the serial typed in and the profile used.
+CREATE TABLE slots (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    serial     TEXT NOT NULL DEFAULT '',
+    profile_id INTEGER REFERENCES profiles(id) ON DELETE SET NULL,
+    kind       TEXT NOT NULL DEFAULT 'surface' CHECK (kind IN ('surface', 'hv'))
+);
+
+-- One scan of one PMT. `profile` is the profile as it was when the run started, so a
+-- later edit never changes how a running (or resumed) run is followed.
+CREATE TABLE runs (
+    id            INTEGER PRIMARY KEY,
+    slot_id       INTEGER NOT NULL,
+    serial        TEXT NOT NULL,
+    kind          TEXT NOT NULL CHECK (kind IN ('surface', 'hv')),
+    profile_name  TEXT NOT NULL,
+    profile       TEXT NOT NULL CHECK (json_valid(profile)),
+    state         TEXT NOT NULL CHECK (state IN ('queued', 'submitting', 'running',
+                      'complete', 'failed', 'cancelled', 'cluster_unreachable')),
+    message       TEXT NOT NULL DEFAULT '',
+    -- remote::backend::JobId as JSON once submitted.
+    job           TEXT CHECK (job IS NULL OR json_valid(job)),
+    remote_out    TEXT NOT NULL DEFAULT '',
+    points_total  INTEGER NOT NULL,
+    operator      TEXT NOT NULL,
+    review        TEXT NOT NULL DEFAULT 'unreviewed' CHECK (review IN ('unreviewed',
+                      'archive_requested', 'archived', 'flag_requested', 'flagged')),
+    review_reason TEXT NOT NULL DEFAULT '',
+    reviewed_by   TEXT NOT NULL DEFAULT '',
+    reviewed_at   INTEGER,
+    review_dest   TEXT NOT NULL DEFAULT '',
+    local_removed INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL,
+    started_at    INTEGER,
+    ended_at      INTEGER
+);
+CREATE INDEX runs_serial ON runs(serial, created_at);
+CREATE INDEX runs_slot ON runs(slot_id, created_at);
+
+-- One result per point and run; the primary key is what makes "exactly once" hold
+-- across restarts, re-syncs and duplicate reports.
+CREATE TABLE points (
+    run_id   INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    label    TEXT NOT NULL,
+    theta    REAL,
+    phi      REAL,
+    hv       REAL,
+    status   TEXT NOT NULL CHECK (status IN ('healthy', 'poor', 'fit_failed',
+                 'no_signal', 'failed')),
+    gain     REAL,
+    gain_err REAL,
+    message  TEXT NOT NULL DEFAULT '',
+    at       INTEGER NOT NULL,
+    PRIMARY KEY (run_id, label)
+) WITHOUT ROWID;
+
+-- API tokens for scripts (`pmtwatch token create`): only the SHA-256 is stored.
+CREATE TABLE api_tokens (
+    id           INTEGER PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE,
+    token_hash   TEXT NOT NULL UNIQUE,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER
+);
+
+-- Small server-wide settings (the executor's running flag survives a restart).
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+"#,
+    },
 ];
 
 /// The schema version this build brings a database to.

@@ -6,6 +6,8 @@
 //! - [`sessions`]: login sessions; random 256-bit tokens stored only as SHA-256 hashes.
 //! - [`audit`]: the append-only audit log (who, what, when, details as JSON).
 //! - [`password`]: hashing and verifying passwords (argon2id).
+//! - [`runs`]: runs and their points (what the live grid and History show).
+//! - [`bench`]: compute profiles, PMT slots, API tokens, server-wide settings.
 //!
 //! [`Store`] is a cheap handle around one connection behind a `std` mutex: every method is
 //! blocking, so async code calls it through [`Store::run`], which moves the work onto
@@ -13,8 +15,10 @@
 //! runs; WAL mode and a busy timeout make that safe.
 
 pub mod audit;
+pub mod bench;
 pub mod migrations;
 pub mod password;
+pub mod runs;
 pub mod sessions;
 pub mod users;
 
@@ -25,6 +29,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::Connection;
 
 pub use audit::AuditEntry;
+pub use bench::{ApiToken, ProfileRow, Slot};
+pub use runs::{NewRun, Point, PointStatus, Review, Run, RunFilter, RunState, ScanKind};
 pub use sessions::{NewSession, SessionToken, SessionUser};
 pub use users::{Role, Theme, User};
 
@@ -73,6 +79,12 @@ pub enum Error {
     PasswordTooShort { min: usize },
     #[error("password hashing failed: {0}")]
     Hash(String),
+    #[error("no run with id {0}")]
+    NoSuchRun(i64),
+    #[error("a {what} named '{name}' already exists; choose another name")]
+    Exists { what: &'static str, name: String },
+    #[error("invalid {what}: {value}")]
+    BadValue { what: &'static str, value: String },
     #[error("the database worker stopped unexpectedly: {0}")]
     Worker(String),
     #[error("the database lock was poisoned by a panic in another thread; restart pmtwatch")]

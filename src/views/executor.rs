@@ -10,14 +10,16 @@ use crate::web::hub::ExecutorStatus;
 #[component]
 pub fn ExecutorPanel() -> Element {
     let ctx = use_context::<ShellContext>();
-    let mut status = use_signal(|| ctx.hub.executor().borrow().clone());
+    let mut status = use_signal(|| ctx.hub.executor());
     let hub = ctx.hub.clone();
     use_future(move || {
-        let mut rx = hub.executor();
+        let mut rx = hub.board();
         async move {
             loop {
-                let now: ExecutorStatus = rx.borrow_and_update().clone();
-                status.set(now);
+                let now: ExecutorStatus = rx.borrow_and_update().executor.clone();
+                if *status.peek() != now {
+                    status.set(now);
+                }
                 if rx.changed().await.is_err() {
                     break;
                 }

@@ -5,9 +5,13 @@
 
 use serde_json::json;
 
-use crate::store::{self, Role, SessionUser, Store, Theme, User};
-
-use super::hub::{ExecutorStatus, Hub};
+use crate::monitor::{
+    self, CleanupItem, CleanupRequest, Comparison, Monitor, ProfileSpec, ReviewAction, RunDetail,
+    Started,
+};
+use crate::pipeline::point::PointResult;
+use crate::remote::report::Report;
+use crate::store::{self, Role, Run, RunFilter, ScanKind, SessionUser, Store, Theme, User};
 
 /// Why an action did not happen; the text is shown to the operator as is.
 #[derive(Debug, thiserror::Error)]
@@ -24,22 +28,24 @@ pub enum CommandError {
     SessionEnded,
     #[error("{0}")]
     Store(#[from] store::Error),
+    #[error("{0}")]
+    Monitor(#[from] monitor::Error),
 }
 
 /// The server's command handle, given to each LiveView as root context.
 #[derive(Debug, Clone)]
 pub struct Commands {
     store: Store,
-    hub: Hub,
+    monitor: Monitor,
     /// The sessions' idle timeout in seconds (an action counts as activity).
     idle_secs: i64,
 }
 
 impl Commands {
-    pub fn new(store: Store, hub: Hub, idle_timeout: std::time::Duration) -> Self {
+    pub fn new(store: Store, monitor: Monitor, idle_timeout: std::time::Duration) -> Self {
         Self {
             store,
-            hub,
+            monitor,
             idle_secs: i64::try_from(idle_timeout.as_secs()).unwrap_or(i64::MAX),
         }
     }
@@ -128,11 +134,7 @@ impl Commands {
             json!({}),
         )
         .await;
-        self.hub.set_executor(ExecutorStatus {
-            running: run,
-            changed_by: Some(user.name),
-            changed_at: Some(store::now()),
-        });
+        self.monitor.set_executor(run, &user.name).await?;
         Ok(())
     }
 
@@ -165,5 +167,233 @@ impl Commands {
         )
         .await;
         Ok(user)
+    }
+
+    async fn operator(
+        &self,
+        who: &SessionUser,
+        action: &'static str,
+    ) -> Result<User, CommandError> {
+        self.require(who, action, "operator or admin", Role::can_operate)
+            .await
+    }
+
+    // ----- profiles (admin) -----
+
+    /// Creates (`id` = `None`) or changes a compute profile: admin only.
+    pub async fn save_profile(
+        &self,
+        who: &SessionUser,
+        id: Option<i64>,
+        name: String,
+        spec: ProfileSpec,
+    ) -> Result<i64, CommandError> {
+        let admin = self
+            .require(
+                who,
+                "editing compute profiles",
+                "admin",
+                Role::can_administer,
+            )
+            .await?;
+        let kind = spec.kind;
+        let saved = self.monitor.save_profile(id, name.clone(), spec).await?;
+        self.audit(
+            &admin.name,
+            "profile_save",
+            json!({ "profile": saved, "name": name, "kind": kind, "new": id.is_none() }),
+        )
+        .await;
+        Ok(saved)
+    }
+
+    /// Deletes a compute profile: admin only.
+    pub async fn delete_profile(&self, who: &SessionUser, id: i64) -> Result<(), CommandError> {
+        let admin = self
+            .require(
+                who,
+                "deleting compute profiles",
+                "admin",
+                Role::can_administer,
+            )
+            .await?;
+        self.monitor.delete_profile(id).await?;
+        self.audit(&admin.name, "profile_delete", json!({ "profile": id }))
+            .await;
+        Ok(())
+    }
+
+    /// The connection test of a profile as edited (saved or not): operator or admin.
+    pub async fn test_profile(
+        &self,
+        who: &SessionUser,
+        spec: ProfileSpec,
+    ) -> Result<Report, CommandError> {
+        self.operator(who, "testing a connection").await?;
+        Ok(self.monitor.test_profile(spec).await?)
+    }
+
+    // ----- slots (operator) -----
+
+    /// Adds a PMT slot.
+    pub async fn add_slot(&self, who: &SessionUser) -> Result<i64, CommandError> {
+        let user = self.operator(who, "adding a PMT slot").await?;
+        let id = self.monitor.add_slot().await?;
+        self.audit(&user.name, "slot_add", json!({ "slot": id }))
+            .await;
+        Ok(id)
+    }
+
+    /// Removes a PMT slot (not while it runs).
+    pub async fn remove_slot(&self, who: &SessionUser, slot: i64) -> Result<(), CommandError> {
+        let user = self.operator(who, "removing a PMT slot").await?;
+        self.monitor.remove_slot(slot).await?;
+        self.audit(&user.name, "slot_remove", json!({ "slot": slot }))
+            .await;
+        Ok(())
+    }
+
+    /// Sets a slot's serial number, profile and scan kind.
+    pub async fn set_slot(
+        &self,
+        who: &SessionUser,
+        slot: i64,
+        serial: String,
+        profile: Option<i64>,
+        kind: ScanKind,
+    ) -> Result<(), CommandError> {
+        self.operator(who, "changing a PMT slot").await?;
+        self.monitor.set_slot(slot, serial, profile, kind).await?;
+        Ok(())
+    }
+
+    // ----- runs (operator) -----
+
+    /// Starts live monitoring in a slot.
+    pub async fn start_run(&self, who: &SessionUser, slot: i64) -> Result<Started, CommandError> {
+        let user = self.operator(who, "starting a run").await?;
+        let started = self.monitor.start_run(slot, &user.name).await?;
+        self.audit(
+            &user.name,
+            "run_start",
+            json!({ "slot": slot, "run": started.run_id, "auto_archived": started.auto_archived }),
+        )
+        .await;
+        Ok(started)
+    }
+
+    /// Stops following a run; `cancel` also cancels its job (the UI asks to confirm).
+    pub async fn stop_run(
+        &self,
+        who: &SessionUser,
+        run: i64,
+        cancel: bool,
+    ) -> Result<(), CommandError> {
+        let user = self.operator(who, "stopping a run").await?;
+        self.monitor.stop_run(run, cancel, &user.name).await?;
+        self.audit(
+            &user.name,
+            "run_stop",
+            json!({ "run": run, "cancel_job": cancel }),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Reads a run's results once more ("Manual sync"); returns the new points.
+    pub async fn sync_run(&self, who: &SessionUser, run: i64) -> Result<usize, CommandError> {
+        let user = self.operator(who, "syncing a run").await?;
+        let n = self.monitor.sync_run(run).await?;
+        self.audit(
+            &user.name,
+            "run_sync",
+            json!({ "run": run, "new_points": n }),
+        )
+        .await;
+        Ok(n)
+    }
+
+    /// Flags (reason required) or archives a finished run.
+    pub async fn review(
+        &self,
+        who: &SessionUser,
+        run: i64,
+        action: ReviewAction,
+    ) -> Result<Run, CommandError> {
+        let what = match action {
+            ReviewAction::Archive => "archiving a run",
+            ReviewAction::Flag { .. } => "flagging a run",
+        };
+        let user = self.operator(who, what).await?;
+        Ok(self.monitor.review(run, action, &user.name, false).await?)
+    }
+
+    /// Removes local result copies (audit-logged by the monitor).
+    pub async fn cleanup(
+        &self,
+        who: &SessionUser,
+        req: CleanupRequest,
+    ) -> Result<Vec<CleanupItem>, CommandError> {
+        let user = self.operator(who, "cleaning up local data").await?;
+        Ok(self.monitor.cleanup(req, &user.name).await?)
+    }
+
+    // ----- reading (every role) -----
+
+    /// What a cleanup would remove.
+    pub async fn cleanup_preview(
+        &self,
+        who: &SessionUser,
+        req: CleanupRequest,
+    ) -> Result<Vec<CleanupItem>, CommandError> {
+        self.fresh(who).await?;
+        Ok(self.monitor.cleanup_preview(req).await?)
+    }
+
+    /// The tail of a run's job output.
+    pub async fn job_log(&self, who: &SessionUser, run: i64) -> Result<String, CommandError> {
+        self.fresh(who).await?;
+        Ok(self.monitor.job_log(run).await?)
+    }
+
+    /// Runs for the History tab.
+    pub async fn history(
+        &self,
+        who: &SessionUser,
+        filter: RunFilter,
+    ) -> Result<Vec<Run>, CommandError> {
+        self.fresh(who).await?;
+        Ok(self.monitor.history(filter).await?)
+    }
+
+    /// A run with its points.
+    pub async fn run_detail(
+        &self,
+        who: &SessionUser,
+        run: i64,
+    ) -> Result<Option<RunDetail>, CommandError> {
+        self.fresh(who).await?;
+        Ok(self.monitor.run_detail(run).await?)
+    }
+
+    /// Per-point gain differences against the previous run of the serial.
+    pub async fn compare(
+        &self,
+        who: &SessionUser,
+        run: i64,
+    ) -> Result<Option<Comparison>, CommandError> {
+        self.fresh(who).await?;
+        Ok(self.monitor.compare(run).await?)
+    }
+
+    /// A point's result document (fit parameters, histogram).
+    pub async fn point_result(
+        &self,
+        who: &SessionUser,
+        run: i64,
+        label: String,
+    ) -> Result<Option<PointResult>, CommandError> {
+        self.fresh(who).await?;
+        Ok(self.monitor.point_result(run, &label).await?)
     }
 }

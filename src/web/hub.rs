@@ -1,47 +1,39 @@
-//! Live state shared by every connected browser. Views subscribe to these `watch`
-//! channels and re-render on change; only [`super::commands`] writes to them. The
-//! live-monitoring issue moves this next to the executor (`monitor/`) and adds the grid.
+//! Live state shared by every connected browser: a read-only window on the monitor's
+//! [`Board`]. Views subscribe to it and re-render on change; only the monitor (through
+//! [`super::commands`]) changes what it shows.
+
+use std::sync::Arc;
 
 use tokio::sync::watch;
 
-/// The background executor's state as the shell shows it (step 1 in the sidebar).
-///
-/// Until the executor itself exists (live-monitoring issue) this records the operator's
-/// start/stop command, so that the role check, the audit entry and the push to every
-/// browser are real today.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ExecutorStatus {
-    pub running: bool,
-    /// Who last started or stopped it, and when (Unix seconds).
-    pub changed_by: Option<String>,
-    pub changed_at: Option<i64>,
-}
+pub use crate::monitor::ExecutorStatus;
+use crate::monitor::{Board, Monitor};
 
 /// Cheap handle to the shared live state.
 #[derive(Debug, Clone)]
 pub struct Hub {
-    executor: watch::Sender<ExecutorStatus>,
-}
-
-impl Default for Hub {
-    fn default() -> Self {
-        Self::new()
-    }
+    board: watch::Receiver<Arc<Board>>,
 }
 
 impl Hub {
-    pub fn new() -> Self {
+    pub fn new(monitor: &Monitor) -> Self {
         Self {
-            executor: watch::Sender::new(ExecutorStatus::default()),
+            board: monitor.board(),
         }
     }
 
-    /// A receiver that sees every change of the executor status.
-    pub fn executor(&self) -> watch::Receiver<ExecutorStatus> {
-        self.executor.subscribe()
+    /// A receiver that sees every change of the board.
+    pub fn board(&self) -> watch::Receiver<Arc<Board>> {
+        self.board.clone()
     }
 
-    pub(crate) fn set_executor(&self, status: ExecutorStatus) {
-        self.executor.send_replace(status);
+    /// The board as it is now.
+    pub fn snapshot(&self) -> Arc<Board> {
+        self.board.borrow().clone()
+    }
+
+    /// The executor's state now.
+    pub fn executor(&self) -> ExecutorStatus {
+        self.board.borrow().executor.clone()
     }
 }

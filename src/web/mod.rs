@@ -41,6 +41,7 @@ use dioxus_liveview::LiveViewPool;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 
+use crate::monitor::Monitor;
 use crate::store::Store;
 pub use commands::{CommandError, Commands};
 pub use config::WebConfig;
@@ -59,6 +60,7 @@ struct Inner {
     pool: LiveViewPool,
     throttle: Throttle,
     hub: Hub,
+    monitor: Monitor,
     commands: Commands,
     /// The LiveView glue script, built once (~39 KB).
     glue: String,
@@ -89,9 +91,10 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Builds the state. Call inside a tokio runtime (the LiveView pool starts threads).
-    pub fn new(store: Store, config: WebConfig) -> Self {
-        let hub = Hub::new();
+    /// Builds the state around a started [`Monitor`]. Call inside a tokio runtime (the
+    /// LiveView pool starts threads).
+    pub fn new(store: Store, config: WebConfig, monitor: Monitor) -> Self {
+        let hub = Hub::new(&monitor);
         let throttle = Throttle::new(
             config.throttle_failures,
             config.throttle_window,
@@ -99,7 +102,8 @@ impl AppState {
         );
         Self {
             inner: Arc::new(Inner {
-                commands: Commands::new(store.clone(), hub.clone(), config.idle_timeout),
+                commands: Commands::new(store.clone(), monitor.clone(), config.idle_timeout),
+                monitor,
                 store,
                 config,
                 pool: LiveViewPool::new(),
@@ -121,6 +125,9 @@ impl AppState {
     }
     pub fn hub(&self) -> &Hub {
         &self.inner.hub
+    }
+    pub fn monitor(&self) -> &Monitor {
+        &self.inner.monitor
     }
     pub fn commands(&self) -> &Commands {
         &self.inner.commands

@@ -140,6 +140,7 @@ fn scan(s: &Scratch, points: usize) -> RemoteScan {
         out_dir: s.path("out"),
         points,
         settle_secs: 0.3,
+        config: None,
     }
 }
 

@@ -59,6 +59,7 @@ fn remote_scan(s: &Scratch, points: usize, settle_secs: f64) -> RemoteScan {
         out_dir: s.0.join("out").display().to_string(),
         points,
         settle_secs,
+        config: None,
     }
 }
 

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use pmtwatch::monitor::Monitor;
 use pmtwatch::store::{Role, Store};
-use pmtwatch::web::{CommandError, Commands, Hub};
+use pmtwatch::web::{CommandError, Commands};
 
 use super::util::TestResult;
 
@@ -26,8 +27,8 @@ async fn observer_cannot_start_the_executor_or_add_users() -> TestResult {
     let store = Store::open_dir(dir.path())?;
     store.add_user("olga", Role::Observer, "observer-password")?;
     store.add_user("otto", Role::Operator, "operator-password")?;
-    let hub = Hub::new();
-    let commands = Commands::new(store.clone(), hub.clone(), Duration::from_secs(3600));
+    let monitor = Monitor::start(store.clone(), dir.path(), "pmtwatch".into()).await?;
+    let commands = Commands::new(store.clone(), monitor.clone(), Duration::from_secs(3600));
     let olga = session(&store, "olga").await;
     let otto = session(&store, "otto").await;
 
@@ -36,7 +37,7 @@ async fn observer_cannot_start_the_executor_or_add_users() -> TestResult {
         matches!(err, Err(CommandError::Forbidden { .. })),
         "{err:?}"
     );
-    assert!(!hub.executor().borrow().running);
+    assert!(!monitor.snapshot().executor.running);
     let text = err.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(
         text.contains("Refused") && text.contains("observer"),
@@ -52,7 +53,7 @@ async fn observer_cannot_start_the_executor_or_add_users() -> TestResult {
     );
 
     commands.set_executor(&otto, true).await?;
-    assert!(hub.executor().borrow().running);
+    assert!(monitor.snapshot().executor.running);
 
     // A role change from the CLI applies to the next action, without a new login.
     store.set_role("otto", Role::Observer)?;

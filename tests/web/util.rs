@@ -46,7 +46,14 @@ pub async fn start_with(config: WebConfig) -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState::new(store.clone(), config);
+    let monitor = pmtwatch::monitor::Monitor::start(
+        store.clone(),
+        dir.path(),
+        env!("CARGO_BIN_EXE_pmtwatch").to_string(),
+    )
+    .await
+    .expect("start the monitor");
+    let state = AppState::new(store.clone(), config, monitor);
     tokio::spawn(web::serve(listener, state, async move {
         let _ = rx.await;
     }));

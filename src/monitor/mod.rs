@@ -1,0 +1,627 @@
+//! The executor inside the server: one supervised task per active run, a state machine
+//! persisted in the store, and the [`Board`] every browser renders.
+//!
+//! - [`Monitor`]: the handle the web layer's commands call (start/stop the executor,
+//!   profiles, slots, runs, review, cleanup, history). Cheap to clone.
+//! - [`engine`]: the task that drives one run: queued → submitting → running → complete |
+//!   failed | cancelled, with `cluster_unreachable` in between when the cluster or host
+//!   stops answering (the task keeps trying; the run is not lost).
+//! - [`review`]: flag/archive (verified moves of the run's data), auto-archive, cleanup.
+//! - [`board`]: the published snapshot and the grid's geometry. [`profile`]: compute
+//!   profiles.
+//!
+//! The rule that makes restarts safe: every transition and every point is written to the
+//! store *before* the board changes. At start [`Monitor::start`] reads the runs that have
+//! not ended and starts their tasks again; a task that finds its run already submitted
+//! re-attaches to the SLURM job or restarts the (restart-safe) watch, syncs what finished
+//! meanwhile, and the `(run, label)` key of the points table drops anything reported twice.
+
+pub mod board;
+pub mod engine;
+pub mod profile;
+pub mod review;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+use crate::pipeline::point::PointResult;
+use crate::pipeline::serial::Serial;
+use crate::remote::report::Report;
+use crate::store::{self, NewRun, Run, RunFilter, RunState, ScanKind, Store};
+
+pub use board::{Board, ExecutorStatus, RunView, SlotView};
+pub use profile::{Mode, Profile, ProfileSpec};
+pub use review::{CleanupItem, CleanupRequest, ReviewAction};
+
+/// Why a monitor action did not happen; the text is shown to the operator as is.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Store(#[from] store::Error),
+    #[error("{0}")]
+    Remote(#[from] crate::remote::Error),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn refused(msg: impl Into<String>) -> Error {
+    Error::Refused(msg.into())
+}
+
+/// A stop request for a run's task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StopRequest {
+    pub by: String,
+    /// Also cancel the job where it runs (SLURM job, detached process).
+    pub cancel: bool,
+}
+
+/// What starting a run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub run_id: i64,
+    /// The slot's previous run, archived automatically because nobody had reviewed it.
+    pub auto_archived: Option<i64>,
+}
+
+/// A run opened for review or from History: the run, its points, its pattern.
+pub type RunDetail = RunView;
+
+/// Per-point gain difference against the previous run of the same serial.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub previous: Run,
+    /// label → (this gain, previous gain, relative difference this/previous − 1).
+    pub diffs: BTreeMap<String, (Option<f64>, Option<f64>, Option<f64>)>,
+}
+
+/// Handle to the executor. Cloning is cheap.
+#[derive(Clone)]
+pub struct Monitor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    data_dir: PathBuf,
+    /// The pmtwatch program for local profiles without one: this very binary.
+    program: String,
+    board: watch::Sender<Arc<Board>>,
+    /// Whether the executor dispatches queued runs (the tasks wait on it).
+    dispatching: watch::Sender<bool>,
+    /// The running tasks' stop switches, by run id.
+    tasks: Mutex<HashMap<i64, watch::Sender<Option<StopRequest>>>>,
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("data_dir", &self.inner.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The settings key of the executor's state.
+const EXECUTOR_KEY: &str = "executor";
+
+impl Monitor {
+    /// Loads the bench from the store, publishes it and resumes every run that has not
+    /// ended. `program`: the pmtwatch binary for local profiles (usually this one).
+    pub async fn start(store: Store, data_dir: &Path, program: String) -> Result<Monitor> {
+        let executor: ExecutorStatus = store
+            .run(|s| s.setting(EXECUTOR_KEY))
+            .await?
+            .and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok())
+            .map(|v| ExecutorStatus {
+                running: v["running"].as_bool().unwrap_or(false),
+                changed_by: v["by"].as_str().map(str::to_string),
+                changed_at: v["at"].as_i64(),
+            })
+            .unwrap_or_default();
+        let m = Monitor {
+            inner: Arc::new(Inner {
+                store,
+                data_dir: data_dir.to_path_buf(),
+                program,
+                board: watch::Sender::new(Arc::new(Board {
+                    executor: executor.clone(),
+                    ..Board::default()
+                })),
+                dispatching: watch::Sender::new(executor.running),
+                tasks: Mutex::new(HashMap::new()),
+            }),
+        };
+        m.reload_board().await?;
+        let active = m.db(|s| s.active_runs()).await?;
+        for run in active {
+            tracing::info!(run = run.id, state = %run.state, "resuming run");
+            m.spawn_task(run.id);
+        }
+        Ok(m)
+    }
+
+    /// The board, for views: every change is a new snapshot.
+    pub fn board(&self) -> watch::Receiver<Arc<Board>> {
+        self.inner.board.subscribe()
+    }
+
+    /// The board as it is now.
+    pub fn snapshot(&self) -> Arc<Board> {
+        self.inner.board.borrow().clone()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// Where a run's results are kept on this machine: `<data>/runs/<id>/<label>/…`.
+    pub fn run_dir(&self, run_id: i64) -> PathBuf {
+        self.inner.data_dir.join("runs").join(run_id.to_string())
+    }
+
+    async fn db<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> store::Result<T> + Send + 'static,
+    {
+        Ok(self.inner.store.run(f).await?)
+    }
+
+    /// Changes the board and publishes it (after the store has the change).
+    pub(crate) fn publish(&self, f: impl FnOnce(&mut Board)) {
+        self.inner.board.send_modify(|b| {
+            let b = Arc::make_mut(b);
+            f(b);
+            b.version += 1;
+        });
+    }
+
+    /// Re-reads slots, profiles and each slot's newest run from the store.
+    pub(crate) async fn reload_board(&self) -> Result<()> {
+        let (slots, profiles, runs) = self
+            .db(|s| {
+                let slots = s.slots()?;
+                let profiles = s.profiles()?;
+                let mut runs = Vec::new();
+                for slot in &slots {
+                    if let Some(run) = s.latest_run_in_slot(slot.id)? {
+                        let points = s.points(run.id)?;
+                        runs.push((slot.id, run, points));
+                    }
+                }
+                Ok((slots, profiles, runs))
+            })
+            .await?;
+        let profiles: Vec<Profile> = profiles
+            .into_iter()
+            .filter_map(|row| match serde_json::from_str::<ProfileSpec>(&row.spec) {
+                Ok(spec) => Some(Profile {
+                    id: row.id,
+                    name: row.name,
+                    spec,
+                }),
+                Err(e) => {
+                    tracing::error!("profile {} cannot be read: {e}", row.name);
+                    None
+                }
+            })
+            .collect();
+        let old = self.snapshot();
+        let mut views = BTreeMap::new();
+        let mut slot_views = Vec::new();
+        for slot in slots {
+            let run_id = runs.iter().find(|(s, _, _)| *s == slot.id).map(|r| r.1.id);
+            slot_views.push(SlotView { slot, run_id });
+        }
+        for (_, run, points) in runs {
+            let job_status = old
+                .runs
+                .get(&run.id)
+                .map(|v| v.job_status.clone())
+                .unwrap_or_default();
+            views.insert(run.id, Arc::new(run_view(run, points, job_status)));
+        }
+        self.publish(|b| {
+            b.slots = slot_views;
+            b.runs = views;
+            b.profiles = Arc::new(profiles);
+        });
+        Ok(())
+    }
+
+    /// Replaces one run's view (if a slot shows it) after the store changed it.
+    pub(crate) fn publish_run(&self, run: Run) {
+        self.publish(|b| {
+            if let Some(v) = b.runs.get_mut(&run.id) {
+                let v = Arc::make_mut(v);
+                v.run = run;
+                v.run.points_done = v.points.len() as i64;
+            }
+        });
+    }
+
+    /// Persists a run's new state, then publishes it.
+    pub(crate) async fn set_state(&self, id: i64, state: RunState, message: String) -> Result<Run> {
+        let run = self
+            .db(move |s| s.set_run_state(id, state, &message))
+            .await?;
+        self.publish_run(run.clone());
+        Ok(run)
+    }
+
+    // ----- executor -----
+
+    /// Starts or stops dispatching. Stopping never cancels a running job: queued runs
+    /// wait, running runs are still followed and synced.
+    pub async fn set_executor(&self, running: bool, by: &str) -> Result<()> {
+        let at = store::now();
+        let value = serde_json::json!({ "running": running, "by": by, "at": at }).to_string();
+        self.db(move |s| s.set_setting(EXECUTOR_KEY, &value))
+            .await?;
+        self.inner.dispatching.send_replace(running);
+        let by = by.to_string();
+        self.publish(|b| {
+            b.executor = ExecutorStatus {
+                running,
+                changed_by: Some(by),
+                changed_at: Some(at),
+            }
+        });
+        Ok(())
+    }
+
+    pub(crate) fn dispatching(&self) -> watch::Receiver<bool> {
+        self.inner.dispatching.subscribe()
+    }
+
+    pub(crate) fn program(&self) -> &str {
+        &self.inner.program
+    }
+
+    // ----- profiles -----
+
+    /// Creates (`id` = `None`) or replaces a profile after validating it.
+    pub async fn save_profile(
+        &self,
+        id: Option<i64>,
+        name: String,
+        spec: ProfileSpec,
+    ) -> Result<i64> {
+        profile::check_name(&name).map_err(refused)?;
+        let problems = spec.validate();
+        if !problems.is_empty() {
+            let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            return Err(refused(format!(
+                "the profile was not saved: {}",
+                text.join("; ")
+            )));
+        }
+        let json = serde_json::to_string(&spec)
+            .map_err(|e| refused(format!("the profile cannot be encoded: {e}")))?;
+        let name = name.trim().to_string();
+        let id = self.db(move |s| s.save_profile(id, &name, &json)).await?;
+        self.reload_board().await?;
+        Ok(id)
+    }
+
+    /// Deletes a profile (runs keep their copy of it).
+    pub async fn delete_profile(&self, id: i64) -> Result<()> {
+        self.db(move |s| s.delete_profile(id)).await?;
+        self.reload_board().await
+    }
+
+    /// The connection test of a profile (saved or not): every item it depends on.
+    pub async fn test_profile(&self, spec: ProfileSpec) -> Result<Report> {
+        let config = spec.backend_config(self.program())?;
+        let backend = crate::remote::backend::Backend::new(config)?;
+        Ok(backend.test().await)
+    }
+
+    // ----- slots -----
+
+    /// Adds a slot `PMT <n>`.
+    pub async fn add_slot(&self) -> Result<i64> {
+        let slot = self.db(|s| s.add_slot()).await?;
+        self.reload_board().await?;
+        Ok(slot.id)
+    }
+
+    /// Removes a slot; refused while it has an active run.
+    pub async fn remove_slot(&self, slot_id: i64) -> Result<()> {
+        if let Some(run) = self.snapshot().slot_run(slot_id)
+            && run.run.state.is_active()
+        {
+            return Err(refused(format!(
+                "slot {slot_id} is running run {}: stop it first",
+                run.run.id
+            )));
+        }
+        self.db(move |s| s.remove_slot(slot_id)).await?;
+        self.reload_board().await
+    }
+
+    /// Saves a slot's serial number (validated unless empty), profile and scan kind.
+    pub async fn set_slot(
+        &self,
+        slot_id: i64,
+        serial: String,
+        profile_id: Option<i64>,
+        kind: ScanKind,
+    ) -> Result<()> {
+        let serial = serial.trim().to_string();
+        if !serial.is_empty() {
+            Serial::parse(&serial).map_err(|e| refused(format!("serial number: {e}")))?;
+        }
+        self.db(move |s| s.set_slot(slot_id, &serial, profile_id, kind))
+            .await?;
+        self.reload_board().await
+    }
+
+    // ----- runs -----
+
+    /// Starts a run in a slot with the slot's serial and profile. An unreviewed previous
+    /// run is archived first (and the answer says so); a slot whose run is still active
+    /// is refused.
+    pub async fn start_run(&self, slot_id: i64, operator: &str) -> Result<Started> {
+        let board = self.snapshot();
+        let slot = board
+            .slots
+            .iter()
+            .find(|s| s.slot.id == slot_id)
+            .ok_or_else(|| refused(format!("there is no slot {slot_id}")))?
+            .slot
+            .clone();
+        let serial = Serial::parse(slot.serial.trim())
+            .map_err(|e| refused(format!("{}: serial number: {e}", slot.name)))?;
+        let profile_id = slot
+            .profile_id
+            .ok_or_else(|| refused(format!("{}: choose a profile first (step 2)", slot.name)))?;
+        let profile = board
+            .profiles
+            .iter()
+            .find(|p| p.id == profile_id)
+            .ok_or_else(|| refused(format!("{}: its profile no longer exists", slot.name)))?
+            .clone();
+        if let Some(prev) = board.slot_run(slot_id)
+            && prev.run.state.is_active()
+        {
+            return Err(refused(format!(
+                "{} is still running run {} ({}): stop it first",
+                slot.name, prev.run.id, prev.run.state
+            )));
+        }
+        let mut auto_archived = None;
+        if let Some(prev) = board.slot_run(slot_id)
+            && prev.run.review == store::Review::Unreviewed
+        {
+            let id = prev.run.id;
+            self.review(id, ReviewAction::Archive, "monitor", true)
+                .await
+                .map_err(|e| {
+                    refused(format!(
+                        "the previous run {id} of {} is unreviewed and archiving it failed, so \
+                         no new run was started: {e}",
+                        slot.name
+                    ))
+                })?;
+            auto_archived = Some(id);
+        }
+        let points = profile.spec.points(slot.kind);
+        let json = serde_json::to_string(&profile.spec)
+            .map_err(|e| refused(format!("the profile cannot be encoded: {e}")))?;
+        let new = NewRun {
+            slot_id,
+            serial: serial.as_str().to_string(),
+            kind: slot.kind,
+            profile_name: profile.name.clone(),
+            profile: json,
+            points_total: points.len() as i64,
+            operator: operator.to_string(),
+        };
+        let run = self.db(move |s| s.create_run(&new)).await?;
+        let id = run.id;
+        self.reload_board().await?;
+        self.spawn_task(id);
+        Ok(Started {
+            run_id: id,
+            auto_archived,
+        })
+    }
+
+    /// Stops following a run; with `cancel` also cancels its job where it runs. The run
+    /// ends `cancelled`; its points so far stay.
+    pub async fn stop_run(&self, run_id: i64, cancel: bool, by: &str) -> Result<()> {
+        let sent = {
+            let tasks =
+                self.inner.tasks.lock().map_err(|_| {
+                    refused("the monitor's task table is unusable; restart pmtwatch")
+                })?;
+            match tasks.get(&run_id) {
+                Some(tx) => {
+                    tx.send_replace(Some(StopRequest {
+                        by: by.to_string(),
+                        cancel,
+                    }));
+                    true
+                }
+                None => false,
+            }
+        };
+        if !sent {
+            return Err(refused(format!("run {run_id} is not running")));
+        }
+        Ok(())
+    }
+
+    /// Whether a task is following `run_id` now.
+    pub fn is_following(&self, run_id: i64) -> bool {
+        self.inner
+            .tasks
+            .lock()
+            .map(|t| t.contains_key(&run_id))
+            .unwrap_or(false)
+    }
+
+    /// Reads the run's result directory once more and adds every point not yet stored;
+    /// returns how many were new.
+    pub async fn sync_run(&self, run_id: i64) -> Result<usize> {
+        engine::manual_sync(self, run_id).await
+    }
+
+    /// The tail of the run's job output (SLURM output file, detached process output).
+    pub async fn job_log(&self, run_id: i64) -> Result<String> {
+        engine::job_log(self, run_id).await
+    }
+
+    fn spawn_task(&self, run_id: i64) {
+        let (tx, rx) = watch::channel(None);
+        match self.inner.tasks.lock() {
+            Ok(mut t) => {
+                if t.contains_key(&run_id) {
+                    return;
+                }
+                t.insert(run_id, tx);
+            }
+            Err(_) => {
+                tracing::error!("task table poisoned; run {run_id} not started");
+                return;
+            }
+        }
+        let m = self.clone();
+        tokio::spawn(async move {
+            engine::supervise(m.clone(), run_id, rx).await;
+            if let Ok(mut t) = m.inner.tasks.lock() {
+                t.remove(&run_id);
+            }
+        });
+    }
+
+    // ----- review, cleanup -----
+
+    /// Flags (with a reason) or archives a finished run: its data is moved to the profile's
+    /// flag or archive area and verified; the run shows `*_requested` until then.
+    pub async fn review(
+        &self,
+        run_id: i64,
+        action: ReviewAction,
+        by: &str,
+        automatic: bool,
+    ) -> Result<store::Run> {
+        review::review(self, run_id, action, by, automatic).await
+    }
+
+    /// What a cleanup would remove.
+    pub async fn cleanup_preview(&self, req: CleanupRequest) -> Result<Vec<CleanupItem>> {
+        review::cleanup_preview(self, req).await
+    }
+
+    /// Removes the local copies a preview lists; returns what was removed.
+    pub async fn cleanup(&self, req: CleanupRequest, by: &str) -> Result<Vec<CleanupItem>> {
+        review::cleanup(self, req, by).await
+    }
+
+    // ----- history -----
+
+    /// Runs for the History tab.
+    pub async fn history(&self, filter: RunFilter) -> Result<Vec<Run>> {
+        self.db(move |s| s.runs(&filter)).await
+    }
+
+    /// A run with its points, as the grid draws it (also runs no slot shows any more).
+    pub async fn run_detail(&self, run_id: i64) -> Result<Option<RunDetail>> {
+        if let Some(v) = self.snapshot().runs.get(&run_id) {
+            return Ok(Some(v.as_ref().clone()));
+        }
+        let found = self
+            .db(move |s| {
+                let Some(run) = s.get_run(run_id)? else {
+                    return Ok(None);
+                };
+                let points = s.points(run_id)?;
+                Ok(Some((run, points)))
+            })
+            .await?;
+        Ok(found.map(|(run, points)| run_view(run, points, String::new())))
+    }
+
+    /// The per-point gain difference against the previous run of the same serial.
+    pub async fn compare(&self, run_id: i64) -> Result<Option<Comparison>> {
+        let found = self
+            .db(move |s| {
+                let Some(prev) = s.previous_run_of_serial(run_id)? else {
+                    return Ok(None);
+                };
+                let now = s.points(run_id)?;
+                let before = s.points(prev.id)?;
+                Ok(Some((prev, now, before)))
+            })
+            .await?;
+        let Some((previous, now, before)) = found else {
+            return Ok(None);
+        };
+        let mut diffs = BTreeMap::new();
+        for p in &now {
+            let old = before
+                .iter()
+                .find(|b| b.label == p.label)
+                .and_then(|b| b.gain);
+            let rel = match (p.gain, old) {
+                (Some(a), Some(b)) if b != 0.0 => Some(a / b - 1.0),
+                _ => None,
+            };
+            diffs.insert(p.label.clone(), (p.gain, old, rel));
+        }
+        Ok(Some(Comparison { previous, diffs }))
+    }
+
+    /// A point's full result document (pipeline mode), read from the local copy.
+    pub async fn point_result(&self, run_id: i64, label: &str) -> Result<Option<PointResult>> {
+        if !engine::safe_label(label) {
+            return Err(refused(format!("{label:?} is not a point label")));
+        }
+        let path = self.run_dir(run_id).join(label).join("result.json");
+        let text = match tokio::fs::read_to_string(&path).await {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(Error::Io {
+                    what: format!("reading {}", path.display()),
+                    source,
+                });
+            }
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| refused(format!("{} is not a result document: {e}", path.display())))
+    }
+}
+
+/// A run's view from its stored record and points.
+pub(crate) fn run_view(run: Run, points: Vec<store::Point>, job_status: String) -> RunView {
+    let pattern = serde_json::from_str::<ProfileSpec>(&run.profile)
+        .map(|spec| spec.points(run.kind))
+        .unwrap_or_default();
+    let mut run = run;
+    run.points_done = points.len() as i64;
+    RunView {
+        run,
+        pattern,
+        points: points.into_iter().map(|p| (p.label.clone(), p)).collect(),
+        job_status,
+    }
+}

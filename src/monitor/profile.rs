@@ -1,0 +1,385 @@
+//! Compute profiles: where a scan is processed (this machine, an SSH host, a SLURM
+//! cluster), how (pipeline mode: pmtwatch itself; command mode: the lab's own script), with
+//! which analysis settings and scan pattern, and where reviewed runs go (archive and flag
+//! areas). Stored as JSON in the `profiles` table; validated field by field so the form can
+//! show each problem next to its field while the operator types.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::pipeline::config::AnalysisConfig;
+use crate::pipeline::scan::{PointLabel, hv_points};
+use crate::remote::backend::{BackendConfig, Kind};
+use crate::remote::command::{CommandProfile, CommandSpec};
+use crate::remote::slurm::SbatchOptions;
+use crate::remote::ssh::SshTarget;
+use crate::store::ScanKind;
+
+/// Pipeline mode runs `pmtwatch process --watch` where the profile points; command mode runs
+/// a command template and syncs the files it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Pipeline,
+    Command,
+}
+
+/// A compute profile as the operator edits it. Every path is on the side where the work
+/// runs (this machine for `local`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProfileSpec {
+    pub kind: Kind,
+    pub mode: Mode,
+    /// `[user@]host` for `ssh`, and for `slurm` when the cluster is reached over SSH
+    /// (empty: `sbatch` runs on this machine).
+    pub host: String,
+    pub port: Option<u16>,
+    /// Private key file (empty: agent / ~/.ssh/config).
+    pub identity: String,
+    /// known_hosts file (empty: the user's own).
+    pub known_hosts: String,
+    /// Working directory: run result directories, job files, batch scripts.
+    pub work_dir: String,
+    /// Where the bench's digitizer writes scans (`<scan_root>/<SN>/wavesave_<label>/`).
+    pub scan_root: String,
+    /// The pmtwatch program there (`pmtwatch` on the PATH; for `local`, empty means this
+    /// very binary).
+    pub program: String,
+    /// Where archived and flagged runs are moved.
+    pub archive_dir: String,
+    pub flag_dir: String,
+    /// SLURM options.
+    pub partition: String,
+    pub time_limit: String,
+    pub mem: String,
+    pub account: String,
+    /// Seconds between looks at a SLURM job and its result directory.
+    pub poll_secs: f64,
+    /// Seconds a point's files must keep their size before processing.
+    pub settle_secs: f64,
+    /// Command mode: the lab's command and how to read its output.
+    pub command: Option<CommandSpec>,
+    /// The analysis settings (pipeline mode).
+    pub analysis: AnalysisConfig,
+    /// The surface scan's θ/φ points, in the order the bench measures them.
+    pub pattern: Vec<[f64; 2]>,
+    /// HV check: nominal voltage, step and number of voltages.
+    pub hv_nominal: f64,
+    pub hv_step: f64,
+    pub hv_points: usize,
+    /// Extra environment for commands run on this machine (e.g. `SLURM_CONF` for a local
+    /// SLURM client).
+    pub local_env: Vec<(String, String)>,
+}
+
+impl Default for ProfileSpec {
+    fn default() -> Self {
+        ProfileSpec {
+            kind: Kind::Local,
+            mode: Mode::Pipeline,
+            host: String::new(),
+            port: None,
+            identity: String::new(),
+            known_hosts: String::new(),
+            work_dir: String::new(),
+            scan_root: String::new(),
+            program: String::new(),
+            archive_dir: String::new(),
+            flag_dir: String::new(),
+            partition: String::new(),
+            time_limit: String::new(),
+            mem: String::new(),
+            account: String::new(),
+            poll_secs: 1.0,
+            settle_secs: 2.0,
+            command: None,
+            analysis: AnalysisConfig::default(),
+            pattern: r12860_pattern(),
+            hv_nominal: 1500.0,
+            hv_step: 50.0,
+            hv_points: 5,
+            local_env: Vec::new(),
+        }
+    }
+}
+
+/// The R12860 pre-calibration pattern: the centre (θ 0, φ 0) alone, then θ = 10 … 50 in
+/// steps of 10 with φ = 0, 90, 180, 270 — 21 points.
+pub fn r12860_pattern() -> Vec<[f64; 2]> {
+    let mut v = vec![[0.0, 0.0]];
+    for theta in [10.0, 20.0, 30.0, 40.0, 50.0] {
+        for phi in [0.0, 90.0, 180.0, 270.0] {
+            v.push([theta, phi]);
+        }
+    }
+    v
+}
+
+/// Parses a pattern typed as `θ/φ` pairs separated by spaces, commas or new lines
+/// (`0/0 10/0 10/90 …`).
+pub fn parse_pattern(text: &str) -> Result<Vec<[f64; 2]>, String> {
+    let mut out = Vec::new();
+    for word in text
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .filter(|w| !w.is_empty())
+    {
+        let (t, p) = word
+            .split_once('/')
+            .ok_or_else(|| format!("{word:?}: write each point as θ/φ, e.g. 10/90"))?;
+        let num = |s: &str| {
+            s.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| format!("{word:?}: {s:?} is not a number"))
+        };
+        let (t, p) = (num(t)?, num(p)?);
+        if !(0.0..=180.0).contains(&t) || !(0.0..360.0).contains(&p) {
+            return Err(format!("{word:?}: θ must be 0–180° and φ 0–<360°"));
+        }
+        if out.contains(&[t, p]) {
+            return Err(format!("{word:?}: this point is listed twice"));
+        }
+        out.push([t, p]);
+    }
+    if out.is_empty() {
+        return Err("the pattern needs at least one θ/φ point".into());
+    }
+    if out.len() > 1000 {
+        return Err("at most 1000 points".into());
+    }
+    Ok(out)
+}
+
+/// A pattern as the operator types it.
+pub fn format_pattern(pattern: &[[f64; 2]]) -> String {
+    pattern
+        .iter()
+        .map(|[t, p]| format!("{t}/{p}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One problem with a profile, with the field it belongs to (the form shows it there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// Profile names: 1–64 printable characters.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let n = name.trim();
+    if n.is_empty() || n.len() > 64 || n.chars().any(char::is_control) {
+        return Err("a profile name is 1–64 printable characters".into());
+    }
+    Ok(())
+}
+
+fn check_path(field: &'static str, v: &str, required: bool, out: &mut Vec<FieldError>) {
+    let msg = if v.is_empty() {
+        required.then(|| "required: an absolute path".to_string())
+    } else if !v.starts_with('/') {
+        Some("must be an absolute path (starting with /)".into())
+    } else if v.split('/').any(|c| c == "..") || v.chars().any(char::is_control) {
+        Some("must not contain '..' or control characters".into())
+    } else {
+        None
+    };
+    if let Some(message) = msg {
+        out.push(FieldError { field, message });
+    }
+}
+
+impl ProfileSpec {
+    /// Every problem with the profile; empty when it can be used.
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut out = Vec::new();
+        let mut err =
+            |field: &'static str, message: String| out.push(FieldError { field, message });
+        match self.kind {
+            Kind::Ssh if self.host.trim().is_empty() => {
+                err("host", "an SSH profile needs a host: [user@]host".into())
+            }
+            Kind::Local if !self.host.trim().is_empty() => {
+                err("host", "a local profile takes no host".into())
+            }
+            _ => {}
+        }
+        if !self.host.trim().is_empty()
+            && let Err(e) = SshTarget::parse(self.host.trim())
+        {
+            err("host", e.to_string());
+        }
+        if !(0.05..=3600.0).contains(&self.poll_secs) {
+            err("poll_secs", "between 0.05 and 3600 seconds".into());
+        }
+        if !(0.0..=3600.0).contains(&self.settle_secs) {
+            err("settle_secs", "between 0 and 3600 seconds".into());
+        }
+        if self.program.starts_with('-') {
+            err(
+                "program",
+                "a program name or path, not starting with '-'".into(),
+            );
+        }
+        if let Err(e) = self.analysis.validate() {
+            err("analysis", e.to_string());
+        }
+        if self.pattern.is_empty() {
+            err("pattern", "at least one θ/φ point".into());
+        }
+        if !(self.hv_nominal.is_finite() && self.hv_nominal > 0.0)
+            || !(self.hv_step.is_finite() && self.hv_step > 0.0)
+            || !(1..=50).contains(&self.hv_points)
+            || self.hv_nominal - self.hv_step * (self.hv_points as f64 - 1.0) / 2.0 <= 0.0
+        {
+            err(
+                "hv",
+                "nominal and step must be positive volts, 1–50 voltages, all above 0 V".into(),
+            );
+        }
+        match (self.mode, &self.command) {
+            (Mode::Command, None) => err("command", "command mode needs a command template".into()),
+            (Mode::Command, Some(spec)) => {
+                if self.kind == Kind::Local || self.host.trim().is_empty() {
+                    err(
+                        "mode",
+                        "command mode runs over SSH: give the profile a host".into(),
+                    );
+                }
+                if let Err(e) = CommandProfile::new(spec.clone()) {
+                    err("command", e.to_string());
+                }
+            }
+            _ => {}
+        }
+        let mut paths = Vec::new();
+        let pipeline = self.mode == Mode::Pipeline;
+        check_path("work_dir", &self.work_dir, pipeline, &mut paths);
+        check_path("scan_root", &self.scan_root, pipeline, &mut paths);
+        check_path("archive_dir", &self.archive_dir, true, &mut paths);
+        check_path("flag_dir", &self.flag_dir, true, &mut paths);
+        out.extend(paths);
+        out
+    }
+
+    /// The points of a run of `kind` under this profile, in scan order.
+    pub fn points(&self, kind: ScanKind) -> Vec<PointLabel> {
+        match kind {
+            ScanKind::Surface => self
+                .pattern
+                .iter()
+                .map(|&[theta, phi]| PointLabel::Surface { theta, phi })
+                .collect(),
+            ScanKind::Hv => hv_points(self.hv_nominal, self.hv_points, self.hv_step),
+        }
+    }
+
+    /// The SSH target, when the profile has a host.
+    pub fn ssh_target(&self) -> Result<Option<SshTarget>, crate::remote::Error> {
+        let host = self.host.trim();
+        if host.is_empty() {
+            return Ok(None);
+        }
+        let mut t = SshTarget::parse(host)?;
+        t.port = self.port;
+        if !self.identity.is_empty() {
+            t.identity = Some(PathBuf::from(&self.identity));
+        }
+        if !self.known_hosts.is_empty() {
+            t.known_hosts = Some(PathBuf::from(&self.known_hosts));
+        }
+        Ok(Some(t))
+    }
+
+    /// The backend settings; `this_program` is used for a local profile without a program.
+    pub fn backend_config(
+        &self,
+        this_program: &str,
+    ) -> Result<BackendConfig, crate::remote::Error> {
+        let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+        let program = match (self.kind, self.program.trim()) {
+            (Kind::Local, "") => this_program.to_string(),
+            (_, "") => "pmtwatch".to_string(),
+            (_, p) => p.to_string(),
+        };
+        Ok(BackendConfig {
+            kind: self.kind,
+            ssh: self.ssh_target()?,
+            work_dir: self.work_dir.clone(),
+            program,
+            sbatch: SbatchOptions {
+                partition: opt(&self.partition),
+                time: opt(&self.time_limit),
+                mem: opt(&self.mem),
+                account: opt(&self.account),
+                ..SbatchOptions::default()
+            },
+            poll: Duration::from_secs_f64(self.poll_secs.clamp(0.05, 3600.0)),
+            local_env: self.local_env.clone(),
+        })
+    }
+}
+
+/// A stored profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    pub id: i64,
+    pub name: String,
+    pub spec: ProfileSpec,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_pattern_is_the_r12860_layout() {
+        let p = r12860_pattern();
+        assert_eq!(p.len(), 21);
+        assert_eq!(p[0], [0.0, 0.0]);
+        assert_eq!(parse_pattern(&format_pattern(&p)), Ok(p));
+        assert!(parse_pattern("10/90 10/90").is_err());
+        assert!(parse_pattern("10-90").is_err());
+        assert!(parse_pattern("").is_err());
+        assert!(parse_pattern("200/0").is_err());
+    }
+
+    #[test]
+    fn validation_names_each_field() {
+        let spec = ProfileSpec {
+            kind: Kind::Ssh,
+            work_dir: "relative".into(),
+            ..ProfileSpec::default()
+        };
+        let fields: Vec<&str> = spec.validate().iter().map(|e| e.field).collect();
+        for f in ["host", "work_dir", "scan_root", "archive_dir", "flag_dir"] {
+            assert!(fields.contains(&f), "{f} in {fields:?}");
+        }
+        let ok = ProfileSpec {
+            work_dir: "/w".into(),
+            scan_root: "/s".into(),
+            archive_dir: "/a".into(),
+            flag_dir: "/f".into(),
+            ..ProfileSpec::default()
+        };
+        assert_eq!(ok.validate(), vec![]);
+        let hostile = ProfileSpec {
+            kind: Kind::Ssh,
+            host: "-oProxyCommand=sh".into(),
+            ..ok
+        };
+        assert!(hostile.validate().iter().any(|e| e.field == "host"));
+    }
+}

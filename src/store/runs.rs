@@ -1,0 +1,529 @@
+//! Runs and their points: one row per scan of one PMT, one row per finished point. The
+//! monitor writes every state change and every point here *before* it tells any browser,
+//! so a restart (even `kill -9`) finds exactly what the screen showed. The `(run_id,
+//! label)` primary key of `points` makes a point count once however often it is reported.
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Error, Result, Store, now};
+
+/// Declares a string-backed enum with `as_str`, `FromStr` and `Display`.
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vm])* $v),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$v),+];
+            /// The name as stored, shown and used in the JSON API.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$v => $s),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self> {
+                match s { $($s => Ok($name::$v),)+ _ => Err(Error::BadValue {
+                    what: stringify!($name), value: s.to_string() }) }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// Where a run is in its life. `queued` waits for the executor; `cluster_unreachable` is
+    /// recoverable (the run goes back to `running` when the cluster answers again).
+    RunState {
+        Queued = "queued",
+        Submitting = "submitting",
+        Running = "running",
+        Complete = "complete",
+        Failed = "failed",
+        Cancelled = "cancelled",
+        ClusterUnreachable = "cluster_unreachable",
+    }
+}
+
+impl RunState {
+    /// Still being worked on: a restarted server resumes these.
+    pub fn is_active(self) -> bool {
+        !self.is_final()
+    }
+
+    /// Ended for good.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            RunState::Complete | RunState::Failed | RunState::Cancelled
+        )
+    }
+}
+
+text_enum! {
+    /// The operator's review of a run. `*_requested`: the move of its data is under way.
+    Review {
+        Unreviewed = "unreviewed",
+        ArchiveRequested = "archive_requested",
+        Archived = "archived",
+        FlagRequested = "flag_requested",
+        Flagged = "flagged",
+    }
+}
+
+impl Review {
+    /// Archived or flagged (the data has been moved and confirmed).
+    pub fn is_reviewed(self) -> bool {
+        matches!(self, Review::Archived | Review::Flagged)
+    }
+}
+
+text_enum! {
+    /// What a run scans: the photocathode surface (θ/φ points) or the HV check.
+    ScanKind {
+        Surface = "surface",
+        Hv = "hv",
+    }
+}
+
+text_enum! {
+    /// A finished point's verdict (the grid's colours). Points not yet finished are
+    /// `pending`/`processing` in the views; those are never stored.
+    PointStatus {
+        Healthy = "healthy",
+        Poor = "poor",
+        FitFailed = "fit_failed",
+        NoSignal = "no_signal",
+        Failed = "failed",
+    }
+}
+
+/// One run as stored, with its count of finished points.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Run {
+    pub id: i64,
+    pub slot_id: i64,
+    pub serial: String,
+    pub kind: ScanKind,
+    pub profile_name: String,
+    /// The profile (JSON) as it was when the run was created.
+    #[serde(skip)]
+    pub profile: String,
+    pub state: RunState,
+    pub message: String,
+    /// The job (a `remote::backend::JobId` as JSON) once submitted.
+    pub job: Option<String>,
+    /// The run's result directory where the work runs.
+    pub remote_out: String,
+    pub points_total: i64,
+    pub points_done: i64,
+    pub operator: String,
+    pub review: Review,
+    pub review_reason: String,
+    pub reviewed_by: String,
+    pub reviewed_at: Option<i64>,
+    /// Where a review moved the data to.
+    pub review_dest: String,
+    /// The local copy of the results was removed by a cleanup.
+    pub local_removed: bool,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+}
+
+/// One finished point.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Point {
+    pub run_id: i64,
+    pub label: String,
+    pub theta: Option<f64>,
+    pub phi: Option<f64>,
+    pub hv: Option<f64>,
+    pub status: PointStatus,
+    pub gain: Option<f64>,
+    pub gain_err: Option<f64>,
+    pub message: String,
+    pub at: i64,
+}
+
+/// What a new run starts with.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub slot_id: i64,
+    pub serial: String,
+    pub kind: ScanKind,
+    pub profile_name: String,
+    pub profile: String,
+    pub points_total: i64,
+    pub operator: String,
+}
+
+/// A History query; `None` fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunFilter {
+    /// Serial numbers containing this text (case-insensitive).
+    pub serial: Option<String>,
+    pub state: Option<RunState>,
+    pub review: Option<Review>,
+    pub operator: Option<String>,
+    /// Created at or after (Unix seconds).
+    pub since: Option<i64>,
+    /// Created before (Unix seconds).
+    pub until: Option<i64>,
+    /// At most this many, newest first (default 200).
+    pub limit: Option<u32>,
+}
+
+const RUN_COLUMNS: &str = "r.id, r.slot_id, r.serial, r.kind, r.profile_name, r.profile, r.state, \
+     r.message, r.job, r.remote_out, r.points_total, \
+     (SELECT COUNT(*) FROM points p WHERE p.run_id = r.id), r.operator, r.review, \
+     r.review_reason, r.reviewed_by, r.reviewed_at, r.review_dest, r.local_removed, \
+     r.created_at, r.started_at, r.ended_at";
+
+fn parse<T: std::str::FromStr<Err = Error>>(idx: usize, s: String) -> rusqlite::Result<T> {
+    s.parse().map_err(|e: Error| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {
+    Ok(Run {
+        id: r.get(0)?,
+        slot_id: r.get(1)?,
+        serial: r.get(2)?,
+        kind: parse(3, r.get(3)?)?,
+        profile_name: r.get(4)?,
+        profile: r.get(5)?,
+        state: parse(6, r.get(6)?)?,
+        message: r.get(7)?,
+        job: r.get(8)?,
+        remote_out: r.get(9)?,
+        points_total: r.get(10)?,
+        points_done: r.get(11)?,
+        operator: r.get(12)?,
+        review: parse(13, r.get(13)?)?,
+        review_reason: r.get(14)?,
+        reviewed_by: r.get(15)?,
+        reviewed_at: r.get(16)?,
+        review_dest: r.get(17)?,
+        local_removed: r.get::<_, i64>(18)? != 0,
+        created_at: r.get(19)?,
+        started_at: r.get(20)?,
+        ended_at: r.get(21)?,
+    })
+}
+
+fn point_from_row(r: &Row<'_>) -> rusqlite::Result<Point> {
+    Ok(Point {
+        run_id: r.get(0)?,
+        label: r.get(1)?,
+        theta: r.get(2)?,
+        phi: r.get(3)?,
+        hv: r.get(4)?,
+        status: parse(5, r.get(5)?)?,
+        gain: r.get(6)?,
+        gain_err: r.get(7)?,
+        message: r.get(8)?,
+        at: r.get(9)?,
+    })
+}
+
+impl Store {
+    /// Creates a run in state `queued`.
+    pub fn create_run(&self, new: &NewRun) -> Result<Run> {
+        let id = {
+            let conn = self.conn()?;
+            conn.execute(
+                "INSERT INTO runs (slot_id, serial, kind, profile_name, profile, state, \
+                 points_total, operator, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8)",
+                params![
+                    new.slot_id,
+                    new.serial,
+                    new.kind.as_str(),
+                    new.profile_name,
+                    new.profile,
+                    new.points_total,
+                    new.operator,
+                    now()
+                ],
+            )?;
+            conn.last_insert_rowid()
+        };
+        self.get_run(id)?.ok_or(Error::NoSuchRun(id))
+    }
+
+    /// One run, or `None`.
+    pub fn get_run(&self, id: i64) -> Result<Option<Run>> {
+        let conn = self.conn()?;
+        Ok(conn
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.id = ?1"),
+                [id],
+                run_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Runs matching `filter`, newest first.
+    pub fn runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs r WHERE \
+             (?1 IS NULL OR instr(lower(r.serial), lower(?1)) > 0) AND \
+             (?2 IS NULL OR r.state = ?2) AND (?3 IS NULL OR r.review = ?3) AND \
+             (?4 IS NULL OR r.operator = ?4) AND (?5 IS NULL OR r.created_at >= ?5) AND \
+             (?6 IS NULL OR r.created_at < ?6) ORDER BY r.id DESC LIMIT ?7"
+        ))?;
+        let rows = stmt
+            .query_map(
+                params![
+                    filter.serial.as_deref().filter(|s| !s.is_empty()),
+                    filter.state.map(RunState::as_str),
+                    filter.review.map(Review::as_str),
+                    filter.operator.as_deref().filter(|s| !s.is_empty()),
+                    filter.since,
+                    filter.until,
+                    filter.limit.unwrap_or(200),
+                ],
+                run_from_row,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Runs not yet ended (a restarted server resumes them), oldest first.
+    pub fn active_runs(&self) -> Result<Vec<Run>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs r WHERE r.state NOT IN ('complete', 'failed', \
+             'cancelled') ORDER BY r.id"
+        ))?;
+        let rows = stmt
+            .query_map([], run_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// The newest run of a slot.
+    pub fn latest_run_in_slot(&self, slot_id: i64) -> Result<Option<Run>> {
+        let conn = self.conn()?;
+        Ok(conn
+            .query_row(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM runs r WHERE r.slot_id = ?1 ORDER BY r.id DESC LIMIT 1"
+                ),
+                [slot_id],
+                run_from_row,
+            )
+            .optional()?)
+    }
+
+    /// The run of the same serial and kind just before `run_id` (for "compare").
+    pub fn previous_run_of_serial(&self, run_id: i64) -> Result<Option<Run>> {
+        let conn = self.conn()?;
+        Ok(conn
+            .query_row(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM runs r, runs me WHERE me.id = ?1 AND \
+                     r.serial = me.serial AND r.kind = me.kind AND r.id < me.id \
+                     ORDER BY r.id DESC LIMIT 1"
+                ),
+                [run_id],
+                run_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Moves a run to `state` with an operator-readable `message`; the first move to
+    /// `running` sets `started_at`, a final state sets `ended_at`.
+    pub fn set_run_state(&self, id: i64, state: RunState, message: &str) -> Result<Run> {
+        {
+            let conn = self.conn()?;
+            let t = now();
+            let n = conn.execute(
+                "UPDATE runs SET state = ?2, message = ?3, \
+                 started_at = CASE WHEN ?2 = 'running' AND started_at IS NULL THEN ?4 ELSE started_at END, \
+                 ended_at = CASE WHEN ?2 IN ('complete', 'failed', 'cancelled') THEN ?4 ELSE NULL END \
+                 WHERE id = ?1",
+                params![id, state.as_str(), message, t],
+            )?;
+            if n == 0 {
+                return Err(Error::NoSuchRun(id));
+            }
+        }
+        self.get_run(id)?.ok_or(Error::NoSuchRun(id))
+    }
+
+    /// Records the run's job (JSON) and its result directory where the work runs.
+    pub fn set_run_job(&self, id: i64, job: Option<&str>, remote_out: &str) -> Result<()> {
+        let n = self.conn()?.execute(
+            "UPDATE runs SET job = ?2, remote_out = ?3 WHERE id = ?1",
+            params![id, job, remote_out],
+        )?;
+        if n == 0 {
+            return Err(Error::NoSuchRun(id));
+        }
+        Ok(())
+    }
+
+    /// Stores a finished point; `false` when the run already has this point (nothing
+    /// changes: the first report wins).
+    pub fn insert_point(&self, p: &Point) -> Result<bool> {
+        let n = self.conn()?.execute(
+            "INSERT OR IGNORE INTO points (run_id, label, theta, phi, hv, status, gain, \
+             gain_err, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                p.run_id,
+                p.label,
+                p.theta,
+                p.phi,
+                p.hv,
+                p.status.as_str(),
+                p.gain,
+                p.gain_err,
+                p.message,
+                p.at
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// A run's points in the order they arrived.
+    pub fn points(&self, run_id: i64) -> Result<Vec<Point>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(
+            "SELECT run_id, label, theta, phi, hv, status, gain, gain_err, message, at \
+             FROM points WHERE run_id = ?1 ORDER BY at, label",
+        )?;
+        let rows = stmt
+            .query_map([run_id], point_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Records a review step: `review` with its reason, who did it and where the data went.
+    pub fn set_review(
+        &self,
+        id: i64,
+        review: Review,
+        reason: &str,
+        by: &str,
+        dest: &str,
+    ) -> Result<Run> {
+        {
+            let n = self.conn()?.execute(
+                "UPDATE runs SET review = ?2, review_reason = ?3, reviewed_by = ?4, \
+                 reviewed_at = ?5, review_dest = ?6 WHERE id = ?1",
+                params![id, review.as_str(), reason, by, now(), dest],
+            )?;
+            if n == 0 {
+                return Err(Error::NoSuchRun(id));
+            }
+        }
+        self.get_run(id)?.ok_or(Error::NoSuchRun(id))
+    }
+
+    /// Marks the run's local result copy as removed (by a cleanup).
+    pub fn mark_local_removed(&self, id: i64) -> Result<()> {
+        self.conn()?
+            .execute("UPDATE runs SET local_removed = 1 WHERE id = ?1", [id])?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open_dir(dir.path()).expect("open");
+        (dir, s)
+    }
+
+    fn new_run(serial: &str) -> NewRun {
+        NewRun {
+            slot_id: 1,
+            serial: serial.into(),
+            kind: ScanKind::Surface,
+            profile_name: "local".into(),
+            profile: "{}".into(),
+            points_total: 21,
+            operator: "olga".into(),
+        }
+    }
+
+    fn point(run_id: i64, label: &str) -> Point {
+        Point {
+            run_id,
+            label: label.into(),
+            theta: Some(10.0),
+            phi: Some(90.0),
+            hv: None,
+            status: PointStatus::Healthy,
+            gain: Some(1.0e7),
+            gain_err: Some(1e5),
+            message: String::new(),
+            at: now(),
+        }
+    }
+
+    #[test]
+    fn a_point_counts_once_and_states_stamp_times() -> Result<()> {
+        let (_d, s) = store();
+        let r = s.create_run(&new_run("KM0001"))?;
+        assert_eq!(r.state, RunState::Queued);
+        assert!(s.insert_point(&point(r.id, "theta10_phi90"))?);
+        assert!(!s.insert_point(&point(r.id, "theta10_phi90"))?);
+        let r = s.set_run_state(r.id, RunState::Running, "")?;
+        assert!(r.started_at.is_some() && r.ended_at.is_none());
+        assert_eq!(r.points_done, 1);
+        assert_eq!(s.active_runs()?.len(), 1);
+        let r = s.set_run_state(r.id, RunState::Complete, "21/21")?;
+        assert!(r.ended_at.is_some());
+        assert!(s.active_runs()?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn history_filters_and_previous_run() -> Result<()> {
+        let (_d, s) = store();
+        let a = s.create_run(&new_run("KM0001"))?;
+        let _b = s.create_run(&new_run("EA0002"))?;
+        let c = s.create_run(&new_run("KM0001"))?;
+        let f = RunFilter {
+            serial: Some("km".into()),
+            ..RunFilter::default()
+        };
+        let ids: Vec<i64> = s.runs(&f)?.iter().map(|r| r.id).collect();
+        assert_eq!(ids, vec![c.id, a.id]);
+        assert_eq!(s.previous_run_of_serial(c.id)?.map(|r| r.id), Some(a.id));
+        assert_eq!(s.previous_run_of_serial(a.id)?, None);
+        s.set_review(a.id, Review::Flagged, "HV trip", "olga", "/flag/x")?;
+        let f = RunFilter {
+            review: Some(Review::Flagged),
+            ..RunFilter::default()
+        };
+        assert_eq!(s.runs(&f)?.len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in RunState::ALL {
+            assert_eq!(s.as_str().parse::<RunState>().ok(), Some(*s));
+        }
+        for s in PointStatus::ALL {
+            assert_eq!(s.as_str().parse::<PointStatus>().ok(), Some(*s));
+        }
+        assert!("bogus".parse::<Review>().is_err());
+    }
+}
