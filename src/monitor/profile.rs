@@ -32,6 +32,8 @@ pub enum Mode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ProfileSpec {
+    /// The PMT type scanned with this profile (selects the reference spectrum overlay).
+    pub pmt_type: String,
     pub kind: Kind,
     pub mode: Mode,
     /// `[user@]host` for `ssh`, and for `slurm` when the cluster is reached over SSH
@@ -79,6 +81,7 @@ pub struct ProfileSpec {
 impl Default for ProfileSpec {
     fn default() -> Self {
         ProfileSpec {
+            pmt_type: "R12860".into(),
             kind: Kind::Local,
             mode: Mode::Pipeline,
             host: String::new(),

@@ -29,6 +29,9 @@ pub struct ShellContext {
     pub user: SessionUser,
     pub commands: Commands,
     pub hub: Hub,
+    /// A run (and point) to open at once: the page was loaded from a shared link
+    /// (`/runs/{id}` or `/runs/{id}/points/{label}`).
+    pub open: Option<(i64, Option<String>)>,
 }
 
 /// The view as the session stores it: `<tab>/<step>`.

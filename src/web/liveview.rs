@@ -54,6 +54,7 @@ pub async fn socket(
         user,
         commands: state.commands().clone(),
         hub: state.hub().clone(),
+        open: None,
     };
     let pool = state.pool().clone();
     Ok(upgrade.on_upgrade(move |ws| async move {
