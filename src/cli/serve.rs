@@ -71,15 +71,34 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(args.bind, store, config, &dir))?;
+    runtime.block_on(async {
+        let monitor = start_monitor(&store, &dir).await?;
+        serve(args.bind, store, config, &dir, monitor, |_| {}).await
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(
+/// Starts the monitor (resuming every run that has not ended); local profiles run this
+/// very binary.
+pub async fn start_monitor(store: &Store, dir: &Path) -> anyhow::Result<Monitor> {
+    let program = std::env::current_exe()
+        .context("cannot find this program's path (for local profiles)")?
+        .display()
+        .to_string();
+    Monitor::start(store.clone(), dir, program)
+        .await
+        .context("cannot start the monitor")
+}
+
+/// Serves the app until Ctrl-C or SIGTERM. Prints `listening on http://ADDR` once bound,
+/// then calls `ready` with the address.
+pub async fn serve(
     bind: SocketAddr,
     store: Store,
     config: WebConfig,
     dir: &Path,
+    monitor: Monitor,
+    ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
@@ -87,13 +106,6 @@ async fn serve(
     let local = listener
         .local_addr()
         .context("cannot read the bound address")?;
-    let program = std::env::current_exe()
-        .context("cannot find this program's path (for local profiles)")?
-        .display()
-        .to_string();
-    let monitor = Monitor::start(store.clone(), dir, program)
-        .await
-        .context("cannot start the monitor")?;
     let state = AppState::new(store, config, monitor);
     {
         let mut out = std::io::stdout().lock();
@@ -104,6 +116,7 @@ async fn serve(
         )?;
         out.flush()?;
     }
+    ready(local);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;

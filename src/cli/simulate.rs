@@ -52,6 +52,14 @@ pub struct SimulateArgs {
     /// Volts between HV-check points.
     #[arg(long, value_name = "VOLTS", default_value_t = 50.0, requires = "hv")]
     pub hv_step: f64,
+    /// The surface scan's points as θ/φ pairs (`0/0 10/0 10/90 …`, as a compute profile
+    /// lists them) instead of the standard scan.
+    #[arg(long, value_name = "PATTERN", conflicts_with_all = ["hv", "points"])]
+    pub pattern: Option<String>,
+    /// A weak spot: the point LABEL (`theta10_phi90`) gets FACTOR × the gain (0.7 when not
+    /// given), so the pipeline calls it poor. Repeatable.
+    #[arg(long, value_name = "LABEL[=FACTOR]")]
+    pub poor: Vec<String>,
 }
 
 /// Runs `pmtwatch simulate`.
@@ -90,8 +98,30 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
             );
             pts
         }
-        None => standard_surface_points(args.points.unwrap_or(21)),
+        None => match &args.pattern {
+            Some(text) => crate::monitor::profile::parse_pattern(text)
+                .map_err(|e| anyhow::anyhow!("--pattern: {e}"))?
+                .into_iter()
+                .map(|[theta, phi]| crate::pipeline::scan::PointLabel::Surface { theta, phi })
+                .collect(),
+            None => standard_surface_points(args.points.unwrap_or(21)),
+        },
     };
+    for spec in &args.poor {
+        let (label, factor) = match spec.split_once('=') {
+            Some((l, f)) => (
+                l,
+                f.parse::<f64>()
+                    .map_err(|_| anyhow::anyhow!("--poor {spec}: {f:?} is not a number"))?,
+            ),
+            None => (spec.as_str(), 0.7),
+        };
+        anyhow::ensure!(
+            points.iter().any(|p| p.label() == label),
+            "--poor {spec}: the scan has no point {label:?}"
+        );
+        params.gain_factors.insert(label.to_string(), factor);
+    }
     anyhow::ensure!(!points.is_empty(), "--points must be at least 1");
     params.validate()?;
 

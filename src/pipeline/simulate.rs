@@ -81,6 +81,9 @@ pub struct SimParams {
     pub fall_ns: f64,
     /// Nominal HV of the tube; an HV point's gain scales as (V/nominal)^7 around it.
     pub hv_nominal: f64,
+    /// Extra gain factors for single points, by label (`theta10_phi90` → 0.7): a weak
+    /// spot on the photocathode, for demos and tests of the "poor" verdict.
+    pub gain_factors: std::collections::BTreeMap<String, f64>,
 }
 
 impl Default for SimParams {
@@ -114,6 +117,7 @@ impl Default for SimParams {
             rise_ns: 1.5,
             fall_ns: 5.0,
             hv_nominal: 1500.0,
+            gain_factors: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -220,6 +224,15 @@ impl SimParams {
         if !range_ok || !(0.0..=1.0).contains(&self.underamp_fraction) {
             return bad("underamp_fraction must be in [0, 1], underamp_range 0 < lo ≤ hi".into());
         }
+        if let Some((l, f)) = self
+            .gain_factors
+            .iter()
+            .find(|(_, f)| !(f.is_finite() && **f > 0.0 && **f <= 100.0))
+        {
+            return bad(format!(
+                "the gain factor of {l} must be in (0, 100], got {f}"
+            ));
+        }
         Ok(())
     }
 
@@ -238,6 +251,9 @@ impl SimParams {
             PointLabel::Hv { volts } => {
                 p.gain = self.gain * (volts / self.hv_nominal).max(0.0).powf(HV_EXPONENT);
             }
+        }
+        if let Some(f) = self.gain_factors.get(&label.label()) {
+            p.gain *= f;
         }
         p
     }

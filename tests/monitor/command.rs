@@ -1,0 +1,99 @@
+//! Command mode: the lab's own script (a stand-in for `RUN_PMT_SCAN_DATA_MONITOR.slurm`)
+//! runs over SSH and writes the old layout — `scan_output_<stamp>/<SN>/data_theta<T>_phi<P>/
+//! …_charge.png` and `…_GAIN.txt` — point by point; the monitor syncs it into the grid
+//! (gain read from the file, poor outside the profile's range) and archiving moves the
+//! script's run directory.
+
+use std::time::Duration;
+
+use pmtwatch::monitor::{Mode, ReviewAction};
+use pmtwatch::remote::backend::Kind;
+use pmtwatch::remote::command::CommandSpec;
+use pmtwatch::store::{PointStatus, Review, RunState};
+
+use crate::fixture::{Bench, PATTERN, POOR, labels, open_dir, pattern_labels, remote_spec};
+
+/// A 1×1 greyscale PNG, base64.
+const PNG_BASE64: &str =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNoAAAAggCBd81ytgAAAABJRU5ErkJggg==";
+
+fn lab_script() -> String {
+    format!(
+        r#"#!/bin/bash
+# Stand-in for the lab's scan script: the old layout, one point every 0.3 s.
+set -eu
+SN="$1"
+out="scan_output_$(date +%Y%m%d_%H%M%S)/$SN"
+for point in 0:0 10:0 10:90 10:180 10:270; do
+  t=${{point%%:*}}; p=${{point##*:}}
+  d="$out/data_theta${{t}}_phi${{p}}"
+  mkdir -p "$d"
+  printf '%s' '{PNG_BASE64}' | base64 -d > "$d/live_data_${{SN}}_theta${{t}}_phi${{p}}_charge.png"
+  gain=1.01e+07
+  if [ "$t:$p" = "10:90" ]; then gain=5.2e+06; fi
+  echo "$gain" > "$d/live_data_${{SN}}_theta${{t}}_phi${{p}}_GAIN.txt"
+  sleep 0.3
+done
+echo "scan of $SN done"
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_labs_own_script_fills_the_grid_in_command_mode() {
+    let b = Bench::new("command").await;
+    let lab = b.dir.join("lab");
+    open_dir(&lab);
+    std::fs::write(lab.join("lab.sh"), lab_script()).expect("write the lab script");
+    let mut spec = remote_spec(&b.dir, PATTERN, Kind::Ssh);
+    spec.mode = Mode::Command;
+    spec.command = Some(CommandSpec::new(
+        "bash ./lab.sh {SN}",
+        &lab.display().to_string(),
+    ));
+    let profile = b.profile("old scripts", spec).await;
+    b.slot(1, "KM5001", profile).await;
+    b.monitor
+        .set_executor(true, "olga")
+        .await
+        .expect("executor");
+    let id = b.monitor.start_run(1, "olga").await.expect("start").run_id;
+    let v = b
+        .wait_run(id, Duration::from_secs(120), |v| v.run.state.is_final())
+        .await;
+    assert_eq!(v.run.state, RunState::Complete, "{}", v.run.message);
+    assert_eq!(labels(&v), pattern_labels(PATTERN));
+    for (label, p) in &v.points {
+        let (status, gain) = if label == POOR {
+            (PointStatus::Poor, 5.2e6)
+        } else {
+            (PointStatus::Healthy, 1.01e7)
+        };
+        assert_eq!(p.status, status, "{label}");
+        assert_eq!(p.gain, Some(gain), "{label}");
+        assert!(
+            b.monitor
+                .run_dir(id)
+                .join(label)
+                .join("charge.png")
+                .is_file()
+        );
+    }
+    assert!(
+        v.run.remote_out.contains("scan_output_"),
+        "{}",
+        v.run.remote_out
+    );
+    let run = b
+        .monitor
+        .review(id, ReviewAction::Archive, "olga", false)
+        .await
+        .expect("archive");
+    assert_eq!(run.review, Review::Archived);
+    assert!(
+        std::path::Path::new(&run.review_dest)
+            .join("KM5001")
+            .is_dir()
+    );
+    assert!(!std::path::Path::new(&v.run.remote_out).exists());
+}
