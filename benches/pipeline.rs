@@ -455,6 +455,7 @@ fn process_point(c: &mut Criterion, fx: &Fixture) {
                     .gain
                     .map(|g| (g, p.result.gain_err.unwrap_or(f64::NAN))),
                 reference: None,
+                reference_label: None,
             })
             .expect("render charge.png")
         })

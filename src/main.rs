@@ -26,6 +26,8 @@ enum Command {
     Serve(cli::serve::ServeArgs),
     /// Lab accounts: add, list, passwd, role, delete (same database as `serve`).
     User(cli::user::UserArgs),
+    /// API tokens for scripts: create, list, revoke (same database as `serve`).
+    Token(cli::token::TokenArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,6 +46,7 @@ fn main() -> std::process::ExitCode {
         Command::Demo(a) => cli::demo::run(&a),
         Command::Serve(a) => cli::serve::run(&a),
         Command::User(a) => cli::user::run(&a),
+        Command::Token(a) => cli::token::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -8,6 +8,7 @@
 //! - [`remote`]: `pmtwatch remote test` — the connection test of a remote profile.
 //! - [`serve`]: `pmtwatch serve` — the operator web app (axum + Dioxus LiveView).
 //! - [`user`]: `pmtwatch user …` — lab accounts in the server's database.
+//! - [`token`]: `pmtwatch token …` — API tokens for scripts (JSON API, run files).
 //! - [`scan_outputs`]: scan table, gain map and summary at the end of a scan (watch, demo).
 
 pub mod demo;
@@ -16,5 +17,6 @@ pub mod remote;
 pub mod scan_outputs;
 pub mod serve;
 pub mod simulate;
+pub mod token;
 pub mod user;
 pub mod watch;

@@ -616,8 +616,7 @@ async fn follow_command(
         if let Some(handle) = running.as_mut()
             && handle.is_finished()
         {
-            let done = running.take().map(|h| async { h.await });
-            if let Some(done) = done {
+            if let Some(done) = running.take() {
                 let result = done
                     .await
                     .map_err(|e| refused(format!("the command's task failed: {e}")))??;

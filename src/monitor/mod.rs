@@ -83,8 +83,11 @@ pub type RunDetail = RunView;
 pub struct Comparison {
     pub previous: Run,
     /// label → (this gain, previous gain, relative difference this/previous − 1).
-    pub diffs: BTreeMap<String, (Option<f64>, Option<f64>, Option<f64>)>,
+    pub diffs: BTreeMap<String, GainDiff>,
 }
+
+/// One point of a [`Comparison`]: (this gain, previous gain, this/previous − 1).
+pub type GainDiff = (Option<f64>, Option<f64>, Option<f64>);
 
 /// Handle to the executor. Cloning is cheap.
 #[derive(Clone)]

@@ -242,11 +242,13 @@ impl ProfileSpec {
         if self.pattern.is_empty() {
             err("pattern", "at least one θ/φ point".into());
         }
-        if !(self.hv_nominal.is_finite() && self.hv_nominal > 0.0)
-            || !(self.hv_step.is_finite() && self.hv_step > 0.0)
-            || !(1..=50).contains(&self.hv_points)
-            || self.hv_nominal - self.hv_step * (self.hv_points as f64 - 1.0) / 2.0 <= 0.0
-        {
+        let hv_ok = self.hv_nominal.is_finite()
+            && self.hv_nominal > 0.0
+            && self.hv_step.is_finite()
+            && self.hv_step > 0.0
+            && (1..=50).contains(&self.hv_points)
+            && self.hv_nominal - self.hv_step * (self.hv_points as f64 - 1.0) / 2.0 > 0.0;
+        if !hv_ok {
             err(
                 "hv",
                 "nominal and step must be positive volts, 1–50 voltages, all above 0 V".into(),

@@ -338,18 +338,13 @@ fn to_pc(unit: &str, cfg: &AnalysisConfig) -> Option<f64> {
 pub fn write_outputs(p: &ProcessedPoint, out_dir: &Path, opts: &OutputOptions) -> Result<()> {
     let r = &p.result;
     if opts.plot {
-        let title = format!(
-            "{}  point {}  {}",
-            r.serial.as_deref().unwrap_or("(no serial)"),
-            r.point,
-            r.created
-        );
         let png = plot::charge_png(&plot::ChargePlot {
             hist: &r.histogram,
             fit: &p.fit,
-            title,
+            title: plot_title(r),
             gain: r.gain.map(|g| (g, r.gain_err.unwrap_or(f64::NAN))),
             reference: opts.reference,
+            reference_label: None,
         })?;
         output::write_atomic(&out_dir.join("charge.png"), &png)?;
     }
@@ -363,4 +358,41 @@ pub fn write_outputs(p: &ProcessedPoint, out_dir: &Path, opts: &OutputOptions) -
         .map_err(|e| Error::Input(format!("cannot encode the result document: {e}")))?;
     output::write_atomic(&out_dir.join("result.json"), &json)?;
     Ok(())
+}
+
+/// The title line of a point's `charge.png`: serial, point and when it was made.
+fn plot_title(r: &PointResult) -> String {
+    format!(
+        "{}  point {}  {}",
+        r.serial.as_deref().unwrap_or("(no serial)"),
+        r.point,
+        r.created
+    )
+}
+
+/// Draws a point's `charge.png` again from its result document alone, optionally with a
+/// reference spectrum overlaid under the legend entry `reference_label`. The document
+/// keeps the fitted histogram but not the model curve, so the histogram is fitted once
+/// more with the same model (the fit is deterministic: the same curve comes out); the
+/// stored verdict, parameters and χ² are what the plot states.
+pub fn charge_png_from_result(
+    r: &PointResult,
+    min_events: usize,
+    reference: Option<&Histogram>,
+    reference_label: Option<&str>,
+) -> Result<Vec<u8>> {
+    let mut fit = fit::fit_histogram_with(&r.histogram, r.model, min_events);
+    fit.status = r.status;
+    fit.message = r.message.clone();
+    fit.params = r.params.clone();
+    fit.chi2 = r.chi2;
+    fit.ndf = r.ndf;
+    plot::charge_png(&plot::ChargePlot {
+        hist: &r.histogram,
+        fit: &fit,
+        title: plot_title(r),
+        gain: r.gain.map(|g| (g, r.gain_err.unwrap_or(f64::NAN))),
+        reference,
+        reference_label,
+    })
 }

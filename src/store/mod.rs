@@ -172,3 +172,10 @@ pub fn now() -> i64 {
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
+
+/// A stored timestamp as RFC 3339 in UTC (`2026-05-01T12:00:00Z`), as the JSON API and the
+/// CLI show it. Times before the epoch show as the epoch.
+pub fn rfc3339(secs: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0));
+    humantime::format_rfc3339_seconds(t).to_string()
+}

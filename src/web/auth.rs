@@ -1,6 +1,7 @@
-//! Who is asking: the session cookie, the Origin check and the client address. Every
-//! handler that serves data calls [`current_user`] first; the LiveView socket also calls
-//! [`origin_allowed`] before it upgrades.
+//! Who is asking: the session cookie, API tokens (`Authorization: Bearer`), the Origin
+//! check and the client address. Every handler that serves data calls [`current_user`] (or,
+//! on read-only routes scripts may use, [`reader`]) first; the LiveView socket also calls
+//! [`origin_allowed`] before it upgrades. Token values are never logged.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -43,6 +44,43 @@ pub async fn current_user(
         .store()
         .run(move |s| s.session_user(&token, idle))
         .await?)
+}
+
+/// Who reads a read-only route: a signed-in user, or a script with an API token.
+#[derive(Debug, Clone)]
+pub enum Reader {
+    User(SessionUser),
+    /// An API token, by its name.
+    Token(String),
+}
+
+/// The value of an `Authorization: Bearer …` header, when there is one.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Who is asking on a read-only route. A bearer token, when sent, decides alone (a wrong
+/// or revoked one is refused even with a session cookie); otherwise the session cookie.
+/// `None`: refuse, with the same answer whatever was wrong.
+pub async fn reader(state: &AppState, headers: &HeaderMap) -> Result<Option<Reader>, AppError> {
+    let Some(token) = bearer_token(headers) else {
+        return Ok(current_user(state, headers).await?.map(Reader::User));
+    };
+    // Our tokens are 64 hex digits; anything else cannot match: skip the database.
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let token = token.to_string();
+    let name = state
+        .store()
+        .run(move |s| s.check_api_token(&token))
+        .await?;
+    Ok(name.map(Reader::Token))
 }
 
 /// The `Set-Cookie` value that starts a session.

@@ -178,6 +178,12 @@ impl Commands {
             .await
     }
 
+    /// The account as it is now, if it may upload reference spectra (operator or admin);
+    /// a refusal is audit-logged. The upload itself is an HTTP route (`web::references`).
+    pub async fn reference_uploader(&self, who: &SessionUser) -> Result<User, CommandError> {
+        self.operator(who, "uploading a reference spectrum").await
+    }
+
     // ----- profiles (admin) -----
 
     /// Creates (`id` = `None`) or changes a compute profile: admin only.

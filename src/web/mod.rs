@@ -6,12 +6,23 @@
 //! - [`auth`]: session cookie, Origin check, client address. [`login`]: the login form,
 //!   throttling ([`throttle`]), logout. [`liveview`]: `/` and `/ws`. [`api`]: `/api/…`.
 //! - [`commands`]: every mutating action, with its server-side role check and audit entry.
+//! - [`files`]: a run's files (plots, result documents, gain map, ZIP). [`references`]:
+//!   reference spectra per PMT type (upload over plain HTTP, list, read).
 //! - [`hub`]: live state pushed to every browser. [`config`]: settings (`serve --config`).
 //!
-//! Route table (everything except `/healthz`, `/login` and `/assets/*` needs a session;
-//! pages redirect (302) to `/login`, `/api/*` and `/ws` answer 401):
-//! `GET /healthz` · `GET|POST /login` · `GET|POST /logout` · `GET /` · `GET /ws` ·
-//! `GET /api/me` · `GET /api/status` · `GET /assets/{style.css,reconnect.js,favicon.svg}` · `GET /favicon.ico`.
+//! Route table. Everything except `/healthz`, `/login` and `/assets/*` needs a session;
+//! pages redirect (302) to `/login`, `/ws`, `/api/*`, `/references*` and the file routes
+//! answer 401. Routes marked (T) also take an API token (`Authorization: Bearer`).
+//! - `GET /healthz` · `GET|POST /login` · `GET|POST /logout`
+//! - pages: `GET /` · `GET /runs/{id}` · `GET /runs/{id}/points/{label}` (shareable links:
+//!   the shell, opening that run or point) · socket `GET /ws[?run={id}&point={label}]`
+//! - API: `GET /api/me` · `GET /api/status` · `GET /api/runs` (T) · `GET /api/runs/{id}` (T)
+//! - files (T): `GET /runs/{id}/points/{label}/charge.png[?overlay=1]` ·
+//!   `GET /runs/{id}/points/{label}/result.json` · `GET /runs/{id}/gainmap.png` ·
+//!   `GET /runs/{id}/download.zip` (each with `?download=1` for a named attachment)
+//! - references: `GET /references` (T) · `GET /references/{pmt_type}` (T) ·
+//!   `POST /references/{pmt_type}` (operator or admin session, same-site Origin)
+//! - `GET /assets/{style.css,reconnect.js,favicon.svg}` · `GET /favicon.ico`
 
 pub mod api;
 pub mod assets;
@@ -19,10 +30,12 @@ pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod hub;
 pub mod liveview;
 pub mod login;
 pub mod pages;
+pub mod references;
 pub mod throttle;
 
 use std::future::Future;
@@ -197,8 +210,27 @@ pub fn app(state: AppState) -> Router {
         .route("/logout", get(login::logout).post(login::logout))
         .route("/", get(liveview::index))
         .route("/ws", get(liveview::socket))
+        .route("/runs/{id}", get(liveview::run_page))
+        .route("/runs/{id}/points/{label}", get(liveview::point_page))
+        .route(
+            "/runs/{id}/points/{label}/charge.png",
+            get(files::charge_png),
+        )
+        .route(
+            "/runs/{id}/points/{label}/result.json",
+            get(files::result_json),
+        )
+        .route("/runs/{id}/gainmap.png", get(files::gain_map))
+        .route("/runs/{id}/download.zip", get(files::download_zip))
+        .route("/references", get(references::list))
+        .route(
+            "/references/{pmt_type}",
+            get(references::get).post(references::upload),
+        )
         .route("/api/me", get(api::me))
         .route("/api/status", get(api::status))
+        .route("/api/runs", get(api::runs))
+        .route("/api/runs/{id}", get(api::run))
         .route("/assets/style.css", get(assets::style))
         .route("/assets/reconnect.js", get(assets::reconnect))
         .route("/assets/favicon.svg", get(assets::favicon))

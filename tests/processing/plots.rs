@@ -172,6 +172,7 @@ fn charge_plot_renders_fit_and_residuals() {
         title: "SN KM12345 · theta30_phi90 · 2024-05-01 12:00:00 UTC".to_string(),
         gain: Some((0.9987e7, 1.3e5)),
         reference: Some(&reference),
+        reference_label: None,
     };
     let t = Instant::now();
     let bytes = charge_png(&plot).expect("render");
@@ -206,6 +207,7 @@ fn charge_plot_in_volt_seconds_and_adc_units() {
             title: format!("unit {unit}"),
             gain: None,
             reference: None,
+            reference_label: None,
         };
         let bytes = charge_png(&plot).expect("render");
         if !name.is_empty() {
@@ -231,6 +233,7 @@ fn charge_plot_without_fit_says_so() {
         title: "no signal".to_string(),
         gain: None,
         reference: None,
+        reference_label: None,
     };
     let bytes = charge_png(&plot).expect("render");
     std::fs::write(examples_dir().join("charge_no_fit.png"), &bytes).expect("save example");
@@ -330,6 +333,7 @@ fn charge_plot_survives_odd_input() {
             title: String::new(),
             gain: Some((f64::NAN, f64::INFINITY)),
             reference,
+            reference_label: None,
         };
         let bytes = charge_png(&plot).unwrap_or_else(|e| panic!("case {i}: {e}"));
         decode(&bytes, 1000, 750);

@@ -9,11 +9,23 @@
 //! - `socket`: the LiveView socket's authentication before the upgrade.
 //! - `commands`: server-side role checks of mutating actions.
 //! - `cli`: `pmtwatch user …` against the database of a running `pmtwatch serve`.
+//! - `links`: shareable `/runs/{id}[/points/{label}]` pages and the socket's query.
+//! - `files`: a run's plots, result documents, gain map, ZIP, overlay; hostile labels.
+//! - `api_runs`: the read-only run API with sessions and API tokens.
+//! - `references`: reference spectrum uploads (roles, Origin, formats) and reads.
+//! - `token_cli`: `pmtwatch token create|list|revoke` through the real binary.
+//! - `fixture`: a finished run with real processed points and their local files.
 //! - `util`: the test server and the raw HTTP client.
 
+mod api_runs;
 mod cli;
 mod commands;
+mod files;
+mod fixture;
+mod links;
 mod login;
+mod references;
 mod routes;
 mod socket;
+mod token_cli;
 mod util;

@@ -2,7 +2,7 @@
 //! one (302 to /login for pages, 401 for the API and the socket); only /healthz, /login and
 //! the static assets answer anyone.
 
-use super::util::{TestResult, get, login, start};
+use super::util::{TestResult, get, login, request, start};
 
 #[tokio::test]
 async fn healthz_answers_without_a_session() -> TestResult {
@@ -36,6 +36,38 @@ async fn every_route_without_a_session_is_refused() -> TestResult {
         let r = get(s.addr, path, Some(&forged)).await;
         assert_eq!(r.status, want, "GET {path} with a forged cookie: {r:?}");
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn links_files_references_and_the_run_api_need_a_session() -> TestResult {
+    let s = start().await;
+    for (path, want) in [
+        ("/runs/1", 302),
+        ("/runs/abc", 302),
+        ("/runs/1/points/theta0_phi0", 302),
+        ("/runs/1/points/theta0_phi0/charge.png", 401),
+        ("/runs/1/points/theta0_phi0/charge.png?overlay=1", 401),
+        ("/runs/1/points/%2e%2e/charge.png", 401),
+        ("/runs/1/points/theta0_phi0/result.json", 401),
+        ("/runs/1/gainmap.png", 401),
+        ("/runs/1/download.zip", 401),
+        ("/references", 401),
+        ("/references/R12860", 401),
+        ("/api/runs", 401),
+        ("/api/runs/1", 401),
+        ("/api/runs?state=bogus", 401),
+    ] {
+        for cookie in [None, Some("ab".repeat(32))] {
+            let r = get(s.addr, path, cookie.as_deref()).await;
+            assert_eq!(r.status, want, "GET {path} (cookie {cookie:?}): {r:?}");
+            if want == 302 {
+                assert_eq!(r.header("location"), Some("/login"), "GET {path}");
+            }
+        }
+    }
+    let r = request(s.addr, "POST", "/references/R12860", &[], b"0,1\n1,2\n").await;
+    assert_eq!(r.status, 401, "POST /references without a session");
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! The test server (the real router on a real listener) and a minimal HTTP/1.1 client.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use pmtwatch::store::{Role, Store};
@@ -21,8 +22,17 @@ pub const USERS: [(&str, Role, &str); 3] = [
 pub struct TestServer {
     pub addr: SocketAddr,
     pub store: Store,
+    /// The server's handles (its monitor knows the data directory and run directories).
+    pub state: AppState,
     pub dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    /// The server's data directory (database, `runs/`, `references/`).
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
 }
 
 impl Drop for TestServer {
@@ -54,12 +64,13 @@ pub async fn start_with(config: WebConfig) -> TestServer {
     .await
     .expect("start the monitor");
     let state = AppState::new(store.clone(), config, monitor);
-    tokio::spawn(web::serve(listener, state, async move {
+    tokio::spawn(web::serve(listener, state.clone(), async move {
         let _ = rx.await;
     }));
     TestServer {
         addr,
         store,
+        state,
         dir,
         stop: Some(tx),
     }
@@ -70,7 +81,10 @@ pub async fn start_with(config: WebConfig) -> TestServer {
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
+    /// The body as text (lossy for binary bodies; use `bytes` for those).
     pub body: String,
+    /// The body as sent (de-chunked when the answer was chunked).
+    pub bytes: Vec<u8>,
 }
 
 impl Response {
@@ -105,9 +119,14 @@ fn parse_head(head: &str) -> (u16, Vec<(String, String)>) {
 
 /// Sends `request` (a full HTTP/1.1 request with `Connection: close`) and reads the answer.
 pub async fn raw(addr: SocketAddr, request: String) -> Response {
+    raw_bytes(addr, request.into_bytes()).await
+}
+
+/// Like [`raw`], for a request with a binary body.
+pub async fn raw_bytes(addr: SocketAddr, request: Vec<u8>) -> Response {
     let fut = async {
         let mut s = TcpStream::connect(addr).await.expect("connect");
-        s.write_all(request.as_bytes()).await.expect("write");
+        s.write_all(&request).await.expect("write");
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await.expect("read");
         buf
@@ -115,14 +134,87 @@ pub async fn raw(addr: SocketAddr, request: String) -> Response {
     let buf = tokio::time::timeout(Duration::from_secs(30), fut)
         .await
         .expect("the server answered within 30 s");
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let (status, headers) = parse_head(head);
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(buf.len());
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let raw_body = buf.get(split + 4..).unwrap_or_default();
+    let (status, headers) = parse_head(&head);
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let bytes = if chunked {
+        dechunk(raw_body)
+    } else {
+        raw_body.to_vec()
+    };
     Response {
         status,
         headers,
-        body: body.to_string(),
+        body: String::from_utf8_lossy(&bytes).to_string(),
+        bytes,
     }
+}
+
+/// Decodes a chunked HTTP/1.1 body (no trailers expected).
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size_text = String::from_utf8_lossy(&raw[..eol]).to_string();
+        let size_hex = size_text.split(';').next().unwrap_or("").trim();
+        let Ok(size) = usize::from_str_radix(size_hex, 16) else {
+            break;
+        };
+        if size == 0 {
+            break;
+        }
+        let start = eol + 2;
+        let end = (start + size).min(raw.len());
+        out.extend_from_slice(&raw[start..end]);
+        raw = raw.get(end + 2..).unwrap_or_default();
+    }
+    out
+}
+
+/// Sends `METHOD path` with extra headers (`("Authorization", "Bearer …")`) and a body.
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    raw_bytes(addr, bytes).await
+}
+
+/// `GET path` with the session cookie, if any, and a bearer token, if any.
+pub async fn get_with(
+    addr: SocketAddr,
+    path: &str,
+    cookie: Option<&str>,
+    bearer: Option<&str>,
+) -> Response {
+    let cookie = cookie.map(|c| format!("pmtwatch_session={c}"));
+    let bearer = bearer.map(|t| format!("Bearer {t}"));
+    let mut headers = Vec::new();
+    if let Some(c) = &cookie {
+        headers.push(("Cookie", c.as_str()));
+    }
+    if let Some(b) = &bearer {
+        headers.push(("Authorization", b.as_str()));
+    }
+    request(addr, "GET", path, &headers, b"").await
 }
 
 fn cookie_header(cookie: Option<&str>) -> String {
@@ -188,11 +280,21 @@ pub async fn ws_handshake(
     cookie: Option<&str>,
     origin: Option<&str>,
 ) -> (u16, TcpStream) {
+    ws_handshake_at(addr, "/ws", cookie, origin).await
+}
+
+/// Like [`ws_handshake`], on `path` (e.g. `/ws?run=1&point=theta0_phi0`).
+pub async fn ws_handshake_at(
+    addr: SocketAddr,
+    path: &str,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+) -> (u16, TcpStream) {
     let origin = origin
         .map(|o| format!("Origin: {o}\r\n"))
         .unwrap_or_default();
     let req = format!(
-        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{origin}{}\r\n",
         cookie_header(cookie)
     );

@@ -48,6 +48,8 @@ pub struct ChargePlot<'a> {
     pub gain: Option<(f64, f64)>,
     /// A reference spectrum, overlaid in grey scaled to the same number of events.
     pub reference: Option<&'a Histogram>,
+    /// The reference's legend entry (e.g. `reference (R12860)`); `None`: `reference (scaled)`.
+    pub reference_label: Option<&'a str>,
 }
 
 /// Renders the charge spectrum plot as PNG bytes (1000×750).
@@ -456,7 +458,8 @@ fn draw_info(area: &Canvas, p: &ChargePlot, prep: &Prepared) -> Result<()> {
         .map(|l| (l.label.as_str(), l.colour, l.width))
         .collect();
     if prep.reference.is_some() {
-        entries.push(("reference (scaled)", REF_COLOUR, 2));
+        let label = p.reference_label.unwrap_or("reference (scaled)");
+        entries.push((label, REF_COLOUR, 2));
     }
     for (name, colour, width) in entries {
         sample(y, colour, width).map_err(draw_err)?;
