@@ -5,12 +5,16 @@
 //!
 //! - [`Root`]: the whole shell — [`header::Header`], [`sidebar::Sidebar`] with the three
 //!   workflow steps, and [`tabs::Tabs`] (Scan, HV check, History, System).
-//! - [`executor::ExecutorPanel`]: step 1, start/stop (operator/admin; refused otherwise).
+//! - [`executor::ExecutorPanel`]: step 1, start/stop and what each slot's run is doing.
 //! - [`users::UsersPanel`]: accounts (System tab); adding one is admin-only.
-//! - [`placeholder::Placeholder`]: panels that later issues fill (grid, HV, NVML).
+//! - [`placeholder::Placeholder`]: panels that later issues fill (HV, NVML).
+//! - [`live`]: the board and the open review as page-wide signals; [`format`]: pure
+//!   helpers (UTC dates, sizes, words).
 
 pub mod executor;
+pub mod format;
 pub mod header;
+pub mod live;
 pub mod placeholder;
 pub mod sidebar;
 pub mod tabs;
@@ -56,6 +60,14 @@ pub fn Root() -> Element {
     // The session remembers its view (tab and step) on the server, so a reconnect or a
     // server restart shows the same screen again.
     let (first_tab, first_step) = parse_view(&ctx.user.view);
+    // A shared link opens its run in the Scan tab (a slot's card, or read-only on top).
+    let first_tab = if ctx.open.is_some() {
+        tabs::Tab::Scan
+    } else {
+        first_tab
+    };
+    live::provide_board(&ctx.hub);
+    live::provide_review(ctx.open.clone());
     let step = use_signal(|| first_step);
     let tab = use_signal(|| first_tab);
     let mut shown = use_signal(|| view_key(first_tab, first_step));
