@@ -6,6 +6,8 @@
 //! - [`Root`]: the whole shell — [`header::Header`], [`sidebar::Sidebar`] with the three
 //!   workflow steps, and [`tabs::Tabs`] (Scan, HV check, History, System).
 //! - [`executor::ExecutorPanel`]: step 1, start/stop and what each slot's run is doing.
+//! - [`profiles::ProfilesPanel`] with [`profile_form::ProfileForm`] (model:
+//!   [`profile_draft::Draft`]): step 2, compute profiles and their connection test.
 //! - [`users::UsersPanel`]: accounts (System tab); adding one is admin-only.
 //! - [`placeholder::Placeholder`]: panels that later issues fill (HV, NVML).
 //! - [`live`]: the board and the open review as page-wide signals; [`format`]: pure
@@ -16,6 +18,9 @@ pub mod format;
 pub mod header;
 pub mod live;
 pub mod placeholder;
+pub mod profile_draft;
+pub mod profile_form;
+pub mod profiles;
 pub mod sidebar;
 pub mod tabs;
 pub mod users;
