@@ -8,11 +8,13 @@
 //! - [`executor::ExecutorPanel`]: step 1, start/stop and what each slot's run is doing.
 //! - [`profiles::ProfilesPanel`] with [`profile_form::ProfileForm`] (model:
 //!   [`profile_draft::Draft`]): step 2, compute profiles and their connection test.
+//! - [`cleanup::CleanupPanel`]: step 3, removing local copies of results.
 //! - [`users::UsersPanel`]: accounts (System tab); adding one is admin-only.
 //! - [`placeholder::Placeholder`]: panels that later issues fill (HV, NVML).
 //! - [`live`]: the board and the open review as page-wide signals; [`format`]: pure
 //!   helpers (UTC dates, sizes, words).
 
+pub mod cleanup;
 pub mod executor;
 pub mod format;
 pub mod header;

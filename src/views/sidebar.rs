@@ -3,8 +3,8 @@
 
 use dioxus::prelude::*;
 
+use super::cleanup::CleanupPanel;
 use super::executor::ExecutorPanel;
-use super::placeholder::Placeholder;
 use super::profiles::ProfilesPanel;
 
 /// The workflow steps of the sidebar.
@@ -65,9 +65,7 @@ pub fn Sidebar(mut step: Signal<Step>) -> Element {
                             match s {
                                 Step::Executor => rsx! { ExecutorPanel {} },
                                 Step::Remote => rsx! { ProfilesPanel {} },
-                                Step::Cleanup => rsx! {
-                                    Placeholder { text: "Removing local copies of reviewed runs arrives with the live-monitoring issue." }
-                                },
+                                Step::Cleanup => rsx! { CleanupPanel {} },
                             }
                         }
                     }
