@@ -9,6 +9,10 @@
 //! - [`profiles::ProfilesPanel`] with [`profile_form::ProfileForm`] (model:
 //!   [`profile_draft::Draft`]): step 2, compute profiles and their connection test.
 //! - [`cleanup::CleanupPanel`]: step 3, removing local copies of results.
+//! - [`slots::SlotsPanel`] with one [`slot_card::SlotCard`] per PMT slot: steps 4–5 in
+//!   the Scan tab; [`grid::Grid`] (the live grid), [`review::ReviewPanel`] (one point)
+//!   and [`run_actions::RunActions`] (flag/archive); [`run_panel::RunPanel`] shows a
+//!   shared link's run read-only.
 //! - [`users::UsersPanel`]: accounts (System tab); adding one is admin-only.
 //! - [`placeholder::Placeholder`]: panels that later issues fill (HV, NVML).
 //! - [`live`]: the board and the open review as page-wide signals; [`format`]: pure
@@ -17,13 +21,19 @@
 pub mod cleanup;
 pub mod executor;
 pub mod format;
+pub mod grid;
 pub mod header;
 pub mod live;
 pub mod placeholder;
 pub mod profile_draft;
 pub mod profile_form;
 pub mod profiles;
+pub mod review;
+pub mod run_actions;
+pub mod run_panel;
 pub mod sidebar;
+pub mod slot_card;
+pub mod slots;
 pub mod tabs;
 pub mod users;
 
