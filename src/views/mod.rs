@@ -11,8 +11,9 @@
 //! - [`cleanup::CleanupPanel`]: step 3, removing local copies of results.
 //! - [`slots::SlotsPanel`] with one [`slot_card::SlotCard`] per PMT slot: steps 4–5 in
 //!   the Scan tab; [`grid::Grid`] (the live grid), [`review::ReviewPanel`] (one point)
-//!   and [`run_actions::RunActions`] (flag/archive); [`run_panel::RunPanel`] shows a
-//!   shared link's run read-only.
+//!   and [`run_actions::RunActions`] (flag/archive) are shared with History.
+//! - [`history::HistoryPanel`]: past runs; [`run_panel::RunPanel`] opens one read-only
+//!   (also for a shared link to a run no slot shows).
 //! - [`users::UsersPanel`]: accounts (System tab); adding one is admin-only.
 //! - [`placeholder::Placeholder`]: panels that later issues fill (HV, NVML).
 //! - [`live`]: the board and the open review as page-wide signals; [`format`]: pure
@@ -23,6 +24,7 @@ pub mod executor;
 pub mod format;
 pub mod grid;
 pub mod header;
+pub mod history;
 pub mod live;
 pub mod placeholder;
 pub mod profile_draft;

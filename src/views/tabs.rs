@@ -1,8 +1,9 @@
-//! The main area's tabs: Scan (the PMT slots with their live grids), HV check, History,
-//! System (accounts).
+//! The main area's tabs: Scan (the PMT slots with their live grids), HV check, History
+//! (past runs), System (accounts).
 
 use dioxus::prelude::*;
 
+use super::history::HistoryPanel;
 use super::placeholder::Placeholder;
 use super::slots::SlotsPanel;
 use super::users::UsersPanel;
@@ -79,7 +80,7 @@ pub fn Tabs(mut tab: Signal<Tab>) -> Element {
                 },
                 Tab::History => rsx! {
                     h2 { "History" }
-                    Placeholder { text: "Past runs with their review state (archived, flagged) arrive with the live-monitoring issue." }
+                    HistoryPanel {}
                 },
                 Tab::System => rsx! {
                     h2 { "System" }
