@@ -127,6 +127,7 @@ pub fn ExecutorPanel() -> Element {
                                         if logs.read().contains_key(&id) { "Refresh log" } else { "Show log" }
                                     }
                                     match logs.read().get(&id) {
+                                        Some(Ok(text)) if text.is_empty() => rsx! { pre { id: "slot-{id}-log-text", class: "job-log muted", "(no output yet)" } },
                                         Some(Ok(text)) => rsx! { pre { id: "slot-{id}-log-text", class: "job-log", "{text}" } },
                                         Some(Err(e)) => rsx! { p { id: "slot-{id}-log-text", class: "refusal", role: "alert", "{e}" } },
                                         None => rsx! {},

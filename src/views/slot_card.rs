@@ -38,6 +38,42 @@ enum Act {
     Remove,
 }
 
+/// Asks the server; the answer in words for the slot's message line.
+async fn perform(ctx: &ShellContext, slot_id: i64, a: Act) -> Result<String, CommandError> {
+    let (c, who) = (&ctx.commands, &ctx.user);
+    match a {
+        Act::Start(first) => {
+            if let Some((serial, profile, kind)) = first {
+                c.set_slot(who, slot_id, serial, profile, kind).await?;
+            }
+            let s = c.start_run(who, slot_id).await?;
+            Ok(match s.auto_archived {
+                Some(prev) => format!(
+                    "Started run {}; previous run {prev} archived automatically.",
+                    s.run_id
+                ),
+                None => format!("Started run {}.", s.run_id),
+            })
+        }
+        Act::Stop { run, cancel } => {
+            c.stop_run(who, run, cancel).await?;
+            Ok(if cancel {
+                format!("Stopping run {run} and cancelling its job.")
+            } else {
+                format!("Stopping run {run}; its job is left running.")
+            })
+        }
+        Act::Sync(run) => Ok(match c.sync_run(who, run).await? {
+            1 => "1 new point".to_string(),
+            n => format!("{n} new points"),
+        }),
+        Act::Remove => {
+            c.remove_slot(who, slot_id).await?;
+            Ok("Removed.".into())
+        }
+    }
+}
+
 #[component]
 pub fn SlotCard(slot_id: i64) -> Element {
     let ctx = use_context::<ShellContext>();
@@ -107,44 +143,7 @@ pub fn SlotCard(slot_id: i64) -> Element {
         busy.set(true);
         message.set(None);
         spawn(async move {
-            let (c, who) = (&ctx.commands, &ctx.user);
-            let r: Result<String, CommandError> =
-                match a {
-                    Act::Start(first) => {
-                        let saved = match first {
-                            Some((serial, profile, kind)) => {
-                                c.set_slot(who, slot_id, serial, profile, kind).await
-                            }
-                            None => Ok(()),
-                        };
-                        match saved {
-                        Ok(()) => c.start_run(who, slot_id).await.map(|s| match s.auto_archived {
-                            Some(prev) => format!(
-                                "Started run {}; previous run {prev} archived automatically.",
-                                s.run_id
-                            ),
-                            None => format!("Started run {}.", s.run_id),
-                        }),
-                        Err(e) => Err(e),
-                    }
-                    }
-                    Act::Stop { run, cancel } => c.stop_run(who, run, cancel).await.map(|()| {
-                        if cancel {
-                            format!("Stopping run {run} and cancelling its job.")
-                        } else {
-                            format!("Stopping run {run}; its job is left running.")
-                        }
-                    }),
-                    Act::Sync(run) => c.sync_run(who, run).await.map(|n| match n {
-                        1 => "1 new point".to_string(),
-                        n => format!("{n} new points"),
-                    }),
-                    Act::Remove => c
-                        .remove_slot(who, slot_id)
-                        .await
-                        .map(|()| "Removed.".into()),
-                };
-            match r {
+            match perform(&ctx, slot_id, a).await {
                 Ok(m) => message.set(Some((true, m))),
                 Err(e) => message.set(Some((false, e.to_string()))),
             }
