@@ -5,14 +5,37 @@
 //!
 //! - [`Root`]: the whole shell — [`header::Header`], [`sidebar::Sidebar`] with the three
 //!   workflow steps, and [`tabs::Tabs`] (Scan, HV check, History, System).
-//! - [`executor::ExecutorPanel`]: step 1, start/stop (operator/admin; refused otherwise).
+//! - [`executor::ExecutorPanel`]: step 1, start/stop and what each slot's run is doing.
+//! - [`profiles::ProfilesPanel`] with [`profile_form::ProfileForm`] (model:
+//!   [`profile_draft::Draft`]): step 2, compute profiles and their connection test.
+//! - [`cleanup::CleanupPanel`]: step 3, removing local copies of results.
+//! - [`slots::SlotsPanel`] with one [`slot_card::SlotCard`] per PMT slot: steps 4–5 in
+//!   the Scan tab; [`grid::Grid`] (the live grid), [`review::ReviewPanel`] (one point)
+//!   and [`run_actions::RunActions`] (flag/archive) are shared with History.
+//! - [`history::HistoryPanel`]: past runs; [`run_panel::RunPanel`] opens one read-only
+//!   (also for a shared link to a run no slot shows).
 //! - [`users::UsersPanel`]: accounts (System tab); adding one is admin-only.
-//! - [`placeholder::Placeholder`]: panels that later issues fill (grid, HV, NVML).
+//! - [`placeholder::Placeholder`]: panels that later issues fill (HV, NVML).
+//! - [`live`]: the board and the open review as page-wide signals; [`format`]: pure
+//!   helpers (UTC dates, sizes, words).
 
+pub mod cleanup;
 pub mod executor;
+pub mod format;
+pub mod grid;
 pub mod header;
+pub mod history;
+pub mod live;
 pub mod placeholder;
+pub mod profile_draft;
+pub mod profile_form;
+pub mod profiles;
+pub mod review;
+pub mod run_actions;
+pub mod run_panel;
 pub mod sidebar;
+pub mod slot_card;
+pub mod slots;
 pub mod tabs;
 pub mod users;
 
@@ -56,6 +79,14 @@ pub fn Root() -> Element {
     // The session remembers its view (tab and step) on the server, so a reconnect or a
     // server restart shows the same screen again.
     let (first_tab, first_step) = parse_view(&ctx.user.view);
+    // A shared link opens its run in the Scan tab (a slot's card, or read-only on top).
+    let first_tab = if ctx.open.is_some() {
+        tabs::Tab::Scan
+    } else {
+        first_tab
+    };
+    live::provide_board(&ctx.hub);
+    live::provide_review(ctx.open.clone());
     let step = use_signal(|| first_step);
     let tab = use_signal(|| first_tab);
     let mut shown = use_signal(|| view_key(first_tab, first_step));

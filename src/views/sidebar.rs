@@ -1,10 +1,11 @@
-//! The sidebar: the operator's set-up steps in order. Step 1 is live (the executor panel);
-//! steps 2 and 3 are filled by the remote-profile and cleanup issues.
+//! The sidebar: the operator's set-up steps in order — the background executor, the
+//! compute profiles (remote configuration) and the cleanup of local data.
 
 use dioxus::prelude::*;
 
+use super::cleanup::CleanupPanel;
 use super::executor::ExecutorPanel;
-use super::placeholder::Placeholder;
+use super::profiles::ProfilesPanel;
 
 /// The workflow steps of the sidebar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,12 +64,8 @@ pub fn Sidebar(mut step: Signal<Step>) -> Element {
                         div { class: "step-body",
                             match s {
                                 Step::Executor => rsx! { ExecutorPanel {} },
-                                Step::Remote => rsx! {
-                                    Placeholder { text: "Compute profiles (local, SSH, SLURM) and their connection test arrive with the remote-configuration issue. Admins edit them." }
-                                },
-                                Step::Cleanup => rsx! {
-                                    Placeholder { text: "Removing local copies of reviewed runs arrives with the live-monitoring issue." }
-                                },
+                                Step::Remote => rsx! { ProfilesPanel {} },
+                                Step::Cleanup => rsx! { CleanupPanel {} },
                             }
                         }
                     }

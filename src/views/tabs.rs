@@ -1,8 +1,11 @@
-//! The main area's tabs: Scan, HV check, History, System.
+//! The main area's tabs: Scan (the PMT slots with their live grids), HV check, History
+//! (past runs), System (accounts).
 
 use dioxus::prelude::*;
 
+use super::history::HistoryPanel;
 use super::placeholder::Placeholder;
+use super::slots::SlotsPanel;
 use super::users::UsersPanel;
 
 /// The main area's tabs.
@@ -69,7 +72,7 @@ pub fn Tabs(mut tab: Signal<Tab>) -> Element {
             match tab() {
                 Tab::Scan => rsx! {
                     h2 { "Scan" }
-                    Placeholder { text: "The live grid of scan points (PMT slots, serial numbers, points coloured healthy or poor) arrives with the live-monitoring issue." }
+                    SlotsPanel {}
                 },
                 Tab::Hv => rsx! {
                     h2 { "HV check" }
@@ -77,7 +80,7 @@ pub fn Tabs(mut tab: Signal<Tab>) -> Element {
                 },
                 Tab::History => rsx! {
                     h2 { "History" }
-                    Placeholder { text: "Past runs with their review state (archived, flagged) arrive with the live-monitoring issue." }
+                    HistoryPanel {}
                 },
                 Tab::System => rsx! {
                     h2 { "System" }

@@ -1,0 +1,205 @@
+//! Small pure helpers the views share: UTC dates for the History filters and tables (no
+//! date crate: the civil-calendar arithmetic is a few lines), byte sizes, a run's review
+//! in words, a point's coordinates, and the names of the profile kinds and modes. No
+//! component lives here; everything is a plain function with a unit test.
+
+use crate::monitor::Mode;
+use crate::pipeline::scan::PointLabel;
+use crate::remote::backend::Kind;
+use crate::store::{Review, Run};
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date `(year, month, day)` of a day number since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Unix seconds of `YYYY-MM-DD` at 00:00 UTC; `None` unless it is a real date.
+pub fn parse_date(text: &str) -> Option<i64> {
+    let mut parts = text.trim().splitn(3, '-');
+    let num = |s: Option<&str>| -> Option<i64> {
+        let s = s?;
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (y, m, d) = (num(parts.next())?, num(parts.next())?, num(parts.next())?);
+    if !(1..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let days = days_from_civil(y, m, d);
+    // 31 February and the like come back as another date: refuse them.
+    (civil_from_days(days) == (y, m, d)).then_some(days * 86_400)
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM` (UTC).
+pub fn fmt_utc(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
+}
+
+/// An optional time as `YYYY-MM-DD HH:MM`, or a dash.
+pub fn fmt_utc_opt(secs: Option<i64>) -> String {
+    secs.map(fmt_utc).unwrap_or_else(|| "—".into())
+}
+
+/// A size in decimal units: `812 B`, `4.1 kB`, `12.3 MB`, `1.20 GB`.
+pub fn fmt_bytes(bytes: u64) -> String {
+    let b = bytes as f64;
+    if bytes < 1000 {
+        format!("{bytes} B")
+    } else if b < 1e6 {
+        format!("{:.1} kB", b / 1e3)
+    } else if b < 1e9 {
+        format!("{:.1} MB", b / 1e6)
+    } else {
+        format!("{:.2} GB", b / 1e9)
+    }
+}
+
+/// A review state in words: `archive requested`, `flagged`, …
+pub fn review_word(review: Review) -> String {
+    review.as_str().replace('_', " ")
+}
+
+/// A run's review as the operator reads it: the state, and while a move is under way that
+/// it waits for the confirmation; once done, the reason (flagged) and where the data went.
+pub fn review_text(run: &Run) -> String {
+    let word = review_word(run.review);
+    match run.review {
+        Review::Unreviewed => word,
+        Review::ArchiveRequested | Review::FlagRequested => {
+            format!("{word} — waiting for the move to be confirmed")
+        }
+        Review::Archived | Review::Flagged => {
+            let mut s = word;
+            if !run.review_reason.is_empty() {
+                s.push_str(&format!(": {}", run.review_reason));
+            }
+            if !run.review_dest.is_empty() {
+                s.push_str(&format!(" → {}", run.review_dest));
+            }
+            if !run.reviewed_by.is_empty() {
+                s.push_str(&format!(" (by {}", run.reviewed_by));
+                if let Some(at) = run.reviewed_at {
+                    s.push_str(&format!(", {} UTC", fmt_utc(at)));
+                }
+                s.push(')');
+            }
+            s
+        }
+    }
+}
+
+/// A point's coordinates: `θ 10° φ 90°` or `1500 V`.
+pub fn fmt_coords(p: &PointLabel) -> String {
+    match *p {
+        PointLabel::Surface { theta, phi } => format!("θ {theta}° φ {phi}°"),
+        PointLabel::Hv { volts } => format!("{volts} V"),
+    }
+}
+
+/// Every profile kind with its name in the form.
+pub const KINDS: [(Kind, &str); 3] = [
+    (Kind::Local, "local"),
+    (Kind::Ssh, "ssh"),
+    (Kind::Slurm, "slurm"),
+];
+
+/// A profile kind's name: `local`, `ssh`, `slurm`.
+pub fn kind_name(kind: Kind) -> &'static str {
+    KINDS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, n)| *n)
+        .unwrap_or("local")
+}
+
+/// Every profile mode with its name in the form.
+pub const MODES: [(Mode, &str); 2] = [(Mode::Pipeline, "pipeline"), (Mode::Command, "command")];
+
+/// A profile mode's name: `pipeline`, `command`.
+pub fn mode_name(mode: Mode) -> &'static str {
+    MODES
+        .iter()
+        .find(|(m, _)| *m == mode)
+        .map(|(_, n)| *n)
+        .unwrap_or("pipeline")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip_and_nonsense_is_refused() {
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("2000-01-01"), Some(946_684_800));
+        assert_eq!(parse_date("2024-02-29"), Some(1_709_164_800));
+        assert_eq!(parse_date("2026-12-31"), Some(1_798_675_200));
+        assert_eq!(parse_date(" 2024-02-29 "), Some(1_709_164_800));
+        for bad in [
+            "",
+            "2023-02-29",
+            "2024-13-01",
+            "2024-00-10",
+            "2024-1-",
+            "x-1-1",
+            "2024/01/01",
+            "+2024-01-01",
+            "2024-01-01-",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad:?}");
+        }
+        assert_eq!(fmt_utc(0), "1970-01-01 00:00");
+        assert_eq!(fmt_utc(1_754_006_399), "2025-07-31 23:59");
+        assert_eq!(fmt_utc(1_709_164_800 + 3600 + 120), "2024-02-29 01:02");
+        for day in (-800_000..800_000).step_by(997) {
+            let (y, m, d) = civil_from_days(day);
+            assert_eq!(days_from_civil(y, m, d), day);
+        }
+    }
+
+    #[test]
+    fn sizes_and_words() {
+        assert_eq!(fmt_bytes(812), "812 B");
+        assert_eq!(fmt_bytes(4_100), "4.1 kB");
+        assert_eq!(fmt_bytes(12_300_000), "12.3 MB");
+        assert_eq!(fmt_bytes(1_200_000_000), "1.20 GB");
+        assert_eq!(review_word(Review::ArchiveRequested), "archive requested");
+        assert_eq!(kind_name(Kind::Slurm), "slurm");
+        assert_eq!(mode_name(Mode::Command), "command");
+        assert_eq!(
+            fmt_coords(&PointLabel::Surface {
+                theta: 10.0,
+                phi: 90.0
+            }),
+            "θ 10° φ 90°"
+        );
+        assert_eq!(fmt_coords(&PointLabel::Hv { volts: 1500.0 }), "1500 V");
+    }
+}
