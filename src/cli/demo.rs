@@ -1,7 +1,10 @@
-//! `pmtwatch demo`: the whole chain on embedded defaults with no other input — simulate a
+//! `pmtwatch demo`: the dashboard on a simulated bench ([`super::demo_live`]), or with
+//! `--offline` the whole chain on embedded defaults with no other input — simulate a
 //! surface scan with known truth, process every point exactly as `process --watch` does,
-//! write the scan outputs, and print how the measured gains compare with the truth. It is
-//! the first thing to run on a new machine and the smallest end-to-end check of a build.
+//! write the scan outputs, and print how the measured gains compare with the truth (the
+//! smallest end-to-end check of a build, without a browser).
+//!
+//! The rest of this documentation is about `--offline`.
 //!
 //! Layout under `--dir` (default `./pmtwatch-demo`):
 //! - `scan/truth.json`, `scan/<SN>/wavesave_<label>/` — the simulated bench scan;
@@ -39,10 +42,22 @@ use crate::pipeline::simulate::{PointTruth, SimParams, simulate_scan};
 /// Arguments of `pmtwatch demo`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
-    /// Working directory: the simulated scan goes to DIR/scan, the results to DIR/results.
+    /// Address the dashboard listens on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub bind: std::net::SocketAddr,
+    /// The dashboard's data directory (created with a demo operator and profile).
+    #[arg(long, value_name = "DIR", default_value = "pmtwatch-demo-data")]
+    pub data_dir: PathBuf,
+    /// Seconds between the simulated bench's points.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.5)]
+    pub interval: f64,
+    /// No server: simulate, process and compare with the truth on the terminal.
+    #[arg(long)]
+    pub offline: bool,
+    /// With --offline: the simulated scan goes to DIR/scan, the results to DIR/results.
     #[arg(long, value_name = "DIR", default_value = "pmtwatch-demo")]
     pub dir: PathBuf,
-    /// Surface-scan points (21 is the standard scan).
+    /// Scan points (21 is the standard scan).
     #[arg(long, value_name = "N", default_value_t = 21)]
     pub points: usize,
     /// Events per point.
@@ -65,6 +80,15 @@ struct Row {
 
 /// Runs `pmtwatch demo`.
 pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    if args.offline {
+        run_offline(args)
+    } else {
+        super::demo_live::run(args)
+    }
+}
+
+/// Runs `pmtwatch demo --offline`.
+fn run_offline(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.points >= 1, "--points must be at least 1");
     anyhow::ensure!(args.events >= 1, "--events must be at least 1");
     let serial = &args.serial;

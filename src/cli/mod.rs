@@ -4,7 +4,8 @@
 //! - [`process`]: `pmtwatch process` — one point (files or a point directory).
 //! - [`watch`]: `pmtwatch process --watch` — follow a scan directory as points complete.
 //! - [`simulate`]: `pmtwatch simulate` — write a realistic scan with known truth.
-//! - [`demo`]: `pmtwatch demo` — simulate a scan, process it and compare with the truth.
+//! - [`demo`]: `pmtwatch demo --offline` — simulate a scan, process it and compare with the truth.
+//! - [`demo_live`]: `pmtwatch demo` — the dashboard on a simulated bench.
 //! - [`remote`]: `pmtwatch remote test` — the connection test of a remote profile.
 //! - [`serve`]: `pmtwatch serve` — the operator web app (axum + Dioxus LiveView).
 //! - [`user`]: `pmtwatch user …` — lab accounts in the server's database.
@@ -12,6 +13,7 @@
 //! - [`scan_outputs`]: scan table, gain map and summary at the end of a scan (watch, demo).
 
 pub mod demo;
+pub mod demo_live;
 pub mod process;
 pub mod remote;
 pub mod scan_outputs;

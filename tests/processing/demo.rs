@@ -13,7 +13,7 @@ const LABELS: [&str; 3] = ["theta0_phi0", "theta15_phi0", "theta15_phi90"];
 /// Runs `pmtwatch demo` on `dir` with 3 points of 1500 events, at most `limit`.
 fn run_demo(dir: &Path, limit: Duration) -> Output {
     let mut child = Command::new(BIN)
-        .arg("demo")
+        .args(["demo", "--offline"])
         .arg("--dir")
         .arg(dir)
         .args(["--points", "3", "--events", "1500"])

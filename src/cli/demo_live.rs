@@ -1,0 +1,202 @@
+//! `pmtwatch demo`: the dashboard on a simulated bench, with nothing else installed. It
+//! prepares a data directory (a demo operator with a fresh printed password, a local
+//! compute profile whose directories live in the data directory, slot PMT 1 with serial
+//! DEMO0001), starts the executor and a run, and plays out a 21-point R12860 scan in real
+//! time with one weak spot (θ 30°, φ 180° at 0.7 × the gain), so the grid at
+//! http://127.0.0.1:8080 fills in point by point within a minute and one cell turns poor.
+//!
+//! Decisions, and why:
+//! - The same server as `serve` (same monitor, same local backend running this binary's
+//!   `process --watch`): the demo exercises the real path, only the digitizer is simulated.
+//! - Running the demo again reuses the data directory: the previous demo run is archived
+//!   automatically (as the next scan in a slot does), the old simulated scan is removed
+//!   first so the new run does not pick it up, and the password is reset and printed.
+//! - The simulated bench runs on a blocking thread (the simulator is CPU work); the demo
+//!   ends with Ctrl-C like `serve`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::demo::DemoArgs;
+use super::serve;
+use crate::monitor::profile::r12860_pattern;
+use crate::monitor::{Monitor, ProfileSpec};
+use crate::pipeline::config::HealthRange;
+use crate::pipeline::scan::PointLabel;
+use crate::pipeline::serial::Serial;
+use crate::pipeline::simulate::{SimParams, simulate_scan};
+use crate::remote::backend::Kind;
+use crate::store::{Role, ScanKind, Store};
+use crate::web::WebConfig;
+
+/// The demo's operator account.
+pub const DEMO_USER: &str = "demo";
+/// The simulated tube.
+pub const DEMO_SERIAL: &str = "DEMO0001";
+/// The weak spot of the simulated tube.
+pub const WEAK_SPOT: &str = "theta30_phi180";
+const PROFILE_NAME: &str = "demo bench (this machine)";
+
+/// A random password of 16 letters and digits.
+fn password() -> anyhow::Result<String> {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no system randomness: {e}"))?;
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect())
+}
+
+/// The demo's local profile: every directory inside the data directory.
+fn demo_profile(data: &Path, points: usize) -> ProfileSpec {
+    let bench = data.join("bench");
+    let p = |rel: &str| bench.join(rel).display().to_string();
+    let mut pattern = r12860_pattern();
+    pattern.truncate(points.max(1));
+    let mut spec = ProfileSpec {
+        kind: Kind::Local,
+        work_dir: p("work"),
+        scan_root: p("scan"),
+        archive_dir: p("archive"),
+        flag_dir: p("flag"),
+        settle_secs: 0.5,
+        poll_secs: 0.5,
+        pattern,
+        ..ProfileSpec::default()
+    };
+    // The simulated tube's gain varies ±5 % over the photocathode around 1e7.
+    spec.analysis.health = HealthRange {
+        gain_min: 0.85e7,
+        gain_max: 1.2e7,
+    };
+    spec
+}
+
+/// Runs `pmtwatch demo`.
+pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        (1..=21).contains(&args.points),
+        "--points must be 1–21 (the R12860 pattern)"
+    );
+    anyhow::ensure!(
+        args.interval.is_finite() && (0.0..=600.0).contains(&args.interval),
+        "--interval must be 0–600 seconds"
+    );
+    let data = &args.data_dir;
+    let store = Store::open_dir(data)?;
+    let data = std::fs::canonicalize(data)
+        .with_context(|| format!("cannot resolve {}", data.display()))?;
+    let spec = demo_profile(&data, args.points);
+    for d in [
+        &spec.work_dir,
+        &spec.scan_root,
+        &spec.archive_dir,
+        &spec.flag_dir,
+    ] {
+        std::fs::create_dir_all(d).with_context(|| format!("cannot create {d}"))?;
+    }
+    // The previous demo's simulated scan must not be taken for this one.
+    let old_scan = Path::new(&spec.scan_root).join(DEMO_SERIAL);
+    if old_scan.exists() {
+        std::fs::remove_dir_all(&old_scan)
+            .with_context(|| format!("cannot remove the old demo scan {}", old_scan.display()))?;
+    }
+    let pw = password()?;
+    match store.user_by_name(DEMO_USER)? {
+        Some(_) => store.set_password(DEMO_USER, &pw)?,
+        None => {
+            store.add_user(DEMO_USER, Role::Operator, &pw)?;
+        }
+    }
+    let json = serde_json::to_string(&spec).context("the demo profile")?;
+    let existing = store
+        .profiles()?
+        .into_iter()
+        .find(|p| p.name == PROFILE_NAME)
+        .map(|p| p.id);
+    let profile = store.save_profile(existing, PROFILE_NAME, &json)?;
+    store.slots()?;
+    store.set_slot(1, DEMO_SERIAL, Some(profile), ScanKind::Surface)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let interval = Duration::from_secs_f64(args.interval);
+    let (events, seed) = (args.events, args.seed);
+    let labels: Vec<PointLabel> = spec
+        .pattern
+        .iter()
+        .map(|&[theta, phi]| PointLabel::Surface { theta, phi })
+        .collect();
+    let scan_root = std::path::PathBuf::from(&spec.scan_root);
+    runtime.block_on(async move {
+        let monitor = serve::start_monitor(&store, &data).await?;
+        start_demo_run(&monitor).await?;
+        let banner = move |addr: std::net::SocketAddr| {
+            eprintln!(
+                "\npmtwatch demo: open http://{addr} and sign in as\n  user:     {DEMO_USER}\n  \
+                 password: {pw}\nA simulated bench now scans PMT {DEMO_SERIAL} ({} points, one every \
+                 {:.1} s; the point {WEAK_SPOT} is weak). Ctrl-C ends the demo.\n",
+                labels.len(),
+                interval.as_secs_f64()
+            );
+            std::thread::spawn(move || bench(&scan_root, &labels, events, seed, interval));
+        };
+        serve::serve(args.bind, store, WebConfig::default(), &data, monitor, banner).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the executor and a run in slot PMT 1 (archiving the last demo run).
+async fn start_demo_run(monitor: &Monitor) -> anyhow::Result<()> {
+    // A demo run left running by a killed demo is stopped first.
+    if let Some(run) = monitor.snapshot().slot_run(1)
+        && run.run.state.is_active()
+    {
+        let id = run.run.id;
+        monitor.stop_run(id, true, DEMO_USER).await?;
+        for _ in 0..100 {
+            if !monitor.is_following(id) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    monitor.set_executor(true, DEMO_USER).await?;
+    let started = monitor
+        .start_run(1, DEMO_USER)
+        .await
+        .context("starting the demo run")?;
+    if let Some(old) = started.auto_archived {
+        eprintln!("pmtwatch demo: the previous demo run {old} was archived");
+    }
+    Ok(())
+}
+
+/// The simulated digitizer: writes the scan point by point.
+fn bench(scan_root: &Path, labels: &[PointLabel], events: usize, seed: u64, interval: Duration) {
+    let Ok(serial) = Serial::parse(DEMO_SERIAL) else {
+        return;
+    };
+    let mut params = SimParams {
+        events,
+        ..SimParams::default()
+    };
+    params.gain_factors.insert(WEAK_SPOT.to_string(), 0.7);
+    if let Err(e) = simulate_scan(
+        scan_root,
+        &serial,
+        &params,
+        labels,
+        seed,
+        Some(interval),
+        |_| {},
+    ) {
+        eprintln!("pmtwatch demo: the simulated bench stopped: {e}");
+    }
+}
