@@ -21,7 +21,6 @@ pub const POOR: &str = "theta10_phi90";
 
 pub struct Bench {
     pub dir: PathBuf,
-    pub data: PathBuf,
     pub store: Store,
     pub monitor: Monitor,
 }
@@ -62,7 +61,6 @@ impl Bench {
         .expect("start the monitor");
         Bench {
             dir,
-            data,
             store,
             monitor,
         }
