@@ -246,6 +246,12 @@ async fn prepare_scan(
     let text = toml::to_string(&spec.analysis)
         .map_err(|e| refused(format!("the analysis settings cannot be written: {e}")))?;
     backend.install_file(&config_path, &text).await?;
+    // The result directory exists before anything follows it (a SLURM job may start late).
+    backend
+        .handle()
+        .await?
+        .run_ok(&["mkdir", "-p", "--", &out])
+        .await?;
     Ok(RemoteScan {
         scan_dir: spec.scan_root.clone(),
         serial,
