@@ -1,0 +1,364 @@
+//! Live monitoring in a real browser (headless Chromium over WebDriver) against the built
+//! `pmtwatch` binary:
+//!
+//! - `live_scan_two_browsers_review_and_history`: an admin creates a local compute profile
+//!   in the form (step 2); an operator starts the executor, types a serial into slot PMT 1,
+//!   picks the profile and runs live monitoring; a simulated bench plays the scan out while
+//!   an observer watches in a second browser: both grids fill in by themselves (pushed, not
+//!   reloaded), the weak spot shows as poor in both; the observer opens its spectrum and is
+//!   refused when flagging; the operator flags the run with a reason: the run's data is
+//!   moved to the flag area and History shows the run flagged.
+//! - `demo_from_an_empty_data_dir_fills_the_grid`: `pmtwatch demo` on an empty directory
+//!   prints a password; signing in shows the grid of the simulated scan filling in, with
+//!   the weak spot poor.
+//!
+//! Screenshots at each step go to `<target>/browser-screenshots/`. Fails (never skips) when
+//! Chromium or chromedriver is missing.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use browser_tests::{Browser, Server, add_user, free_port, pmtwatch_bin};
+use fantoccini::Locator;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+const T: Duration = Duration::from_secs(20);
+const SCAN: Duration = Duration::from_secs(180);
+const PATTERN: &str = "0/0 10/0 10/90 10/180 10/270";
+const LABELS: [&str; 5] = [
+    "theta0_phi0",
+    "theta10_phi0",
+    "theta10_phi90",
+    "theta10_phi180",
+    "theta10_phi270",
+];
+const POOR: &str = "theta10_phi90";
+
+/// Sets an input's value the way typing ends (one `input` and one `change` event).
+async fn fill(b: &Browser, id: &str, value: &str) -> Result<()> {
+    b.wait_js(&format!("document.getElementById({id:?}) !== null"), T)
+        .await
+        .with_context(|| format!("no element #{id}"))?;
+    let script = "const e = document.getElementById(arguments[0]); e.value = arguments[1]; \
+                  e.dispatchEvent(new Event('input', {bubbles: true})); \
+                  e.dispatchEvent(new Event('change', {bubbles: true})); return true;";
+    b.client
+        .execute(script, vec![id.into(), value.into()])
+        .await
+        .with_context(|| format!("filling #{id}"))?;
+    b.wait_js(
+        &format!("document.getElementById({id:?}).value === {value:?}"),
+        T,
+    )
+    .await
+}
+
+async fn click(b: &Browser, id: &str) -> Result<()> {
+    b.wait_js(
+        &format!("(document.getElementById({id:?}) || {{disabled: true}}).disabled === false"),
+        T,
+    )
+    .await
+    .with_context(|| format!("#{id} never became clickable"))?;
+    // Out from under the sticky header.
+    b.client
+        .execute(
+            "document.getElementById(arguments[0]).scrollIntoView({block: 'center'}); return true;",
+            vec![id.into()],
+        )
+        .await?;
+    b.client
+        .find(Locator::Id(id))
+        .await?
+        .click()
+        .await
+        .with_context(|| format!("clicking #{id}"))?;
+    Ok(())
+}
+
+/// JavaScript: every cell of run `run` has a finished status.
+fn grid_done(run: i64) -> String {
+    let cells: Vec<String> = LABELS
+        .iter()
+        .map(|l| {
+            format!(
+                "['healthy','poor','fit_failed','no_signal','failed'].includes(\
+                 (document.getElementById('cell-{run}-{l}') || {{dataset: {{}}}}).dataset.status)"
+            )
+        })
+        .collect();
+    cells.join(" && ")
+}
+
+fn status_is(run: i64, label: &str, status: &str) -> String {
+    format!(
+        "(document.getElementById('cell-{run}-{label}') || {{dataset: {{}}}}).dataset.status === {status:?}"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_scan_two_browsers_review_and_history() -> Result<()> {
+    let bin = pmtwatch_bin()?;
+    let data = tempfile::tempdir()?;
+    let bench = data.path().join("bench");
+    for d in ["work", "scan", "archive", "flag"] {
+        std::fs::create_dir_all(bench.join(d))?;
+    }
+    add_user(&bin, data.path(), "ada", "admin", "admin-password").await?;
+    add_user(&bin, data.path(), "otto", "operator", "operator-password").await?;
+    add_user(&bin, data.path(), "olga", "observer", "observer-password").await?;
+    let server = Server::start(&bin, data.path(), free_port()?).await?;
+    let base = server.url("");
+    let op = Browser::start().await?;
+    let obs = Browser::start().await?;
+    let result = two_browsers(&op, &obs, &bin, &bench, &base).await;
+    if result.is_err() {
+        let _ = op.screenshot("live-99-operator-failure").await;
+        let _ = obs.screenshot("live-99-observer-failure").await;
+    }
+    op.close().await?;
+    obs.close().await?;
+    drop(server);
+    result
+}
+
+async fn two_browsers(op: &Browser, obs: &Browser, bin: &Path, bench: &Path, base: &str) -> Result<()> {
+    let dir = |d: &str| bench.join(d).display().to_string();
+
+    // 1. The admin creates the local profile in the form (validated as typed).
+    op.login(base, "ada", "admin-password").await?;
+    op.wait_path("/", T).await?;
+    click(op, "step-remote").await?;
+    click(op, "profile-new").await?;
+    fill(op, "profile-name", "bench pc").await?;
+    fill(op, "profile-work-dir", "relative/path").await?;
+    op.wait_js("document.getElementById('profile-work_dir-error') !== null", T)
+        .await
+        .context("a relative working directory is flagged as typed")?;
+    fill(op, "profile-work-dir", &dir("work")).await?;
+    fill(op, "profile-scan-root", &dir("scan")).await?;
+    fill(op, "profile-archive-dir", &dir("archive")).await?;
+    fill(op, "profile-flag-dir", &dir("flag")).await?;
+    fill(op, "profile-settle", "0.3").await?;
+    fill(op, "profile-poll", "0.25").await?;
+    fill(op, "profile-pattern", PATTERN).await?;
+    fill(op, "profile-gain-min", "8500000").await?;
+    fill(op, "profile-gain-max", "12000000").await?;
+    op.wait_js("document.getElementById('profile-work_dir-error') === null", T)
+        .await?;
+    op.screenshot("live-01-profile-form").await?;
+    click(op, "profile-save").await?;
+    op.wait_js(
+        "(document.getElementById('profile-list') || {textContent: ''}).textContent.includes('bench pc')",
+        T,
+    )
+    .await
+    .context("the saved profile is listed")?;
+    op.client.goto(&format!("{base}/logout")).await?;
+
+    // 2. The operator starts the executor and runs slot PMT 1; the observer watches.
+    op.login(base, "otto", "operator-password").await?;
+    op.wait_path("/", T).await?;
+    click(op, "step-executor").await?;
+    click(op, "executor-start").await?;
+    op.wait_js(
+        "document.getElementById('executor-state').textContent === 'running'",
+        T,
+    )
+    .await?;
+    click(op, "tab-scan").await?;
+    // A hostile serial is refused as typed.
+    fill(op, "slot-1-serial", "KM1;rm -rf /").await?;
+    op.wait_js("document.getElementById('slot-1-serial-error') !== null", T)
+        .await
+        .context("a bad serial is flagged")?;
+    let serial = op.client.find(Locator::Id("slot-1-serial")).await?;
+    serial.clear().await?;
+    serial.send_keys("KM7001\u{E007}").await?;
+    op.wait_js("document.getElementById('slot-1-serial-error') === null", T)
+        .await?;
+    op.client
+        .find(Locator::Css("#slot-1-profile option[value='1']"))
+        .await?
+        .click()
+        .await?;
+    click(op, "slot-1-run").await?;
+    op.wait_js("document.getElementById('grid-1') !== null", T)
+        .await
+        .context("the run's grid appears")?;
+
+    obs.login(base, "olga", "observer-password").await?;
+    obs.wait_path("/", T).await?;
+    click(obs, "tab-scan").await?;
+    obs.wait_js("document.getElementById('grid-1') !== null", T)
+        .await
+        .context("the observer sees the same run")?;
+    op.screenshot("live-02-grid-pending").await?;
+
+    // 3. The bench plays the scan out; both grids fill in by themselves.
+    let sim = Command::new(bin)
+        .arg("simulate")
+        .arg(bench.join("scan"))
+        .args(["--serial", "KM7001", "--events", "1500", "--pattern", PATTERN])
+        .args(["--poor", POOR, "--interval", "0.5"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .status();
+    let sim = tokio::time::timeout(SCAN, sim)
+        .await
+        .context("the simulated bench did not finish")??;
+    ensure!(sim.success(), "pmtwatch simulate failed");
+    for (b, who) in [(op, "operator"), (obs, "observer")] {
+        b.wait_js(&grid_done(1), SCAN)
+            .await
+            .with_context(|| format!("the {who}'s grid fills in"))?;
+        b.wait_js(&status_is(1, POOR, "poor"), T)
+            .await
+            .with_context(|| format!("the {who} sees the weak spot poor"))?;
+        b.wait_js(&status_is(1, "theta0_phi0", "healthy"), T).await?;
+        b.wait_js(
+            "(document.getElementById('slot-1-status') || {dataset: {}}).dataset.state === 'complete'",
+            SCAN,
+        )
+        .await
+        .with_context(|| format!("the {who} sees the run complete"))?;
+    }
+    op.screenshot("live-03-grid-complete").await?;
+    obs.screenshot("live-03-observer-grid").await?;
+
+    // 4. The observer opens the poor point's spectrum and is refused when flagging.
+    click(obs, &format!("cell-1-{POOR}")).await?;
+    obs.wait_js(
+        "(document.getElementById('review-img') || {naturalWidth: 0}).naturalWidth > 0",
+        T,
+    )
+    .await
+    .context("the observer sees the spectrum")?;
+    fill(obs, "run-1-flag-reason", "looks odd").await?;
+    click(obs, "run-1-flag").await?;
+    obs.wait_js(
+        "(document.getElementById('run-1-message') || {textContent: ''}).textContent.includes('Refused')",
+        T,
+    )
+    .await
+    .context("the server refuses the observer's flag")?;
+    obs.screenshot("live-04-observer-refused").await?;
+
+    // 5. The operator opens the spectrum with its fit and flags the run.
+    click(op, &format!("cell-1-{POOR}")).await?;
+    op.wait_js(
+        "(document.getElementById('review-img') || {naturalWidth: 0}).naturalWidth > 0",
+        T,
+    )
+    .await?;
+    op.wait_js(
+        "(document.getElementById('review-params') || {textContent: ''}).textContent.toLowerCase().includes('gain')",
+        T,
+    )
+    .await
+    .context("the fit's parameter table")?;
+    op.screenshot("live-05-review").await?;
+    fill(op, "run-1-flag-reason", "weak spot at θ10 φ90").await?;
+    click(op, "run-1-flag").await?;
+    op.wait_js(
+        "(document.getElementById('run-1-review') || {textContent: ''}).textContent.includes('flagged')",
+        T,
+    )
+    .await
+    .context("the run shows flagged")?;
+    let moved = bench.join("flag").join("KM7001_run1");
+    ensure!(
+        moved.join(POOR).join("result.json").is_file(),
+        "the run's data is in the flag area: {}",
+        moved.display()
+    );
+    ensure!(
+        !bench.join("work/runs/1-KM7001").exists(),
+        "the run's data left the working directory"
+    );
+
+    // 6. History shows the run flagged.
+    click(op, "tab-history").await?;
+    click(op, "history-apply").await?;
+    op.wait_js(
+        "(document.getElementById('history-row-1') || {dataset: {}}).dataset.review === 'flagged'",
+        T,
+    )
+    .await
+    .context("History shows the run flagged")?;
+    op.screenshot("live-06-history").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_from_an_empty_data_dir_fills_the_grid() -> Result<()> {
+    let bin = pmtwatch_bin()?;
+    let data = tempfile::tempdir()?;
+    let port = free_port()?;
+    let mut child = Command::new(&bin)
+        .args(["demo", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data.path().join("demo"))
+        .args(["--interval", "0.3", "--events", "1500"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot start pmtwatch demo")?;
+    let stderr = child.stderr.take().context("no stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let password = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(pw) = line.trim().strip_prefix("password:") {
+                return Ok::<_, anyhow::Error>(pw.trim().to_string());
+            }
+        }
+        bail!("pmtwatch demo ended without printing a password")
+    })
+    .await
+    .context("no password from pmtwatch demo within 60 s")??;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let b = Browser::start().await?;
+    let base = format!("http://127.0.0.1:{port}");
+    let result = async {
+        b.login(&base, "demo", &password).await?;
+        b.wait_path("/", T).await?;
+        click(&b, "tab-scan").await?;
+        b.wait_js("document.getElementById('grid-1') !== null", T)
+            .await?;
+        b.wait_js(
+            "document.querySelectorAll('#grid-1 [data-status]').length === 21",
+            T,
+        )
+        .await
+        .context("the R12860 grid has 21 cells")?;
+        b.wait_js(
+            "Array.from(document.querySelectorAll('#grid-1 [data-status]')).every(c => \
+             ['healthy','poor','fit_failed','no_signal','failed'].includes(c.dataset.status))",
+            SCAN,
+        )
+        .await
+        .context("the demo's grid fills in")?;
+        b.wait_js(&status_is(1, "theta30_phi180", "poor"), T)
+            .await
+            .context("the demo's weak spot is poor")?;
+        b.wait_js(
+            "document.querySelectorAll('#grid-1 [data-status=\"poor\"]').length === 1",
+            T,
+        )
+        .await
+        .context("exactly one poor point")?;
+        b.screenshot("demo-01-grid").await?;
+        Ok::<(), anyhow::Error>(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = b.screenshot("demo-99-failure").await;
+    }
+    b.close().await?;
+    let _ = child.kill().await;
+    result
+}
