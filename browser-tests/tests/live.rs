@@ -8,6 +8,10 @@
 //!   reloaded), the weak spot shows as poor in both; the observer opens its spectrum and is
 //!   refused when flagging; the operator flags the run with a reason: the run's data is
 //!   moved to the flag area and History shows the run flagged.
+//! - `slurm_scan_and_a_cancelled_run_in_the_browser`: against the test cluster's real
+//!   SLURM (reached over SSH, `scripts/test-cluster.sh`): a SLURM profile made in the form,
+//!   a run whose points arrive in the grid, and a second run stopped with "also cancel the
+//!   job" — the controller then reports the job CANCELLED.
 //! - `demo_from_an_empty_data_dir_fills_the_grid`: `pmtwatch demo` on an empty directory
 //!   prints a password; signing in shows the grid of the simulated scan filling in, with
 //!   the weak spot poor.
@@ -125,7 +129,13 @@ async fn live_scan_two_browsers_review_and_history() -> Result<()> {
     result
 }
 
-async fn two_browsers(op: &Browser, obs: &Browser, bin: &Path, bench: &Path, base: &str) -> Result<()> {
+async fn two_browsers(
+    op: &Browser,
+    obs: &Browser,
+    bin: &Path,
+    bench: &Path,
+    base: &str,
+) -> Result<()> {
     let dir = |d: &str| bench.join(d).display().to_string();
 
     // 1. The admin creates the local profile in the form (validated as typed).
@@ -135,9 +145,12 @@ async fn two_browsers(op: &Browser, obs: &Browser, bin: &Path, bench: &Path, bas
     click(op, "profile-new").await?;
     fill(op, "profile-name", "bench pc").await?;
     fill(op, "profile-work-dir", "relative/path").await?;
-    op.wait_js("document.getElementById('profile-work_dir-error') !== null", T)
-        .await
-        .context("a relative working directory is flagged as typed")?;
+    op.wait_js(
+        "document.getElementById('profile-work_dir-error') !== null",
+        T,
+    )
+    .await
+    .context("a relative working directory is flagged as typed")?;
     fill(op, "profile-work-dir", &dir("work")).await?;
     fill(op, "profile-scan-root", &dir("scan")).await?;
     fill(op, "profile-archive-dir", &dir("archive")).await?;
@@ -147,8 +160,11 @@ async fn two_browsers(op: &Browser, obs: &Browser, bin: &Path, bench: &Path, bas
     fill(op, "profile-pattern", PATTERN).await?;
     fill(op, "profile-gain-min", "8500000").await?;
     fill(op, "profile-gain-max", "12000000").await?;
-    op.wait_js("document.getElementById('profile-work_dir-error') === null", T)
-        .await?;
+    op.wait_js(
+        "document.getElementById('profile-work_dir-error') === null",
+        T,
+    )
+    .await?;
     op.screenshot("live-01-profile-form").await?;
     click(op, "profile-save").await?;
     op.wait_js(
@@ -202,7 +218,14 @@ async fn two_browsers(op: &Browser, obs: &Browser, bin: &Path, bench: &Path, bas
     let sim = Command::new(bin)
         .arg("simulate")
         .arg(bench.join("scan"))
-        .args(["--serial", "KM7001", "--events", "1500", "--pattern", PATTERN])
+        .args([
+            "--serial",
+            "KM7001",
+            "--events",
+            "1500",
+            "--pattern",
+            PATTERN,
+        ])
         .args(["--poor", POOR, "--interval", "0.5"])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -219,7 +242,8 @@ async fn two_browsers(op: &Browser, obs: &Browser, bin: &Path, bench: &Path, bas
         b.wait_js(&status_is(1, POOR, "poor"), T)
             .await
             .with_context(|| format!("the {who} sees the weak spot poor"))?;
-        b.wait_js(&status_is(1, "theta0_phi0", "healthy"), T).await?;
+        b.wait_js(&status_is(1, "theta0_phi0", "healthy"), T)
+            .await?;
         b.wait_js(
             "(document.getElementById('slot-1-status') || {dataset: {}}).dataset.state === 'complete'",
             SCAN,
@@ -292,6 +316,191 @@ async fn two_browsers(op: &Browser, obs: &Browser, bin: &Path, bench: &Path, bas
     .context("History shows the run flagged")?;
     op.screenshot("live-06-history").await?;
     Ok(())
+}
+
+/// The test cluster's coordinates (`scripts/test-cluster.sh start` prints them).
+fn cluster_var(k: &str) -> Result<String> {
+    std::env::var(k).with_context(|| {
+        format!(
+            "{k} is not set: start the test cluster first: \
+             eval \"$(scripts/test-cluster.sh start)\" (scripts/test does this)"
+        )
+    })
+}
+
+/// A directory the cluster's user may write.
+fn open_dir(p: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(p)?;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777))?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slurm_scan_and_a_cancelled_run_in_the_browser() -> Result<()> {
+    let bin = pmtwatch_bin()?;
+    let (user, port) = (cluster_var("PMT_SSH_USER")?, cluster_var("PMT_SSH_PORT")?);
+    let (key, known) = (
+        cluster_var("PMT_SSH_KEY")?,
+        cluster_var("PMT_SSH_KNOWN_HOSTS")?,
+    );
+    let remote_bin = std::path::PathBuf::from(cluster_var("PMT_REMOTE_BIN")?);
+    let slurm_conf = cluster_var("PMT_SLURM_CONF")?;
+    // This build's pmtwatch on the cluster user's PATH (atomically: other tests deploy too).
+    let tmp = remote_bin.join(format!(".pmtwatch.browser.{}.tmp", std::process::id()));
+    std::fs::copy(&bin, &tmp)?;
+    std::fs::rename(&tmp, remote_bin.join("pmtwatch"))?;
+
+    let data = tempfile::tempdir()?;
+    let bench = std::path::PathBuf::from(format!(
+        "/tmp/pmtwatch-browser-slurm-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&bench);
+    for d in ["", "work", "scan", "archive", "flag"] {
+        open_dir(&bench.join(d))?;
+    }
+    add_user(&bin, data.path(), "ada", "admin", "admin-password").await?;
+    let server = Server::start(&bin, data.path(), free_port()?).await?;
+    let base = server.url("");
+    let b = Browser::start().await?;
+    let result = async {
+        let dir = |d: &str| bench.join(d).display().to_string();
+        b.login(&base, "ada", "admin-password").await?;
+        b.wait_path("/", T).await?;
+        click(&b, "step-remote").await?;
+        click(&b, "profile-new").await?;
+        fill(&b, "profile-name", "test cluster").await?;
+        b.client
+            .find(Locator::Css("#profile-kind option[value='slurm']"))
+            .await?
+            .click()
+            .await?;
+        for (id, v) in [
+            ("profile-host", format!("{user}@127.0.0.1")),
+            ("profile-port", port.clone()),
+            ("profile-identity", key.clone()),
+            ("profile-known-hosts", known.clone()),
+            ("profile-mem", "200M".into()),
+            ("profile-time", "10".into()),
+            ("profile-work-dir", dir("work")),
+            ("profile-scan-root", dir("scan")),
+            ("profile-archive-dir", dir("archive")),
+            ("profile-flag-dir", dir("flag")),
+            ("profile-settle", "0.3".into()),
+            ("profile-poll", "0.25".into()),
+            ("profile-pattern", PATTERN.into()),
+            ("profile-gain-min", "8500000".into()),
+            ("profile-gain-max", "12000000".into()),
+        ] {
+            fill(&b, id, &v).await?;
+        }
+        click(&b, "profile-test").await?;
+        b.wait_js(
+            "(document.getElementById('profile-test-verdict') || {className: ''}).className === 'ok'",
+            Duration::from_secs(60),
+        )
+        .await
+        .context("the connection test passes")?;
+        b.screenshot("slurm-01-connection-test").await?;
+        click(&b, "profile-save").await?;
+        b.wait_js(
+            "(document.getElementById('profile-list') || {textContent: ''}).textContent.includes('test cluster')",
+            T,
+        )
+        .await?;
+        click(&b, "step-executor").await?;
+        click(&b, "executor-start").await?;
+        click(&b, "tab-scan").await?;
+        for (slot, sn) in [(1, "KM8001"), (2, "KM8002")] {
+            fill(&b, &format!("slot-{slot}-serial"), sn).await?;
+            b.client
+                .find(Locator::Css(&format!("#slot-{slot}-profile option[value='1']")))
+                .await?
+                .click()
+                .await?;
+        }
+        click(&b, "slot-1-run").await?;
+        let sim = Command::new(&bin)
+            .arg("simulate")
+            .arg(bench.join("scan"))
+            .args(["--serial", "KM8001", "--events", "1500", "--pattern", PATTERN])
+            .args(["--poor", POOR, "--interval", "0.5"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .status();
+        let sim = tokio::time::timeout(SCAN, sim).await??;
+        ensure!(sim.success(), "pmtwatch simulate failed");
+        b.wait_js(&grid_done(1), SCAN)
+            .await
+            .context("the SLURM run's grid fills in")?;
+        b.wait_js(&status_is(1, POOR, "poor"), T).await?;
+        b.screenshot("slurm-02-grid").await?;
+
+        // A second run whose scan never starts: stop it and cancel its job.
+        click(&b, "slot-2-run").await?;
+        b.wait_js(
+            "(document.getElementById('slot-2-status') || {textContent: ''}).textContent.includes('SLURM job')",
+            Duration::from_secs(60),
+        )
+        .await
+        .context("the second run's job is submitted")?;
+        let status = b
+            .client
+            .find(Locator::Id("slot-2-status"))
+            .await?
+            .text()
+            .await?;
+        let job: u64 = status
+            .split("SLURM job ")
+            .nth(1)
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .with_context(|| format!("no job id in {status:?}"))?;
+        click(&b, "slot-2-stop").await?;
+        b.wait_js(
+            "(document.getElementById('slot-2-cancel-job') || {checked: false}).checked === true",
+            T,
+        )
+        .await
+        .context("cancelling the job is offered and checked")?;
+        click(&b, "slot-2-stop-yes").await?;
+        b.wait_js(
+            "(document.getElementById('slot-2-status') || {dataset: {}}).dataset.state === 'cancelled'",
+            Duration::from_secs(60),
+        )
+        .await
+        .context("the run ends cancelled")?;
+        b.screenshot("slurm-03-cancelled").await?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = Command::new("scontrol")
+                .args(["show", "job", "-o", &job.to_string()])
+                .env("SLURM_CONF", &slurm_conf)
+                .output()
+                .await
+                .context("scontrol (install slurm-client)")?;
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            if text.contains("JobState=CANCELLED") {
+                break;
+            }
+            ensure!(
+                std::time::Instant::now() < deadline,
+                "job {job} is not cancelled on the cluster: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Ok::<(), anyhow::Error>(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = b.screenshot("slurm-99-failure").await;
+    }
+    b.close().await?;
+    drop(server);
+    let _ = std::fs::remove_dir_all(&bench);
+    result
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
