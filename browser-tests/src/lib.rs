@@ -325,3 +325,50 @@ fn tracing_note(msg: &str) {
         eprintln!("{msg}");
     }
 }
+
+/// How long the helpers below wait for an element.
+const T: Duration = Duration::from_secs(20);
+
+/// Sets the value of the input `#id` the way typing ends (one `input` and one `change`
+/// event: one message over the socket, so a controlled input cannot race the keys).
+pub async fn fill(b: &Browser, id: &str, value: &str) -> Result<()> {
+    b.wait_js(&format!("document.getElementById({id:?}) !== null"), T)
+        .await
+        .with_context(|| format!("no element #{id}"))?;
+    let script = "const e = document.getElementById(arguments[0]); e.value = arguments[1]; \
+                  e.dispatchEvent(new Event('input', {bubbles: true})); \
+                  e.dispatchEvent(new Event('change', {bubbles: true})); return true;";
+    b.client
+        .execute(script, vec![id.into(), value.into()])
+        .await
+        .with_context(|| format!("filling #{id}"))?;
+    b.wait_js(
+        &format!("document.getElementById({id:?}).value === {value:?}"),
+        T,
+    )
+    .await
+}
+
+/// Clicks `#id` once it exists and is enabled (scrolled out from under the header).
+pub async fn click(b: &Browser, id: &str) -> Result<()> {
+    b.wait_js(
+        &format!("(document.getElementById({id:?}) || {{disabled: true}}).disabled === false"),
+        T,
+    )
+    .await
+    .with_context(|| format!("#{id} never became clickable"))?;
+    // Out from under the sticky header.
+    b.client
+        .execute(
+            "document.getElementById(arguments[0]).scrollIntoView({block: 'center'}); return true;",
+            vec![id.into()],
+        )
+        .await?;
+    b.client
+        .find(Locator::Id(id))
+        .await?
+        .click()
+        .await
+        .with_context(|| format!("clicking #{id}"))?;
+    Ok(())
+}

@@ -24,7 +24,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use browser_tests::{Browser, Server, add_user, free_port, pmtwatch_bin};
+use browser_tests::{Browser, Server, add_user, click, fill, free_port, pmtwatch_bin};
 use fantoccini::Locator;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -40,48 +40,6 @@ const LABELS: [&str; 5] = [
     "theta10_phi270",
 ];
 const POOR: &str = "theta10_phi90";
-
-/// Sets an input's value the way typing ends (one `input` and one `change` event).
-async fn fill(b: &Browser, id: &str, value: &str) -> Result<()> {
-    b.wait_js(&format!("document.getElementById({id:?}) !== null"), T)
-        .await
-        .with_context(|| format!("no element #{id}"))?;
-    let script = "const e = document.getElementById(arguments[0]); e.value = arguments[1]; \
-                  e.dispatchEvent(new Event('input', {bubbles: true})); \
-                  e.dispatchEvent(new Event('change', {bubbles: true})); return true;";
-    b.client
-        .execute(script, vec![id.into(), value.into()])
-        .await
-        .with_context(|| format!("filling #{id}"))?;
-    b.wait_js(
-        &format!("document.getElementById({id:?}).value === {value:?}"),
-        T,
-    )
-    .await
-}
-
-async fn click(b: &Browser, id: &str) -> Result<()> {
-    b.wait_js(
-        &format!("(document.getElementById({id:?}) || {{disabled: true}}).disabled === false"),
-        T,
-    )
-    .await
-    .with_context(|| format!("#{id} never became clickable"))?;
-    // Out from under the sticky header.
-    b.client
-        .execute(
-            "document.getElementById(arguments[0]).scrollIntoView({block: 'center'}); return true;",
-            vec![id.into()],
-        )
-        .await?;
-    b.client
-        .find(Locator::Id(id))
-        .await?
-        .click()
-        .await
-        .with_context(|| format!("clicking #{id}"))?;
-    Ok(())
-}
 
 /// JavaScript: every cell of run `run` has a finished status.
 fn grid_done(run: i64) -> String {
