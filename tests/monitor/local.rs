@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use pmtwatch::monitor::ReviewAction;
+use pmtwatch::monitor::{CleanupRequest, ReviewAction};
 use pmtwatch::store::{PointStatus, Review, RunFilter, RunState};
 
 use crate::fixture::{Bench, PATTERN, POOR, finish_simulation, labels, pattern_labels};
@@ -50,6 +50,9 @@ async fn a_local_scan_fills_in_and_flagging_moves_its_data() {
     }
     let stored = b.store.points(id).expect("points");
     assert_eq!(stored.len(), 5, "each point stored once");
+    // A manual sync finds nothing new (and duplicates nothing).
+    assert_eq!(b.monitor.sync_run(id).await.expect("manual sync"), 0);
+    assert_eq!(b.store.points(id).expect("points").len(), 5);
 
     // Flagging needs a reason; then the run's data moves to the flag area.
     let err = b
@@ -146,6 +149,66 @@ async fn a_local_scan_fills_in_and_flagging_moves_its_data() {
         .expect("stop the third run");
     b.wait_run(third.run_id, LONG, |v| v.run.state.is_final())
         .await;
+
+    // Cleanup: reviewed runs only unless confirmed; a preview first; audit-logged.
+    let ids = |items: &[pmtwatch::monitor::CleanupItem]| {
+        let mut v: Vec<i64> = items.iter().map(|i| i.run_id).collect();
+        v.sort();
+        v
+    };
+    let reviewed = CleanupRequest::default();
+    let preview = b.monitor.cleanup_preview(reviewed).await.expect("preview");
+    assert_eq!(ids(&preview), vec![id, second.run_id]);
+    assert!(
+        preview
+            .iter()
+            .find(|i| i.run_id == id)
+            .is_some_and(|i| i.files >= 10)
+    );
+    let everything = CleanupRequest {
+        include_unreviewed: true,
+        ..CleanupRequest::default()
+    };
+    assert_eq!(
+        ids(&b
+            .monitor
+            .cleanup_preview(everything)
+            .await
+            .expect("preview")),
+        vec![id, second.run_id, third.run_id]
+    );
+    let recent_kept = CleanupRequest {
+        older_than_hours: Some(1.0),
+        ..CleanupRequest::default()
+    };
+    assert!(
+        b.monitor
+            .cleanup_preview(recent_kept)
+            .await
+            .expect("preview")
+            .is_empty()
+    );
+    let removed = b.monitor.cleanup(reviewed, "olga").await.expect("cleanup");
+    assert_eq!(ids(&removed), vec![id, second.run_id]);
+    assert!(!b.monitor.run_dir(id).exists());
+    assert!(
+        b.monitor.run_dir(third.run_id).exists(),
+        "the unreviewed run is kept"
+    );
+    assert!(
+        b.store
+            .get_run(id)
+            .expect("read")
+            .expect("run")
+            .local_removed
+    );
+    assert!(
+        b.store
+            .recent_audit(50)
+            .expect("audit")
+            .iter()
+            .any(|e| e.action == "cleanup" && e.actor == "olga")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

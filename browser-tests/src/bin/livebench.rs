@@ -43,7 +43,9 @@ fn opts() -> Result<Opts> {
         if flag == "--bench" {
             continue;
         }
-        let v = args.next().with_context(|| format!("{flag} needs a value"))?;
+        let v = args
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--points" => o.points = v.parse()?,
             "--interval" => o.interval = v.parse()?,
@@ -56,9 +58,8 @@ fn opts() -> Result<Opts> {
 }
 
 fn var(k: &str) -> Result<String> {
-    std::env::var(k).with_context(|| {
-        format!("{k} is not set: eval \"$(scripts/test-cluster.sh start)\" first")
-    })
+    std::env::var(k)
+        .with_context(|| format!("{k} is not set: eval \"$(scripts/test-cluster.sh start)\" first"))
 }
 
 fn summary(what: &str, mut v: Vec<f64>) {
@@ -101,7 +102,9 @@ async fn profile(b: &Browser, name: &str, kind: &str, fields: &[(&str, String)])
     click(b, "profile-new").await?;
     fill(b, "profile-name", name).await?;
     b.client
-        .find(Locator::Css(&format!("#profile-kind option[value='{kind}']")))
+        .find(Locator::Css(&format!(
+            "#profile-kind option[value='{kind}']"
+        )))
         .await?
         .click()
         .await?;
@@ -162,7 +165,10 @@ async fn run(o: &Opts, b: &Browser, bin: &Path, bench: &Path, base: &str) -> Res
         .collect();
     let common = |poll: f64| -> Result<Vec<(&'static str, String)>> {
         Ok(vec![
-            ("profile-host", format!("{}@127.0.0.1", var("PMT_SSH_USER")?)),
+            (
+                "profile-host",
+                format!("{}@127.0.0.1", var("PMT_SSH_USER")?),
+            ),
             ("profile-port", var("PMT_SSH_PORT")?),
             ("profile-identity", var("PMT_SSH_KEY")?),
             ("profile-known-hosts", var("PMT_SSH_KNOWN_HOSTS")?),
@@ -198,7 +204,9 @@ async fn run(o: &Opts, b: &Browser, bin: &Path, bench: &Path, base: &str) -> Res
     for (slot, sn, p) in slots {
         fill(b, &format!("slot-{slot}-serial"), sn).await?;
         b.client
-            .find(Locator::Css(&format!("#slot-{slot}-profile option[value='{p}']")))
+            .find(Locator::Css(&format!(
+                "#slot-{slot}-profile option[value='{p}']"
+            )))
             .await?
             .click()
             .await?;
@@ -227,10 +235,7 @@ return true;"#,
         let q = format!("document.querySelector('#slot-{slot} [id^=grid-]')");
         b.wait_js(&format!("{q} !== null"), Duration::from_secs(60))
             .await?;
-        let id = b
-            .client
-            .execute(&format!("return {q}.id;"), vec![])
-            .await?;
+        let id = b.client.execute(&format!("return {q}.id;"), vec![]).await?;
         let run: i64 = id
             .as_str()
             .and_then(|s| s.strip_prefix("grid-"))
@@ -244,7 +249,14 @@ return true;"#,
             Command::new(bin)
                 .arg("simulate")
                 .arg(bench.join("scan"))
-                .args(["--serial", sn, "--events", "1500", "--pattern", &pattern.join(" ")])
+                .args([
+                    "--serial",
+                    sn,
+                    "--events",
+                    "1500",
+                    "--pattern",
+                    &pattern.join(" "),
+                ])
                 .args(["--interval", &o.interval.to_string()])
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
@@ -278,7 +290,10 @@ one();
         .client
         .execute_async(
             script,
-            vec![o.clicks.into(), format!("cell-{}-theta0_phi0", runs[0]).into()],
+            vec![
+                o.clicks.into(),
+                format!("cell-{}-theta0_phi0", runs[0]).into(),
+            ],
         )
         .await
         .context("the in-page click measurement failed")?;
@@ -331,7 +346,10 @@ one();
             }
         }
     }
-    summary("point written on the remote → grid cell (SSH, 3 slots)", ssh);
+    summary(
+        "point written on the remote → grid cell (SSH, 3 slots)",
+        ssh,
+    );
     summary(
         &format!(
             "point written on the remote → grid cell (SLURM, poll {} s)",
