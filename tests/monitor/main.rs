@@ -16,3 +16,4 @@ mod fixture;
 mod local;
 mod restart;
 mod slurm;
+mod unreachable;
