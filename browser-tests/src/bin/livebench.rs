@@ -266,41 +266,8 @@ return true;"#,
     }
     // 2. Clicks while the four scans run.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let script = r#"
-const n = arguments[0]; const cell = arguments[1]; const done = arguments[arguments.length - 1];
-const times = []; let i = 0;
-const root = document.getElementById('main');
-function one() {
-  if (i >= n) { done(times); return; }
-  const opening = document.getElementById('review') === null;
-  const target = opening ? document.getElementById(cell)
-                         : document.getElementById('review-close');
-  const obs = new MutationObserver(() => {
-    if ((document.getElementById('review') === null) !== opening) {
-      obs.disconnect(); times.push(performance.now() - t0); i++; setTimeout(one, 5);
-    }
-  });
-  obs.observe(root, { subtree: true, childList: true });
-  const t0 = performance.now();
-  target.click();
-}
-one();
-"#;
-    let v = b
-        .client
-        .execute_async(
-            script,
-            vec![
-                o.clicks.into(),
-                format!("cell-{}-theta0_phi0", runs[0]).into(),
-            ],
-        )
-        .await
-        .context("the in-page click measurement failed")?;
-    let clicks: Vec<f64> = v
-        .as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
-        .unwrap_or_default();
+    let cell = format!("cell-{}-theta0_phi0", runs[0]);
+    let (open, close) = clicks(b, o.clicks, &cell).await?;
     let running = b
         .client
         .execute(
@@ -309,9 +276,10 @@ one();
         )
         .await?;
     summary(
-        &format!("click → DOM update with four scans ({running} still running at the end)"),
-        clicks,
+        &format!("click → review panel open, four scans ({running} still running at the end)"),
+        open,
     );
+    summary("click → review panel closed, four scans", close);
     for mut s in sims {
         tokio::time::timeout(Duration::from_secs(300), s.wait()).await??;
     }
@@ -325,6 +293,9 @@ one();
         .await
         .with_context(|| format!("slot {slot} completes"))?;
     }
+    let (open, close) = clicks(b, o.clicks, &cell).await?;
+    summary("click → review panel open, scans finished", open);
+    summary("click → review panel closed, scans finished", close);
     let times = b.client.execute("return window.cellTimes;", vec![]).await?;
     let mut ssh = Vec::new();
     let mut slurm = Vec::new();
@@ -358,4 +329,41 @@ one();
         slurm,
     );
     Ok(())
+}
+
+/// `n` clicks alternately opening the review panel of `cell` and closing it, timed in the
+/// page; (open times, close times) in ms.
+async fn clicks(b: &Browser, n: usize, cell: &str) -> Result<(Vec<f64>, Vec<f64>)> {
+    let script = r#"
+const n = arguments[0]; const cell = arguments[1]; const done = arguments[arguments.length - 1];
+const open = [], close = []; let i = 0;
+const root = document.getElementById('main');
+function one() {
+  if (i >= n) { done([open, close]); return; }
+  const opening = document.getElementById('review') === null;
+  const target = opening ? document.getElementById(cell)
+                         : document.getElementById('review-close');
+  const obs = new MutationObserver(() => {
+    if ((document.getElementById('review') === null) !== opening) {
+      obs.disconnect(); (opening ? open : close).push(performance.now() - t0); i++;
+      setTimeout(one, 5);
+    }
+  });
+  obs.observe(root, { subtree: true, childList: true });
+  const t0 = performance.now();
+  target.click();
+}
+one();
+"#;
+    let v = b
+        .client
+        .execute_async(script, vec![n.into(), cell.into()])
+        .await
+        .context("the in-page click measurement failed")?;
+    let list = |k: usize| -> Vec<f64> {
+        v[k].as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+            .unwrap_or_default()
+    };
+    Ok((list(0), list(1)))
 }
