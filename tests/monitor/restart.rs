@@ -100,9 +100,19 @@ async fn wait_store(store: &Store, run: i64, what: &str, done: impl Fn(RunState,
     }
 }
 
+/// Removes the scratch directory when the test ends, however it ends.
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 async fn killed_mid_scan(kind: Kind) {
     let name = format!("restart-{kind:?}").to_lowercase();
-    let dir = Bench::scratch(&name);
+    let scratch = Scratch(Bench::scratch(&name));
+    let dir = scratch.0.clone();
     let data = dir.join("data");
     let store = Store::open_dir(&data).expect("store");
     let spec = match kind {
