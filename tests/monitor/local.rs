@@ -143,6 +143,8 @@ async fn a_local_scan_fills_in_and_flagging_moves_its_data() {
             .iter()
             .any(|e| e.action == "run_archive" && e.details["automatic"] == true)
     );
+    b.wait_run(third.run_id, LONG, |v| v.run.state == RunState::Running)
+        .await;
     b.monitor
         .stop_run(third.run_id, true, "olga")
         .await
