@@ -48,6 +48,16 @@ pub(crate) fn safe_label(label: &str) -> bool {
         && !label.chars().any(char::is_control)
 }
 
+/// Creates a directory (and its parents) on this machine.
+async fn create_dir(dir: &Path) -> Result<()> {
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|source| Error::Io {
+            what: format!("creating {}", dir.display()),
+            source,
+        })
+}
+
 /// Resolves once a stop is requested.
 async fn stopped(stop: &mut watch::Receiver<Option<StopRequest>>) -> StopRequest {
     loop {
@@ -141,12 +151,7 @@ async fn drive(
         .await?;
     }
     let local_dir = m.run_dir(run_id);
-    tokio::fs::create_dir_all(&local_dir)
-        .await
-        .map_err(|source| Error::Io {
-            what: format!("creating {}", local_dir.display()),
-            source,
-        })?;
+    create_dir(&local_dir).await?;
     let mut unreachable = 0u32;
     loop {
         let run = load(m, run_id).await?;
@@ -527,12 +532,7 @@ pub(crate) async fn record(
     }
     if let Some(from) = copy_from {
         let dir = local_dir.join(label);
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|source| Error::Io {
-                what: format!("creating {}", dir.display()),
-                source,
-            })?;
+        create_dir(&dir).await?;
         for name in ["charge.png", "result.json", "failed.json"] {
             let src = from.join(label).join(name);
             match copy_atomic(&src, &dir.join(name)).await {
@@ -730,12 +730,7 @@ async fn command_round(
         };
         if let Some(png) = png {
             let dir = local_dir.join(&label);
-            tokio::fs::create_dir_all(&dir)
-                .await
-                .map_err(|source| Error::Io {
-                    what: format!("creating {}", dir.display()),
-                    source,
-                })?;
+            create_dir(&dir).await?;
             copy_atomic(&png, &dir.join("charge.png"))
                 .await
                 .map_err(|source| Error::Io {

@@ -1,5 +1,5 @@
-//! Small pure helpers the views share: UTC dates for the History filters and tables (no
-//! date crate: the civil-calendar arithmetic is a few lines), byte sizes, a run's review
+//! Small pure helpers the views share: UTC dates for the History filters and tables
+//! (through `humantime`, as the store's timestamps), byte sizes, a run's review
 //! in words, a point's coordinates, and the names of the profile kinds and modes. No
 //! component lives here; everything is a plain function with a unit test.
 
@@ -8,57 +8,34 @@ use crate::pipeline::scan::PointLabel;
 use crate::remote::backend::Kind;
 use crate::store::{Review, Run};
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date `(year, month, day)` of a day number since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 /// Unix seconds of `YYYY-MM-DD` at 00:00 UTC; `None` unless it is a real date.
 pub fn parse_date(text: &str) -> Option<i64> {
-    let mut parts = text.trim().splitn(3, '-');
-    let num = |s: Option<&str>| -> Option<i64> {
-        let s = s?;
-        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse().ok())
-            .flatten()
-    };
-    let (y, m, d) = (num(parts.next())?, num(parts.next())?, num(parts.next())?);
-    if !(1..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+    let t = text.trim();
+    // Exactly `YYYY-MM-DD` (humantime also takes other shapes inside a timestamp).
+    let shape = t.len() == 10
+        && t.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if !shape {
         return None;
     }
-    let days = days_from_civil(y, m, d);
-    // 31 February and the like come back as another date: refuse them.
-    (civil_from_days(days) == (y, m, d)).then_some(days * 86_400)
+    let at = humantime::parse_rfc3339(&format!("{t}T00:00:00Z")).ok()?;
+    let secs = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    i64::try_from(secs).ok()
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM` (UTC).
 pub fn fmt_utc(secs: i64) -> String {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
+    // `YYYY-MM-DDTHH:MM:SSZ` → `YYYY-MM-DD HH:MM`.
+    let t = crate::store::rfc3339(secs);
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60
+        "{} {}",
+        t.get(..10).unwrap_or(&t),
+        t.get(11..16).unwrap_or("")
     )
 }
 
@@ -178,9 +155,10 @@ mod tests {
         assert_eq!(fmt_utc(0), "1970-01-01 00:00");
         assert_eq!(fmt_utc(1_754_006_399), "2025-07-31 23:59");
         assert_eq!(fmt_utc(1_709_164_800 + 3600 + 120), "2024-02-29 01:02");
-        for day in (-800_000..800_000).step_by(997) {
-            let (y, m, d) = civil_from_days(day);
-            assert_eq!(days_from_civil(y, m, d), day);
+        for day in (0..40_000).step_by(37) {
+            let secs = day * 86_400;
+            let shown = fmt_utc(secs);
+            assert_eq!(parse_date(&shown[..10]), Some(secs), "{shown}");
         }
     }
 

@@ -35,7 +35,7 @@ use zip::{CompressionMethod, ZipWriter};
 use super::AppState;
 use super::api::parse_run_id;
 use super::auth::reader;
-use super::error::AppError;
+use super::error::{AppError, server_error, text};
 use super::references;
 use crate::monitor::ProfileSpec;
 use crate::monitor::engine::safe_label;
@@ -49,24 +49,6 @@ const MAX_FILE: u64 = 64 * 1024 * 1024;
 
 /// Early answers (refusals, missing things) travel as `Err` so handlers can use `?`.
 type Answer<T> = Result<T, Response>;
-
-fn text(status: StatusCode, msg: impl Into<String>) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        msg.into(),
-    )
-        .into_response()
-}
-
-fn server_error(what: &str) -> Response {
-    tracing::error!("run files: {what}");
-    text(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "pmtwatch could not answer this request because of a server-side error; the server \
-         log has the details.",
-    )
-}
 
 fn unauthorized() -> Response {
     let mut r = text(
@@ -518,33 +500,22 @@ pub fn points_frame(points: &[Point]) -> PolarsResult<DataFrame> {
 
 /// The ZIP's modification time for its entries: now, in UTC (the format has no zone).
 fn zip_now() -> zip::DateTime {
-    let secs = crate::store::now().max(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let fit = |v: i64| u8::try_from(v).unwrap_or(0);
-    u16::try_from(year)
-        .ok()
-        .and_then(|y| {
-            zip::DateTime::from_date_and_time(
-                y,
-                fit(month),
-                fit(day),
-                fit(rem / 3600),
-                fit(rem % 3600 / 60),
-                fit(rem % 60),
-            )
-            .ok()
-        })
-        .unwrap_or_default()
+    // `YYYY-MM-DDTHH:MM:SSZ`, cut into its fields.
+    let t = crate::store::rfc3339(crate::store::now());
+    let field = |r: std::ops::Range<usize>| t.get(r).and_then(|v| v.parse::<u16>().ok());
+    let parts = (
+        field(0..4),
+        field(5..7),
+        field(8..10),
+        field(11..13),
+        field(14..16),
+        field(17..19),
+    );
+    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(se)) = parts else {
+        return zip::DateTime::default();
+    };
+    let b = |v: u16| u8::try_from(v).unwrap_or(0);
+    zip::DateTime::from_date_and_time(y, b(mo), b(d), b(h), b(mi), b(se)).unwrap_or_default()
 }
 
 /// Builds `<SN>_run<id>.zip` in memory. Blocking.

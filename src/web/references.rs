@@ -26,7 +26,7 @@ use super::AppState;
 use super::api::unauthorized_reader;
 use super::auth::{current_user, origin_allowed, reader};
 use super::commands::CommandError;
-use super::error::AppError;
+use super::error::{AppError, server_error, text};
 use crate::pipeline::histogram::Histogram;
 use crate::pipeline::output::write_atomic;
 use crate::store::rfc3339;
@@ -66,24 +66,6 @@ pub fn load(data_dir: &Path, pmt_type: &str) -> Result<Option<Histogram>, String
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|e| format!("{} is not a histogram: {e}", path.display()))
-}
-
-fn text(status: StatusCode, msg: impl Into<String>) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        msg.into(),
-    )
-        .into_response()
-}
-
-fn server_error(what: &str) -> Response {
-    tracing::error!("references: {what}");
-    text(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "pmtwatch could not answer this request because of a server-side error; the server \
-         log has the details.",
-    )
 }
 
 /// Checks a histogram from an upload; the error says what is wrong.
