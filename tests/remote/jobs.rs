@@ -36,8 +36,31 @@ async fn connect() -> SshSession {
         .expect("ssh to the test cluster (is it running?)")
 }
 
+/// A remote directory of one test, removed when the test ends (the "remote" is this
+/// machine, so the test process can remove what the test user wrote).
+struct RemoteDir(String);
+
+impl std::ops::Deref for RemoteDir {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RemoteDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Drop for RemoteDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A fresh remote directory `/tmp/pmtwatch-jobs-<pid>-<n>` for one test.
-async fn remote_dir(s: &SshSession) -> String {
+async fn remote_dir(s: &SshSession) -> RemoteDir {
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = format!(
         "/tmp/pmtwatch-jobs-{}-{}",
@@ -45,7 +68,7 @@ async fn remote_dir(s: &SshSession) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     );
     s.run_ok(&["mkdir", "-p", "--", &dir]).await.expect("mkdir");
-    dir
+    RemoteDir(dir)
 }
 
 /// Writes a batch script into `dir` and returns its path.

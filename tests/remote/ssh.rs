@@ -52,6 +52,8 @@ fn connection_test_checks_every_item_and_passes() {
     c.deploy_binary();
     let dir = format!("/tmp/pmtwatch-remote-test-{}", std::process::id());
     let (ok, report) = c.remote_test(&c.known_hosts, &["--remote-dir", &dir, "--slurm"]);
+    // The "remote" is this machine: leave nothing behind in /tmp.
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(ok, "exit status must be 0 when ok: {report}");
     assert_eq!(report["ok"], true, "{report}");
     for name in [
