@@ -372,3 +372,27 @@ pub async fn click(b: &Browser, id: &str) -> Result<()> {
         .with_context(|| format!("clicking #{id}"))?;
     Ok(())
 }
+
+/// `pmtwatch simulate` of a scan of `serial` on `pattern` into `scan_root` (1500 events a
+/// point, one point every `interval` s; `poor` gets a weak spot), killed when dropped.
+pub fn simulate(
+    bin: &Path,
+    scan_root: &Path,
+    serial: &str,
+    pattern: &str,
+    poor: Option<&str>,
+    interval: f64,
+) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("simulate")
+        .arg(scan_root)
+        .args(["--serial", serial, "--events", "1500", "--pattern", pattern])
+        .args(["--interval", &interval.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    if let Some(p) = poor {
+        cmd.args(["--poor", p]);
+    }
+    cmd
+}

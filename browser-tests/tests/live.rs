@@ -24,7 +24,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use browser_tests::{Browser, Server, add_user, click, fill, free_port, pmtwatch_bin};
+use browser_tests::{Browser, Server, add_user, click, fill, free_port, pmtwatch_bin, simulate};
 use fantoccini::Locator;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -173,22 +173,7 @@ async fn two_browsers(
     op.screenshot("live-02-grid-pending").await?;
 
     // 3. The bench plays the scan out; both grids fill in by themselves.
-    let sim = Command::new(bin)
-        .arg("simulate")
-        .arg(bench.join("scan"))
-        .args([
-            "--serial",
-            "KM7001",
-            "--events",
-            "1500",
-            "--pattern",
-            PATTERN,
-        ])
-        .args(["--poor", POOR, "--interval", "0.5"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .status();
+    let sim = simulate(bin, &bench.join("scan"), "KM7001", PATTERN, Some(POOR), 0.5).status();
     let sim = tokio::time::timeout(SCAN, sim)
         .await
         .context("the simulated bench did not finish")??;
@@ -379,15 +364,7 @@ async fn slurm_scan_and_a_cancelled_run_in_the_browser() -> Result<()> {
                 .await?;
         }
         click(&b, "slot-1-run").await?;
-        let sim = Command::new(&bin)
-            .arg("simulate")
-            .arg(bench.join("scan"))
-            .args(["--serial", "KM8001", "--events", "1500", "--pattern", PATTERN])
-            .args(["--poor", POOR, "--interval", "0.5"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .status();
+        let sim = simulate(&bin, &bench.join("scan"), "KM8001", PATTERN, Some(POOR), 0.5).status();
         let sim = tokio::time::timeout(SCAN, sim).await??;
         ensure!(sim.success(), "pmtwatch simulate failed");
         b.wait_js(&grid_done(1), SCAN)

@@ -106,6 +106,13 @@ pub(crate) async fn run_for(state: &AppState, raw: &str) -> Answer<Run> {
     }
 }
 
+/// The run of a `/runs/{id}/…` route, checked.
+async fn run_of(state: &AppState, path: Result<UrlPath<String>, PathRejection>) -> Answer<Run> {
+    let UrlPath(id) =
+        path.map_err(|_| text(StatusCode::BAD_REQUEST, "this path cannot be read"))?;
+    run_for(state, &id).await
+}
+
 /// A point label from a URL: one plain path component, or 400.
 // The error is the answer itself, built at most once per request: its size does not matter.
 #[allow(clippy::result_large_err)]
@@ -394,9 +401,7 @@ pub async fn gain_map(
         return Ok(unauthorized());
     }
     let answer = async {
-        let UrlPath(id) =
-            id.map_err(|_| text(StatusCode::BAD_REQUEST, "this path cannot be read"))?;
-        let run = run_for(&state, &id).await?;
+        let run = run_of(&state, id).await?;
         if run.kind == ScanKind::Hv {
             return Err(text(
                 StatusCode::NOT_FOUND,
@@ -451,9 +456,7 @@ pub async fn download_zip(
         return Ok(unauthorized());
     }
     let answer = async {
-        let UrlPath(id) =
-            id.map_err(|_| text(StatusCode::BAD_REQUEST, "this path cannot be read"))?;
-        let run = run_for(&state, &id).await?;
+        let run = run_of(&state, id).await?;
         let rid = run.id;
         let points = state
             .store()

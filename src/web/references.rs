@@ -46,6 +46,20 @@ pub fn valid_pmt_type(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// The `{pmt_type}` of a route, checked; otherwise the 400 answer.
+#[allow(clippy::result_large_err)]
+fn type_of(path: Result<UrlPath<String>, PathRejection>) -> Result<String, Response> {
+    path.ok()
+        .map(|UrlPath(t)| t)
+        .filter(|t| valid_pmt_type(t))
+        .ok_or_else(|| {
+            text(
+                StatusCode::BAD_REQUEST,
+                "not a PMT type: use 1–32 letters, digits, '.', '_' or '-' (e.g. R12860)",
+            )
+        })
+}
+
 /// Where the references live.
 pub fn dir(data_dir: &Path) -> PathBuf {
     data_dir.join("references")
@@ -232,15 +246,9 @@ pub async fn upload(
         }
         Err(e) => return Ok(server_error(&e.to_string())),
     };
-    let Some(pmt_type) = pmt_type
-        .ok()
-        .map(|UrlPath(t)| t)
-        .filter(|t| valid_pmt_type(t))
-    else {
-        return Ok(text(
-            StatusCode::BAD_REQUEST,
-            "not a PMT type: use 1–32 letters, digits, '.', '_' or '-' (e.g. R12860)",
-        ));
+    let pmt_type = match type_of(pmt_type) {
+        Ok(t) => t,
+        Err(answer) => return Ok(answer),
     };
     let unit = match Query::<UploadQuery>::try_from_uri(&uri) {
         Ok(Query(q)) => q.unit.unwrap_or_else(|| "pC".into()),
@@ -370,15 +378,9 @@ pub async fn get(
     if reader(&state, &headers).await?.is_none() {
         return Ok(unauthorized_reader());
     }
-    let Some(ty) = pmt_type
-        .ok()
-        .map(|UrlPath(t)| t)
-        .filter(|t| valid_pmt_type(t))
-    else {
-        return Ok(text(
-            StatusCode::BAD_REQUEST,
-            "not a PMT type: use 1–32 letters, digits, '.', '_' or '-'",
-        ));
+    let ty = match type_of(pmt_type) {
+        Ok(t) => t,
+        Err(answer) => return Ok(answer),
     };
     let data_dir = state.monitor().data_dir().to_path_buf();
     let t = ty.clone();

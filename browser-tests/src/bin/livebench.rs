@@ -14,13 +14,11 @@
 //! Usage: `livebench [--points 21] [--interval 1.0] [--clicks 200] [--slurm-poll 0.5]`
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use browser_tests::{Browser, Server, add_user, click, fill, free_port, pmtwatch_bin};
+use browser_tests::{Browser, Server, add_user, click, fill, free_port, pmtwatch_bin, simulate};
 use fantoccini::Locator;
-use tokio::process::Command;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -246,22 +244,15 @@ return true;"#,
     let mut sims = Vec::new();
     for (_, sn, _) in slots {
         sims.push(
-            Command::new(bin)
-                .arg("simulate")
-                .arg(bench.join("scan"))
-                .args([
-                    "--serial",
-                    sn,
-                    "--events",
-                    "1500",
-                    "--pattern",
-                    &pattern.join(" "),
-                ])
-                .args(["--interval", &o.interval.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .kill_on_drop(true)
-                .spawn()?,
+            simulate(
+                bin,
+                &bench.join("scan"),
+                sn,
+                &pattern.join(" "),
+                None,
+                o.interval,
+            )
+            .spawn()?,
         );
     }
     // 2. Clicks while the four scans run.
