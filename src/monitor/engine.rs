@@ -30,7 +30,7 @@ use crate::remote::backend::{Backend, Handle, JobEvent, JobId, Kind};
 use crate::remote::command::CommandProfile;
 use crate::remote::command::sync::{CommandSync, SyncEvent};
 use crate::remote::exec::Exec;
-use crate::remote::pipeline::{PointEvent, RemoteScan, ResultSource, sync_results};
+use crate::remote::pipeline::{PointEvent, RemoteScan, ResultSource, scan_job_name, sync_results};
 use crate::store::{self, Point, PointStatus, Run, RunState};
 
 /// How often an unreachable host or controller is retried before the run is failed
@@ -367,7 +367,19 @@ async fn follow_pipeline(
                 let job = match parse_job(run) {
                     Some(job) => job,
                     None => {
-                        let job = backend.submit_scan(&scan).await?;
+                        // A job submitted before a crash (or whose `sbatch` answer was
+                        // lost) is followed, never submitted a second time.
+                        let job = match backend.find_scan_job(&scan).await? {
+                            Some(job) => {
+                                tracing::info!(
+                                    run = run.id,
+                                    "{job} was submitted for this run but not recorded; \
+                                     following it instead of submitting again"
+                                );
+                                job
+                            }
+                            None => backend.submit_scan(&scan).await?,
+                        };
                         let json = serde_json::to_string(&job)
                             .map_err(|e| refused(format!("job id: {e}")))?;
                         let (id, out) = (run.id, scan.out_dir.clone());
@@ -809,7 +821,11 @@ pub(crate) async fn job_log(m: &Monitor, run_id: i64) -> Result<String> {
         Some(JobId::Process { dir }) => format!("{dir}/out"),
         Some(JobId::Slurm { id }) => {
             let name = match spec.mode {
-                Mode::Pipeline => format!("pmtwatch-scan-{}", run.serial),
+                Mode::Pipeline => {
+                    let serial = Serial::parse(&run.serial)
+                        .map_err(|e| refused(format!("serial number: {e}")))?;
+                    scan_job_name(&serial, &run.remote_out)
+                }
                 Mode::Command => {
                     return Ok(format!(
                         "SLURM job {id} was submitted by the lab's command; its output file is \

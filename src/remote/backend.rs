@@ -397,6 +397,24 @@ impl Backend {
         Ok(JobId::Slurm { id })
     }
 
+    /// The job of `scan` the cluster still lists although its id was never recorded (see
+    /// [`RemoteScan::job_name`]): the newest of this user's jobs of that name, or `None`
+    /// (also for a backend that is not SLURM). Ask before [`Backend::submit_scan`] when a
+    /// run has no stored job id, so a scan is never submitted twice.
+    pub async fn find_scan_job(&self, scan: &RemoteScan) -> Result<Option<JobId>> {
+        if self.config.kind != Kind::Slurm {
+            return Ok(None);
+        }
+        let name = scan.job_name();
+        let found = self
+            .with_retry(move |h: Handle| {
+                let name = name.clone();
+                async move { jobs::find_named(&h, &name).await }
+            })
+            .await?;
+        Ok(found.last().map(|j| JobId::Slurm { id: j.id }))
+    }
+
     /// Follows a submitted scan job to its end: every result that appears (and is not in
     /// `seen`) is fetched into `local_out/<label>/` (for SLURM on this machine, read where
     /// it is: `scan.out_dir`) and reported once; each poll goes to `on_job`.
@@ -447,7 +465,7 @@ impl Backend {
     fn slurm_scan(&self, scan: &RemoteScan, script: String) -> SlurmScan {
         SlurmScan {
             script,
-            job_name: format!("pmtwatch-scan-{}", scan.serial.as_str()),
+            job_name: scan.job_name(),
             options: self.job_options(),
             poll: self.config.poll,
         }

@@ -26,8 +26,8 @@ use crate::remote::error::{Error, Result};
 use crate::remote::exec::Exec;
 use crate::remote::slurm::{
     Fault, JobInfo, JobState, OUTPUT_TAIL_LINES, SbatchOptions, classify_failure, output_tail,
-    parse_sacct, parse_sbatch_parsable, parse_scontrol_show_job, sacct_args, sbatch_args,
-    scancel_args, scontrol_args,
+    parse_sacct, parse_sbatch_parsable, parse_scontrol_show_job, parse_squeue_all, sacct_args,
+    sbatch_args, scancel_args, scontrol_args, squeue_named_args,
 };
 use crate::remote::ssh::Output;
 
@@ -115,6 +115,21 @@ pub async fn submit_with_args(
         return Err(failure(session, &argv, &out));
     }
     parse_sbatch_parsable(&out.stdout)
+}
+
+/// This user's jobs named `name` that the controller still lists (queued, running, or
+/// ended less than `MinJobAge` ago), lowest id first. How a caller finds a job it
+/// submitted but could not record (an `sbatch` whose answer was lost, a crash between
+/// `sbatch` and storing the id) instead of submitting it twice.
+pub async fn find_named(session: &impl Exec, name: &str) -> Result<Vec<JobInfo>> {
+    let argv = squeue_named_args(name)?;
+    let out = run_slurm(session, &argv).await?;
+    if !out.success() {
+        return Err(failure(session, &argv, &out));
+    }
+    let mut jobs = parse_squeue_all(&out.stdout)?;
+    jobs.sort_by_key(|j| j.id);
+    Ok(jobs)
 }
 
 /// The job's current state. `scontrol show job` first (richest); once the controller no

@@ -56,7 +56,24 @@ pub struct RemoteScan {
     pub config: Option<String>,
 }
 
+/// The SLURM job name of a scan: `pmtwatch-scan-<serial>-<digest>`, the digest being the
+/// first 8 hex digits of the SHA-256 of its result directory. One name per run, so a job
+/// submitted whose id was never recorded (a lost `sbatch` answer, a crash right after it)
+/// is found by name and followed instead of submitted again, and is never mistaken for
+/// another run's job of the same tube.
+pub fn scan_job_name(serial: &Serial, out_dir: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(out_dir.as_bytes());
+    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("pmtwatch-scan-{}-{hex}", serial.as_str())
+}
+
 impl RemoteScan {
+    /// The SLURM job name of this scan; see [`scan_job_name`].
+    pub fn job_name(&self) -> String {
+        scan_job_name(&self.serial, &self.out_dir)
+    }
+
     /// The remote command, as argv words.
     pub fn argv(&self) -> Result<Vec<String>> {
         for (what, dir) in [

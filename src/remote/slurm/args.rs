@@ -265,6 +265,26 @@ pub fn squeue_args(id: u64) -> Vec<String> {
     ]
 }
 
+/// `squeue -h -t all --me --name=NAME -o '%i|%T|%r'`: this user's jobs of that name the
+/// controller still lists (pending, running, or ended less than `MinJobAge` ago).
+pub fn squeue_named_args(name: &str) -> Result<Vec<String>> {
+    check_text("job name", name)?;
+    if name.contains(',') {
+        // squeue reads `--name=a,b` as a list of names.
+        return Err(refuse("job name", "it contains ',' (squeue reads a list)"));
+    }
+    Ok(vec![
+        "squeue".into(),
+        "-h".into(),
+        "-t".into(),
+        "all".into(),
+        "--me".into(),
+        format!("--name={name}"),
+        "-o".into(),
+        SQUEUE_FORMAT.into(),
+    ])
+}
+
 /// `sacct -P -n -j ID -o JobID,State,ExitCode,Reason` (steps included, to refine exit
 /// codes).
 pub fn sacct_args(id: u64) -> Vec<String> {
@@ -399,6 +419,21 @@ mod tests {
             squeue_args(6),
             ["squeue", "-h", "-t", "all", "-j", "6", "-o", "%i|%T|%r"]
         );
+        assert_eq!(
+            squeue_named_args("pmtwatch-scan-KM1-0a1b2c3d").expect("a plain name"),
+            [
+                "squeue",
+                "-h",
+                "-t",
+                "all",
+                "--me",
+                "--name=pmtwatch-scan-KM1-0a1b2c3d",
+                "-o",
+                "%i|%T|%r"
+            ]
+        );
+        assert!(squeue_named_args("a\nb").is_err());
+        assert!(squeue_named_args("a,b").is_err());
         assert_eq!(
             sacct_args(6),
             [

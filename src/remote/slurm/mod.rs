@@ -41,12 +41,12 @@ mod parse;
 
 pub use args::{
     HV_SCRIPT, SACCT_FIELDS, SCAN_SCRIPT, SQUEUE_FORMAT, SbatchOptions, sacct_args, sbatch_args,
-    scan_env, scancel_args, scontrol_args, squeue_args,
+    scan_env, scancel_args, scontrol_args, squeue_args, squeue_named_args,
 };
 pub use fault::{Fault, check_status, classify_failure};
 pub use parse::{
     OUTPUT_TAIL_LINES, output_tail, parse_sacct, parse_sbatch_parsable, parse_scontrol_show_job,
-    parse_squeue,
+    parse_squeue, parse_squeue_all,
 };
 
 /// A SLURM job's state, as `scontrol`, `squeue` and `sacct` report it, with the details

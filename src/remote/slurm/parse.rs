@@ -172,6 +172,24 @@ pub fn parse_squeue(stdout: &str) -> Result<Option<JobInfo>> {
     let Some(line) = stdout.lines().map(str::trim).find(|l| !l.is_empty()) else {
         return Ok(None);
     };
+    squeue_row(line).map(Some)
+}
+
+/// Parses every row of `squeue -h -t all … -o '%i|%T|%r'` (e.g. [`squeue_named_args`]),
+/// in the order printed; empty when the controller lists no such job.
+///
+/// [`squeue_named_args`]: super::squeue_named_args
+pub fn parse_squeue_all(stdout: &str) -> Result<Vec<JobInfo>> {
+    stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(squeue_row)
+        .collect()
+}
+
+/// One `id|STATE|reason` row.
+fn squeue_row(line: &str) -> Result<JobInfo> {
     let mut fields = line.splitn(3, '|');
     let (Some(id), Some(state), reason) = (fields.next(), fields.next(), fields.next()) else {
         return Err(bad_output(
@@ -182,7 +200,7 @@ pub fn parse_squeue(stdout: &str) -> Result<Option<JobInfo>> {
     let id = leading_id(id.trim())
         .ok_or_else(|| bad_output("squeue output", format!("no job id in {}", excerpt(line))))?;
     let state = JobState::from_slurm(state, reason, None);
-    Ok(Some(JobInfo::bare(id, state, None, reason)))
+    Ok(JobInfo::bare(id, state, None, reason))
 }
 
 /// Parses `sacct -P -n -j <id> -o JobID,State,ExitCode,Reason` ([`sacct_args`]).
@@ -413,6 +431,11 @@ mod tests {
         );
         assert_eq!(parse_squeue("\n").expect("parses"), None);
         assert!(parse_squeue("garbage\n").is_err());
+        let all = parse_squeue_all(SQ_ALL).expect("parses");
+        let ids: Vec<u64> = all.iter().map(|j| j.id).collect();
+        assert_eq!(ids, [7, 6, 8, 9]);
+        assert!(parse_squeue_all("\n").expect("parses").is_empty());
+        assert!(parse_squeue_all("7|RUNNING|None\ngarbage\n").is_err());
     }
 
     // sacct: the test cluster runs without accounting, so these rows follow the documented
