@@ -26,7 +26,7 @@ use crate::pipeline::point::Health;
 use crate::pipeline::scan::PointLabel;
 use crate::pipeline::serial::Serial;
 use crate::remote::Error as RemoteError;
-use crate::remote::backend::{Backend, Handle, JobEvent, JobId, Kind};
+use crate::remote::backend::{Backend, Handle, JobEvent, JobId, JobSpec, Kind};
 use crate::remote::command::CommandProfile;
 use crate::remote::command::sync::{CommandSync, SyncEvent};
 use crate::remote::exec::Exec;
@@ -240,8 +240,8 @@ async fn prepare_scan(
     let serial = Serial::parse(&run.serial).map_err(|e| refused(format!("serial number: {e}")))?;
     let out = remote_out(spec, run);
     if run.remote_out != out {
-        let (id, job, o) = (run.id, run.job.clone(), out.clone());
-        m.db(move |s| s.set_run_job(id, job.as_deref(), &o)).await?;
+        let (id, o) = (run.id, out.clone());
+        m.db(move |s| s.set_run_remote_out(id, &o)).await?;
     }
     let config_path = format!(
         "{}/.pmtwatch/run-{}.toml",
@@ -265,6 +265,12 @@ async fn prepare_scan(
         settle_secs: spec.settle_secs,
         config: Some(config_path),
     })
+}
+
+/// Records the run's job in the store (before it is followed: a restart re-attaches).
+async fn store_job(m: &Monitor, run_id: i64, job: &JobId) -> Result<()> {
+    let json = serde_json::to_string(job).map_err(|e| refused(format!("job id: {e}")))?;
+    m.db(move |s| s.set_run_job(run_id, Some(&json))).await
 }
 
 /// Labels already stored for a run.
@@ -380,10 +386,7 @@ async fn follow_pipeline(
                             }
                             None => backend.submit_scan(&scan).await?,
                         };
-                        let json = serde_json::to_string(&job)
-                            .map_err(|e| refused(format!("job id: {e}")))?;
-                        let (id, out) = (run.id, scan.out_dir.clone());
-                        m.db(move |s| s.set_run_job(id, Some(&json), &out)).await?;
+                        store_job(m, run.id, &job).await?;
                         job
                     }
                 };
@@ -611,17 +614,42 @@ async fn follow_command(
         let mut values = BTreeMap::new();
         values.insert("SN", serial.as_str().to_string());
         let prepared = profile.prepare(&values)?;
-        m.set_state(
-            run.id,
-            RunState::Running,
-            format!("running `{}` on {}", prepared.line(), backend.host_label()),
-        )
-        .await?;
-        let started = prepared.start(&session).await?;
-        running = Some(tokio::spawn(started.wait()));
+        if prepared.is_sbatch() {
+            // `sbatch` returns at once; its job id (parsed from its answer) is followed.
+            m.set_state(
+                run.id,
+                RunState::Running,
+                format!("running `{}` on {}", prepared.line(), backend.host_label()),
+            )
+            .await?;
+            let started = prepared.start(&session).await?;
+            running = Some(tokio::spawn(started.wait()));
+        } else {
+            // A long-running script is started detached with a job directory, so a
+            // restarted pmtwatch re-attaches to it instead of losing it.
+            let j = backend
+                .start_process(&JobSpec {
+                    name: "pmtwatch-command".into(),
+                    argv: prepared.words().to_vec(),
+                    dir: Some(prepared.dir().to_string()),
+                })
+                .await?;
+            store_job(m, run.id, &j).await?;
+            m.set_state(
+                run.id,
+                RunState::Running,
+                format!(
+                    "running `{}` on {} ({j})",
+                    prepared.line(),
+                    backend.host_label()
+                ),
+            )
+            .await?;
+            job = Some(j);
+        }
     } else if job.is_none() {
-        // The command's SSH channel ended with the previous server process; collect what
-        // it wrote and end the run honestly.
+        // An `sbatch` command's SSH channel ended with the previous server process before
+        // it printed the job id; collect what was written and end the run honestly.
         let n = command_round(m, run, &mut sync, backend, local_dir).await?;
         return Err(refused(format!(
             "the command's session ended when pmtwatch stopped; {n} more points were synced \
@@ -640,10 +668,7 @@ async fn follow_command(
                     .map_err(|e| refused(format!("the command's task failed: {e}")))??;
                 if let Some(id) = result.job_id {
                     let j = JobId::Slurm { id };
-                    let json = serde_json::to_string(&j).map_err(|e| refused(e.to_string()))?;
-                    let rid = run.id;
-                    let out = run.remote_out.clone();
-                    m.db(move |s| s.set_run_job(rid, Some(&json), &out)).await?;
+                    store_job(m, run.id, &j).await?;
                     m.set_state(run.id, RunState::Running, format!("{j}: `{}`", result.line))
                         .await?;
                     job = Some(j);
@@ -718,9 +743,8 @@ async fn command_round(
                 .trim_end_matches('/'),
             crate::remote::command::sync::RUN_DIR_PREFIX
         );
-        let (id, job) = (run.id, run.job.clone());
-        m.db(move |s| s.set_run_job(id, job.as_deref(), &dir))
-            .await?;
+        let id = run.id;
+        m.db(move |s| s.set_run_remote_out(id, &dir)).await?;
     }
     let health = spec_of(run)?.analysis.health;
     let mut new = 0;

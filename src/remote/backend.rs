@@ -590,6 +590,22 @@ impl Backend {
 
     /// Starts `spec` as a job: a SLURM job on `Slurm`, a detached process otherwise.
     pub async fn start_job(&self, spec: &JobSpec) -> Result<JobId> {
+        if self.config.kind != Kind::Slurm {
+            return self.start_process(spec).await;
+        }
+        let dir = self.job_dir_of(spec)?;
+        let script = self
+            .install_script("pmtwatch-command.sbatch", COMMAND_SCRIPT)
+            .await?;
+        let mut options = self.job_options();
+        options.chdir = Some(dir);
+        let h = self.handle().await?;
+        let id = jobs::submit_with_args(&h, &script, &spec.argv, &spec.name, &options).await?;
+        Ok(JobId::Slurm { id })
+    }
+
+    /// The working directory of `spec`, after checking its command and name.
+    fn job_dir_of(&self, spec: &JobSpec) -> Result<String> {
         if spec.argv.is_empty() {
             return Err(Error::Invalid {
                 what: format!("job {:?}", spec.name),
@@ -597,20 +613,18 @@ impl Backend {
             });
         }
         check_job_name(&spec.name)?;
-        let dir = spec
+        Ok(spec
             .dir
             .clone()
-            .unwrap_or_else(|| self.config.work_dir.clone());
-        if self.config.kind == Kind::Slurm {
-            let script = self
-                .install_script("pmtwatch-command.sbatch", COMMAND_SCRIPT)
-                .await?;
-            let mut options = self.job_options();
-            options.chdir = Some(dir);
-            let h = self.handle().await?;
-            let id = jobs::submit_with_args(&h, &script, &spec.argv, &spec.name, &options).await?;
-            return Ok(JobId::Slurm { id });
-        }
+            .unwrap_or_else(|| self.config.work_dir.clone()))
+    }
+
+    /// Starts `spec` as a detached process on the host (any kind of backend; a SLURM
+    /// backend's login node): it outlives the SSH channel and pmtwatch itself, and is
+    /// followed and cancelled through its job directory ([`Backend::poll_job`],
+    /// [`Backend::cancel_job`]), also by a restarted pmtwatch.
+    pub async fn start_process(&self, spec: &JobSpec) -> Result<JobId> {
+        let dir = self.job_dir_of(spec)?;
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());

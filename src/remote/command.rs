@@ -404,6 +404,16 @@ impl PreparedCommand {
         &self.line
     }
 
+    /// The command's words as they run (the program first), each one argv word.
+    pub fn words(&self) -> &[String] {
+        &self.words
+    }
+
+    /// The directory the command runs in.
+    pub fn dir(&self) -> &str {
+        &self.remote_dir
+    }
+
     /// Whether the program is `sbatch` (its job id is then required).
     pub fn is_sbatch(&self) -> bool {
         self.is_sbatch

@@ -362,11 +362,23 @@ impl Store {
         self.get_run(id)?.ok_or(Error::NoSuchRun(id))
     }
 
-    /// Records the run's job (JSON) and its result directory where the work runs.
-    pub fn set_run_job(&self, id: i64, job: Option<&str>, remote_out: &str) -> Result<()> {
+    /// Records the run's job (JSON), leaving the rest of the run as it is.
+    pub fn set_run_job(&self, id: i64, job: Option<&str>) -> Result<()> {
+        let n = self
+            .conn()?
+            .execute("UPDATE runs SET job = ?2 WHERE id = ?1", params![id, job])?;
+        if n == 0 {
+            return Err(Error::NoSuchRun(id));
+        }
+        Ok(())
+    }
+
+    /// Records where the run's results are on the remote, leaving its job as it is (a
+    /// caller holding an older copy of the run must not overwrite a job id stored since).
+    pub fn set_run_remote_out(&self, id: i64, remote_out: &str) -> Result<()> {
         let n = self.conn()?.execute(
-            "UPDATE runs SET job = ?2, remote_out = ?3 WHERE id = ?1",
-            params![id, job, remote_out],
+            "UPDATE runs SET remote_out = ?2 WHERE id = ?1",
+            params![id, remote_out],
         )?;
         if n == 0 {
             return Err(Error::NoSuchRun(id));

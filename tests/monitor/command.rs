@@ -4,11 +4,13 @@
 //! (gain read from the file, poor outside the profile's range) and archiving moves the
 //! script's run directory.
 
+use std::path::Path;
 use std::time::Duration;
 
-use pmtwatch::monitor::{Mode, ReviewAction};
-use pmtwatch::remote::backend::Kind;
+use pmtwatch::monitor::{Mode, ProfileSpec, ReviewAction};
+use pmtwatch::remote::backend::{Backend, JobId, Kind};
 use pmtwatch::remote::command::CommandSpec;
+use pmtwatch::remote::slurm::JobState;
 use pmtwatch::store::{PointStatus, Review, RunState};
 
 use crate::fixture::{Bench, PATTERN, POOR, labels, open_dir, pattern_labels, remote_spec};
@@ -17,10 +19,11 @@ use crate::fixture::{Bench, PATTERN, POOR, labels, open_dir, pattern_labels, rem
 const PNG_BASE64: &str =
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNoAAAAggCBd81ytgAAAABJRU5ErkJggg==";
 
-fn lab_script() -> String {
+/// The stand-in lab script, one point every `step` seconds.
+pub fn lab_script(step: f64) -> String {
     format!(
         r#"#!/bin/bash
-# Stand-in for the lab's scan script: the old layout, one point every 0.3 s.
+# Stand-in for the lab's scan script: the old layout, one point every {step} s.
 set -eu
 SN="$1"
 out="scan_output_$(date +%Y%m%d_%H%M%S)/$SN"
@@ -32,11 +35,22 @@ for point in 0:0 10:0 10:90 10:180 10:270; do
   gain=1.01e+07
   if [ "$t:$p" = "10:90" ]; then gain=5.2e+06; fi
   echo "$gain" > "$d/live_data_${{SN}}_theta${{t}}_phi${{p}}_GAIN.txt"
-  sleep 0.3
+  sleep {step}
 done
 echo "scan of $SN done"
 "#
     )
+}
+
+/// An SSH profile in command mode running `bash ./lab.sh {SN}` in `lab`.
+pub fn command_spec(dir: &Path, lab: &Path) -> ProfileSpec {
+    let mut spec = remote_spec(dir, PATTERN, Kind::Ssh);
+    spec.mode = Mode::Command;
+    spec.command = Some(CommandSpec::new(
+        "bash ./lab.sh {SN}",
+        &lab.display().to_string(),
+    ));
+    spec
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,13 +58,8 @@ async fn the_labs_own_script_fills_the_grid_in_command_mode() {
     let b = Bench::new("command").await;
     let lab = b.dir.join("lab");
     open_dir(&lab);
-    std::fs::write(lab.join("lab.sh"), lab_script()).expect("write the lab script");
-    let mut spec = remote_spec(&b.dir, PATTERN, Kind::Ssh);
-    spec.mode = Mode::Command;
-    spec.command = Some(CommandSpec::new(
-        "bash ./lab.sh {SN}",
-        &lab.display().to_string(),
-    ));
+    std::fs::write(lab.join("lab.sh"), lab_script(0.3)).expect("write the lab script");
+    let spec = command_spec(&b.dir, &lab);
     let profile = b.profile("old scripts", spec).await;
     b.slot(1, "KM5001", profile).await;
     b.monitor
@@ -63,6 +72,9 @@ async fn the_labs_own_script_fills_the_grid_in_command_mode() {
         .await;
     assert_eq!(v.run.state, RunState::Complete, "{}", v.run.message);
     assert_eq!(labels(&v), pattern_labels(PATTERN));
+    // The script ran detached, with a job directory a restarted server re-attaches to.
+    let job: JobId = serde_json::from_str(v.run.job.as_deref().expect("a job")).expect("job");
+    assert!(matches!(job, JobId::Process { .. }), "{job:?}");
     for (label, p) in &v.points {
         let (status, gain) = if label == POOR {
             (PointStatus::Poor, 5.2e6)
@@ -96,4 +108,44 @@ async fn the_labs_own_script_fills_the_grid_in_command_mode() {
             .is_dir()
     );
     assert!(!std::path::Path::new(&v.run.remote_out).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_command_run_with_cancel_ends_the_script() {
+    let b = Bench::new("command-cancel").await;
+    let lab = b.dir.join("lab");
+    open_dir(&lab);
+    std::fs::write(lab.join("lab.sh"), lab_script(30.0)).expect("write the lab script");
+    let spec = command_spec(&b.dir, &lab);
+    let profile = b.profile("old scripts", spec.clone()).await;
+    b.slot(1, "KM5002", profile).await;
+    b.monitor
+        .set_executor(true, "olga")
+        .await
+        .expect("executor");
+    let id = b.monitor.start_run(1, "olga").await.expect("start").run_id;
+    let v = b
+        .wait_run(id, Duration::from_secs(120), |v| !v.points.is_empty())
+        .await;
+    let job: JobId = serde_json::from_str(v.run.job.as_deref().expect("a job")).expect("job");
+    b.monitor.stop_run(id, true, "olga").await.expect("stop");
+    let v = b
+        .wait_run(id, Duration::from_secs(120), |v| v.run.state.is_final())
+        .await;
+    assert_eq!(v.run.state, RunState::Cancelled, "{}", v.run.message);
+    assert!(v.run.message.contains("cancelled"), "{}", v.run.message);
+    let backend = Backend::new(spec.backend_config("pmtwatch").expect("config")).expect("backend");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = backend.poll_job(&job).await.expect("poll the script");
+        if info.state == JobState::Cancelled {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{job} is {:?}, not cancelled",
+            info.state
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -3,7 +3,8 @@
 //! started again on the same data directory. The restarted server resumes the run — the
 //! SLURM run re-attaches to the *same* job instead of submitting a new one — and the run
 //! ends with every point of the scan exactly once, in the store and in what the server
-//! shows (its JSON API, read with an API token).
+//! shows (its JSON API, read with an API token). The same holds for the lab's own script
+//! in command mode: it runs detached, and the restarted server follows it to its end.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,9 +15,10 @@ use std::time::{Duration, Instant};
 use pmtwatch::remote::backend::Kind;
 use pmtwatch::store::{NewRun, RunState, ScanKind, Store};
 
+use crate::command::{command_spec, lab_script};
 use crate::common;
 use crate::fixture::{
-    Bench, finish_simulation, pattern_labels, remote_spec, simulate_into, spec_in,
+    Bench, finish_simulation, open_dir, pattern_labels, remote_spec, simulate_into, spec_in,
 };
 
 const PATTERN: &str = "0/0 10/0 10/90 10/180 10/270 20/0 20/90 20/180";
@@ -189,4 +191,75 @@ async fn a_slurm_run_survives_kill_9_of_the_server_with_every_point_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_run_survives_kill_9_of_the_server_with_every_point_once() {
     killed_mid_scan(Kind::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_mode_script_survives_kill_9_of_the_server() {
+    let scratch = Scratch(Bench::scratch("restart-command"));
+    let dir = scratch.0.clone();
+    let lab = dir.join("lab");
+    open_dir(&lab);
+    std::fs::write(lab.join("lab.sh"), lab_script(1.0)).expect("write the lab script");
+    let data = dir.join("data");
+    let store = Store::open_dir(&data).expect("store");
+    let spec = command_spec(&dir, &lab);
+    let json = serde_json::to_string(&spec).expect("spec");
+    let profile = store.save_profile(None, "old", &json).expect("profile");
+    store.slots().expect("slots");
+    store
+        .set_slot(1, "KM4002", Some(profile), ScanKind::Surface)
+        .expect("slot");
+    store
+        .set_setting("executor", r#"{"running":true,"by":"test","at":0}"#)
+        .expect("executor");
+    let run = store
+        .create_run(&NewRun {
+            slot_id: 1,
+            serial: "KM4002".into(),
+            kind: ScanKind::Surface,
+            profile_name: "old".into(),
+            profile: json,
+            points_total: 5,
+            operator: "olga".into(),
+        })
+        .expect("run")
+        .id;
+
+    let server = Server::start(&data);
+    wait_store(&store, run, "2 points", |_, n| n >= 2).await;
+    let job_before = store.get_run(run).expect("read").expect("run").job;
+    server.kill9();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let server = Server::start(&data);
+    wait_store(&store, run, "the end of the run", |s, _| s.is_final()).await;
+    drop(server);
+
+    let r = store.get_run(run).expect("read").expect("run");
+    assert_eq!(r.state, RunState::Complete, "{}", r.message);
+    assert!(
+        job_before.is_some(),
+        "the script's job was recorded before the kill"
+    );
+    assert_eq!(
+        r.job, job_before,
+        "followed the same script, not started again"
+    );
+    let mut labels: Vec<String> = store
+        .points(run)
+        .expect("points")
+        .into_iter()
+        .map(|p| p.label)
+        .collect();
+    labels.sort();
+    assert_eq!(
+        labels,
+        pattern_labels(crate::fixture::PATTERN),
+        "every point exactly once"
+    );
+    let runs = std::fs::read_dir(&lab)
+        .expect("lab dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("scan_output_"))
+        .count();
+    assert_eq!(runs, 1, "the script ran once");
 }
