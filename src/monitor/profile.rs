@@ -44,6 +44,12 @@ pub struct ProfileSpec {
     pub identity: String,
     /// known_hosts file (empty: the user's own).
     pub known_hosts: String,
+    /// Jump hosts on the way to `host`, as `ssh -J` takes them: `[user@]host[:port]`,
+    /// comma-separated, in order (empty: none, or what the ssh config says).
+    pub jump: String,
+    /// The ssh_config file to use instead of `~/.ssh/config` (empty: the user's own);
+    /// it also configures the jump hosts (their keys, ports, users).
+    pub ssh_config: String,
     /// Working directory: run result directories, job files, batch scripts.
     pub work_dir: String,
     /// Where the bench's digitizer writes scans (`<scan_root>/<SN>/wavesave_<label>/`).
@@ -88,6 +94,8 @@ impl Default for ProfileSpec {
             port: None,
             identity: String::new(),
             known_hosts: String::new(),
+            jump: String::new(),
+            ssh_config: String::new(),
             work_dir: String::new(),
             scan_root: String::new(),
             program: String::new(),
@@ -224,6 +232,27 @@ impl ProfileSpec {
         {
             err("host", e.to_string());
         }
+        if self.host.trim().is_empty() && !self.jump.trim().is_empty() {
+            err(
+                "jump",
+                "jump hosts lead to a host: give the profile one".into(),
+            );
+        }
+        for hop in self.jump_hosts() {
+            if let Some(why) = bad_hop(&hop) {
+                err("jump", format!("{hop:?}: {why}"));
+            }
+        }
+        if self.jump.split(',').any(|h| h.trim().is_empty()) && !self.jump.trim().is_empty() {
+            err("jump", "an empty hop between commas".into());
+        }
+        let cfg = self.ssh_config.trim();
+        if !cfg.is_empty() && !cfg.starts_with('/') {
+            err(
+                "ssh_config",
+                "an absolute path on this machine (empty: ~/.ssh/config)".into(),
+            );
+        }
         if !(0.05..=3600.0).contains(&self.poll_secs) {
             err("poll_secs", "between 0.05 and 3600 seconds".into());
         }
@@ -305,7 +334,21 @@ impl ProfileSpec {
         if !self.known_hosts.is_empty() {
             t.known_hosts = Some(PathBuf::from(&self.known_hosts));
         }
+        t.jump_hosts = self.jump_hosts();
+        if !self.ssh_config.trim().is_empty() {
+            t.config_file = Some(PathBuf::from(self.ssh_config.trim()));
+        }
         Ok(Some(t))
+    }
+
+    /// The jump hosts, in order.
+    pub fn jump_hosts(&self) -> Vec<String> {
+        self.jump
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(String::from)
+            .collect()
     }
 
     /// The backend settings; `this_program` is used for a local profile without a program.
@@ -334,6 +377,20 @@ impl ProfileSpec {
             poll: Duration::from_secs_f64(self.poll_secs.clamp(0.05, 3600.0)),
             local_env: self.local_env.clone(),
         })
+    }
+}
+
+/// Why a jump hop cannot be passed to `ssh -J`, if it cannot: `[user@]host[:port]` (or
+/// a Host alias of the ssh config), one word, not an option.
+fn bad_hop(hop: &str) -> Option<&'static str> {
+    if hop.starts_with('-') {
+        Some("a host, not an option (it starts with '-')")
+    } else if hop.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("one word, [user@]host[:port]: no spaces")
+    } else if hop.contains('/') || hop.contains("ssh://") {
+        Some("[user@]host[:port], not a URL or path")
+    } else {
+        None
     }
 }
 
@@ -386,5 +443,53 @@ mod tests {
             ..ok
         };
         assert!(hostile.validate().iter().any(|e| e.field == "host"));
+    }
+
+    #[test]
+    fn jump_hosts_and_ssh_config_reach_the_target_and_are_checked() {
+        let ok = ProfileSpec {
+            kind: Kind::Ssh,
+            host: "pmtops@cluster".into(),
+            jump: " gate.lab.org , ops@inner:2222 ".into(),
+            ssh_config: "/etc/pmtwatch/ssh_config".into(),
+            work_dir: "/w".into(),
+            scan_root: "/s".into(),
+            archive_dir: "/a".into(),
+            flag_dir: "/f".into(),
+            ..ProfileSpec::default()
+        };
+        assert_eq!(ok.validate(), vec![]);
+        let t = ok.ssh_target().expect("target").expect("a host");
+        assert_eq!(t.jump_hosts, ["gate.lab.org", "ops@inner:2222"]);
+        assert_eq!(
+            t.config_file.as_deref(),
+            Some(std::path::Path::new("/etc/pmtwatch/ssh_config"))
+        );
+        for (jump, config) in [
+            ("-oProxyCommand=sh", ""),
+            ("gate lab", ""),
+            ("gate,,inner", ""),
+            ("ssh://gate", ""),
+            ("", "relative/ssh_config"),
+        ] {
+            let bad = ProfileSpec {
+                jump: jump.into(),
+                ssh_config: config.into(),
+                ..ok.clone()
+            };
+            let fields: Vec<&str> = bad.validate().iter().map(|e| e.field).collect();
+            let want = if jump.is_empty() {
+                "ssh_config"
+            } else {
+                "jump"
+            };
+            assert!(fields.contains(&want), "{jump:?} {config:?}: {fields:?}");
+        }
+        let no_host = ProfileSpec {
+            kind: Kind::Local,
+            host: String::new(),
+            ..ok
+        };
+        assert!(no_host.validate().iter().any(|e| e.field == "jump"));
     }
 }

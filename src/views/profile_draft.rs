@@ -19,15 +19,16 @@ use super::format::{KINDS, MODES, kind_name, mode_name};
 #[rustfmt::skip]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Input {
-    Name, PmtType, Kind, Mode, Host, Port, Identity, KnownHosts, WorkDir, ScanRoot, Program,
-    ArchiveDir, FlagDir, Partition, Time, Mem, Account, Poll, Settle, Pattern, HvNominal,
+    Name, PmtType, Kind, Mode, Host, Port, Identity, KnownHosts, Jump, SshConfig, WorkDir,
+    ScanRoot, Program, ArchiveDir, FlagDir, Partition, Time, Mem, Account, Poll, Settle,
+    Pattern, HvNominal,
     HvStep, HvPoints, CommandTemplate, CommandDir, Model, GainMin, GainMax, ThresholdMv,
     TriggerMv, WindowPre, WindowLength, BaselineSamples, Bits, Vpp, SampleNs, MinEvents,
 }
 
 /// Each input's id suffix, label, validation field, and whether it takes a number.
 #[rustfmt::skip]
-const INPUTS: [(Input, &str, &str, &str, bool); 37] = {
+const INPUTS: [(Input, &str, &str, &str, bool); 39] = {
     use Input::*;
     [
         (Name, "name", "Name", "name", false),
@@ -38,6 +39,8 @@ const INPUTS: [(Input, &str, &str, &str, bool); 37] = {
         (Port, "port", "SSH port", "port", true),
         (Identity, "identity", "Private key file", "identity", false),
         (KnownHosts, "known-hosts", "known_hosts file", "known_hosts", false),
+        (Jump, "jump", "Jump hosts (ProxyJump)", "jump", false),
+        (SshConfig, "ssh-config", "ssh_config file", "ssh_config", false),
         (WorkDir, "work-dir", "Working directory", "work_dir", false),
         (ScanRoot, "scan-root", "Scan data root", "scan_root", false),
         (Program, "program", "pmtwatch program there", "program", false),
@@ -139,6 +142,8 @@ fn text_of(spec: &ProfileSpec, input: Input) -> String {
         Port => spec.port.map(|p| p.to_string()).unwrap_or_default(),
         Identity => spec.identity.clone(),
         KnownHosts => spec.known_hosts.clone(),
+        Jump => spec.jump.clone(),
+        SshConfig => spec.ssh_config.clone(),
         WorkDir => spec.work_dir.clone(),
         ScanRoot => spec.scan_root.clone(),
         Program => spec.program.clone(),
@@ -269,6 +274,8 @@ impl Draft {
             }
             Identity => s.identity = v,
             KnownHosts => s.known_hosts = v,
+            Jump => s.jump = v,
+            SshConfig => s.ssh_config = v,
             WorkDir => s.work_dir = v,
             ScanRoot => s.scan_root = v,
             Program => s.program = v,

@@ -197,6 +197,8 @@ pub fn ProfileForm(
                 {text_input(draft, Input::Port, &problems, "22")}
                 {text_input(draft, Input::Identity, &problems, "~/.ssh/id_ed25519 (empty: agent)")}
                 {text_input(draft, Input::KnownHosts, &problems, "empty: your own")}
+                {text_input(draft, Input::Jump, &problems, "gate.lab.org, user@inner:2222 (empty: none)")}
+                {text_input(draft, Input::SshConfig, &problems, "empty: ~/.ssh/config")}
             }
             fieldset { class: "group",
                 legend { "Directories" }

@@ -13,6 +13,7 @@ mod common;
 
 mod command;
 mod fixture;
+mod jump;
 mod local;
 mod restart;
 mod slurm;
