@@ -389,7 +389,7 @@ mod tests {
         d.set(Input::GainMin, "2e7".into());
         d.set(Input::Vpp, "two".into());
         d.set(Input::Name, " ".into());
-        assert_eq!(Input::all().count(), 37);
+        assert_eq!(Input::all().count(), 39);
         for i in Input::all() {
             assert_ne!(i.id(), "unknown", "{i:?} is in the table");
         }
