@@ -20,7 +20,7 @@ const PNG_BASE64: &str =
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNoAAAAggCBd81ytgAAAABJRU5ErkJggg==";
 
 /// The stand-in lab script, one point every `step` seconds.
-pub fn lab_script(step: f64) -> String {
+fn lab_script(step: f64) -> String {
     format!(
         r#"#!/bin/bash
 # Stand-in for the lab's scan script: the old layout, one point every {step} s.
@@ -42,8 +42,12 @@ echo "scan of $SN done"
     )
 }
 
-/// An SSH profile in command mode running `bash ./lab.sh {SN}` in `lab`.
-pub fn command_spec(dir: &Path, lab: &Path) -> ProfileSpec {
+/// An SSH profile in command mode running `bash ./lab.sh {SN}` in `<dir>/lab`, where the
+/// stand-in lab script (one point every `step` seconds) is written.
+pub fn lab_profile(dir: &Path, step: f64) -> ProfileSpec {
+    let lab = dir.join("lab");
+    open_dir(&lab);
+    std::fs::write(lab.join("lab.sh"), lab_script(step)).expect("write the lab script");
     let mut spec = remote_spec(dir, PATTERN, Kind::Ssh);
     spec.mode = Mode::Command;
     spec.command = Some(CommandSpec::new(
@@ -53,20 +57,21 @@ pub fn command_spec(dir: &Path, lab: &Path) -> ProfileSpec {
     spec
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_labs_own_script_fills_the_grid_in_command_mode() {
-    let b = Bench::new("command").await;
-    let lab = b.dir.join("lab");
-    open_dir(&lab);
-    std::fs::write(lab.join("lab.sh"), lab_script(0.3)).expect("write the lab script");
-    let spec = command_spec(&b.dir, &lab);
+/// Slot 1 with `serial` on `spec`, the executor started, and a run started; its id.
+async fn start_in_slot(b: &Bench, serial: &str, spec: ProfileSpec) -> i64 {
     let profile = b.profile("old scripts", spec).await;
-    b.slot(1, "KM5001", profile).await;
+    b.slot(1, serial, profile).await;
     b.monitor
         .set_executor(true, "olga")
         .await
         .expect("executor");
-    let id = b.monitor.start_run(1, "olga").await.expect("start").run_id;
+    b.monitor.start_run(1, "olga").await.expect("start").run_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_labs_own_script_fills_the_grid_in_command_mode() {
+    let b = Bench::new("command").await;
+    let id = start_in_slot(&b, "KM5001", lab_profile(&b.dir, 0.3)).await;
     let v = b
         .wait_run(id, Duration::from_secs(120), |v| v.run.state.is_final())
         .await;
@@ -113,17 +118,8 @@ async fn the_labs_own_script_fills_the_grid_in_command_mode() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_a_command_run_with_cancel_ends_the_script() {
     let b = Bench::new("command-cancel").await;
-    let lab = b.dir.join("lab");
-    open_dir(&lab);
-    std::fs::write(lab.join("lab.sh"), lab_script(30.0)).expect("write the lab script");
-    let spec = command_spec(&b.dir, &lab);
-    let profile = b.profile("old scripts", spec.clone()).await;
-    b.slot(1, "KM5002", profile).await;
-    b.monitor
-        .set_executor(true, "olga")
-        .await
-        .expect("executor");
-    let id = b.monitor.start_run(1, "olga").await.expect("start").run_id;
+    let spec = lab_profile(&b.dir, 30.0);
+    let id = start_in_slot(&b, "KM5002", spec.clone()).await;
     let v = b
         .wait_run(id, Duration::from_secs(120), |v| !v.points.is_empty())
         .await;

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use pmtwatch::remote::backend::Kind;
 use pmtwatch::store::{NewRun, RunState, ScanKind, Store};
 
-use crate::command::{command_spec, lab_script};
+use crate::command::lab_profile;
 use crate::common;
 use crate::fixture::{
-    Bench, finish_simulation, open_dir, pattern_labels, remote_spec, simulate_into, spec_in,
+    Bench, finish_simulation, pattern_labels, remote_spec, simulate_into, spec_in,
 };
 
 const PATTERN: &str = "0/0 10/0 10/90 10/180 10/270 20/0 20/90 20/180";
@@ -111,6 +111,37 @@ impl Drop for Scratch {
     }
 }
 
+/// A store as a server left it: the profile, slot 1 with `serial`, the executor on, and
+/// a run of `points` points not yet dispatched; the run's id.
+fn seed_run(
+    store: &Store,
+    spec: &pmtwatch::monitor::ProfileSpec,
+    serial: &str,
+    points: i64,
+) -> i64 {
+    let json = serde_json::to_string(spec).expect("spec");
+    let profile = store.save_profile(None, "p", &json).expect("profile");
+    store.slots().expect("slots");
+    store
+        .set_slot(1, serial, Some(profile), ScanKind::Surface)
+        .expect("slot");
+    store
+        .set_setting("executor", r#"{"running":true,"by":"test","at":0}"#)
+        .expect("executor");
+    store
+        .create_run(&NewRun {
+            slot_id: 1,
+            serial: serial.into(),
+            kind: ScanKind::Surface,
+            profile_name: "p".into(),
+            profile: json,
+            points_total: points,
+            operator: "olga".into(),
+        })
+        .expect("run")
+        .id
+}
+
 async fn killed_mid_scan(kind: Kind) {
     let name = format!("restart-{kind:?}").to_lowercase();
     let scratch = Scratch(Bench::scratch(&name));
@@ -121,27 +152,7 @@ async fn killed_mid_scan(kind: Kind) {
         Kind::Local => spec_in(&dir, PATTERN),
         _ => remote_spec(&dir, PATTERN, kind),
     };
-    let json = serde_json::to_string(&spec).expect("spec");
-    let profile = store.save_profile(None, "p", &json).expect("profile");
-    store.slots().expect("slots");
-    store
-        .set_slot(1, "KM4001", Some(profile), ScanKind::Surface)
-        .expect("slot");
-    store
-        .set_setting("executor", r#"{"running":true,"by":"test","at":0}"#)
-        .expect("executor");
-    let run = store
-        .create_run(&NewRun {
-            slot_id: 1,
-            serial: "KM4001".into(),
-            kind: ScanKind::Surface,
-            profile_name: "p".into(),
-            profile: json,
-            points_total: 8,
-            operator: "olga".into(),
-        })
-        .expect("run")
-        .id;
+    let run = seed_run(&store, &spec, "KM4001", 8);
     let token = store.create_api_token("restart-test").expect("token");
 
     let server = Server::start(&data);
@@ -197,33 +208,10 @@ async fn a_local_run_survives_kill_9_of_the_server_with_every_point_once() {
 async fn a_command_mode_script_survives_kill_9_of_the_server() {
     let scratch = Scratch(Bench::scratch("restart-command"));
     let dir = scratch.0.clone();
-    let lab = dir.join("lab");
-    open_dir(&lab);
-    std::fs::write(lab.join("lab.sh"), lab_script(1.0)).expect("write the lab script");
+    let spec = lab_profile(&dir, 1.0);
     let data = dir.join("data");
     let store = Store::open_dir(&data).expect("store");
-    let spec = command_spec(&dir, &lab);
-    let json = serde_json::to_string(&spec).expect("spec");
-    let profile = store.save_profile(None, "old", &json).expect("profile");
-    store.slots().expect("slots");
-    store
-        .set_slot(1, "KM4002", Some(profile), ScanKind::Surface)
-        .expect("slot");
-    store
-        .set_setting("executor", r#"{"running":true,"by":"test","at":0}"#)
-        .expect("executor");
-    let run = store
-        .create_run(&NewRun {
-            slot_id: 1,
-            serial: "KM4002".into(),
-            kind: ScanKind::Surface,
-            profile_name: "old".into(),
-            profile: json,
-            points_total: 5,
-            operator: "olga".into(),
-        })
-        .expect("run")
-        .id;
+    let run = seed_run(&store, &spec, "KM4002", 5);
 
     let server = Server::start(&data);
     wait_store(&store, run, "2 points", |_, n| n >= 2).await;
@@ -256,7 +244,7 @@ async fn a_command_mode_script_survives_kill_9_of_the_server() {
         pattern_labels(crate::fixture::PATTERN),
         "every point exactly once"
     );
-    let runs = std::fs::read_dir(&lab)
+    let runs = std::fs::read_dir(dir.join("lab"))
         .expect("lab dir")
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().starts_with("scan_output_"))
