@@ -396,3 +396,70 @@ pub fn simulate(
     }
     cmd
 }
+
+/// A variable of the test cluster's environment (`scripts/test-cluster.sh start` prints
+/// them), or an error saying how to start the cluster.
+pub fn cluster_var(k: &str) -> Result<String> {
+    std::env::var(k).with_context(|| {
+        format!(
+            "{k} is not set: start the test cluster first: \
+             eval \"$(scripts/test-cluster.sh start)\" (scripts/test does this)"
+        )
+    })
+}
+
+/// Puts `bin` where the cluster user's PATH finds `pmtwatch`, atomically (copy to a temp
+/// name of this process, then rename): other tests may deploy at the same time.
+pub fn deploy_to_cluster(bin: &Path) -> Result<()> {
+    let remote_bin = PathBuf::from(cluster_var("PMT_REMOTE_BIN")?);
+    let tmp = remote_bin.join(format!(".pmtwatch.browser.{}.tmp", std::process::id()));
+    std::fs::copy(bin, &tmp)?;
+    std::fs::rename(&tmp, remote_bin.join("pmtwatch"))?;
+    Ok(())
+}
+
+/// A fresh bench directory `/tmp/<name>-<pid>` with `work`, `scan`, `archive` and `flag`,
+/// all writable by the cluster's user (another account).
+pub fn cluster_bench(name: &str) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let bench = PathBuf::from(format!("/tmp/{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&bench);
+    for d in ["", "work", "scan", "archive", "flag"] {
+        let p = bench.join(d);
+        std::fs::create_dir_all(&p)?;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777))?;
+    }
+    Ok(bench)
+}
+
+/// The profile form's inputs (element id, value) for a profile on the test cluster over
+/// SSH, on the directories of `bench` ([`cluster_bench`]), with the simulated tubes'
+/// healthy gain range.
+pub fn cluster_profile_inputs(
+    bench: &Path,
+    settle: f64,
+    poll: f64,
+    pattern: &str,
+) -> Result<Vec<(&'static str, String)>> {
+    let dir = |d: &str| bench.join(d).display().to_string();
+    Ok(vec![
+        (
+            "profile-host",
+            format!("{}@127.0.0.1", cluster_var("PMT_SSH_USER")?),
+        ),
+        ("profile-port", cluster_var("PMT_SSH_PORT")?),
+        ("profile-identity", cluster_var("PMT_SSH_KEY")?),
+        ("profile-known-hosts", cluster_var("PMT_SSH_KNOWN_HOSTS")?),
+        ("profile-mem", "200M".into()),
+        ("profile-time", "10".into()),
+        ("profile-work-dir", dir("work")),
+        ("profile-scan-root", dir("scan")),
+        ("profile-archive-dir", dir("archive")),
+        ("profile-flag-dir", dir("flag")),
+        ("profile-settle", settle.to_string()),
+        ("profile-poll", poll.to_string()),
+        ("profile-pattern", pattern.into()),
+        ("profile-gain-min", "8500000".into()),
+        ("profile-gain-max", "12000000".into()),
+    ])
+}

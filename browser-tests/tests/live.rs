@@ -24,7 +24,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use browser_tests::{Browser, Server, add_user, click, fill, free_port, pmtwatch_bin, simulate};
+use browser_tests::{
+    Browser, Server, add_user, click, cluster_bench, cluster_profile_inputs, cluster_var,
+    deploy_to_cluster, fill, free_port, pmtwatch_bin, simulate,
+};
 use fantoccini::Locator;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -262,53 +265,20 @@ async fn two_browsers(
 }
 
 /// The test cluster's coordinates (`scripts/test-cluster.sh start` prints them).
-fn cluster_var(k: &str) -> Result<String> {
-    std::env::var(k).with_context(|| {
-        format!(
-            "{k} is not set: start the test cluster first: \
-             eval \"$(scripts/test-cluster.sh start)\" (scripts/test does this)"
-        )
-    })
-}
-
-/// A directory the cluster's user may write.
-fn open_dir(p: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(p)?;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777))?;
-    Ok(())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slurm_scan_and_a_cancelled_run_in_the_browser() -> Result<()> {
     let bin = pmtwatch_bin()?;
-    let (user, port) = (cluster_var("PMT_SSH_USER")?, cluster_var("PMT_SSH_PORT")?);
-    let (key, known) = (
-        cluster_var("PMT_SSH_KEY")?,
-        cluster_var("PMT_SSH_KNOWN_HOSTS")?,
-    );
-    let remote_bin = std::path::PathBuf::from(cluster_var("PMT_REMOTE_BIN")?);
     let slurm_conf = cluster_var("PMT_SLURM_CONF")?;
-    // This build's pmtwatch on the cluster user's PATH (atomically: other tests deploy too).
-    let tmp = remote_bin.join(format!(".pmtwatch.browser.{}.tmp", std::process::id()));
-    std::fs::copy(&bin, &tmp)?;
-    std::fs::rename(&tmp, remote_bin.join("pmtwatch"))?;
+    deploy_to_cluster(&bin)?;
 
     let data = tempfile::tempdir()?;
-    let bench = std::path::PathBuf::from(format!(
-        "/tmp/pmtwatch-browser-slurm-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&bench);
-    for d in ["", "work", "scan", "archive", "flag"] {
-        open_dir(&bench.join(d))?;
-    }
+    let bench = cluster_bench("pmtwatch-browser-slurm")?;
     add_user(&bin, data.path(), "ada", "admin", "admin-password").await?;
     let server = Server::start(&bin, data.path(), free_port()?).await?;
     let base = server.url("");
     let b = Browser::start().await?;
     let result = async {
-        let dir = |d: &str| bench.join(d).display().to_string();
         b.login(&base, "ada", "admin-password").await?;
         b.wait_path("/", T).await?;
         click(&b, "step-remote").await?;
@@ -319,23 +289,7 @@ async fn slurm_scan_and_a_cancelled_run_in_the_browser() -> Result<()> {
             .await?
             .click()
             .await?;
-        for (id, v) in [
-            ("profile-host", format!("{user}@127.0.0.1")),
-            ("profile-port", port.clone()),
-            ("profile-identity", key.clone()),
-            ("profile-known-hosts", known.clone()),
-            ("profile-mem", "200M".into()),
-            ("profile-time", "10".into()),
-            ("profile-work-dir", dir("work")),
-            ("profile-scan-root", dir("scan")),
-            ("profile-archive-dir", dir("archive")),
-            ("profile-flag-dir", dir("flag")),
-            ("profile-settle", "0.3".into()),
-            ("profile-poll", "0.25".into()),
-            ("profile-pattern", PATTERN.into()),
-            ("profile-gain-min", "8500000".into()),
-            ("profile-gain-max", "12000000".into()),
-        ] {
+        for (id, v) in cluster_profile_inputs(&bench, 0.3, 0.25, PATTERN)? {
             fill(&b, id, &v).await?;
         }
         click(&b, "profile-test").await?;

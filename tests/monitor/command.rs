@@ -57,21 +57,10 @@ pub fn lab_profile(dir: &Path, step: f64) -> ProfileSpec {
     spec
 }
 
-/// Slot 1 with `serial` on `spec`, the executor started, and a run started; its id.
-async fn start_in_slot(b: &Bench, serial: &str, spec: ProfileSpec) -> i64 {
-    let profile = b.profile("old scripts", spec).await;
-    b.slot(1, serial, profile).await;
-    b.monitor
-        .set_executor(true, "olga")
-        .await
-        .expect("executor");
-    b.monitor.start_run(1, "olga").await.expect("start").run_id
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_labs_own_script_fills_the_grid_in_command_mode() {
     let b = Bench::new("command").await;
-    let id = start_in_slot(&b, "KM5001", lab_profile(&b.dir, 0.3)).await;
+    let id = b.start_in_slot("KM5001", lab_profile(&b.dir, 0.3)).await;
     let v = b
         .wait_run(id, Duration::from_secs(120), |v| v.run.state.is_final())
         .await;
@@ -119,7 +108,7 @@ async fn the_labs_own_script_fills_the_grid_in_command_mode() {
 async fn stopping_a_command_run_with_cancel_ends_the_script() {
     let b = Bench::new("command-cancel").await;
     let spec = lab_profile(&b.dir, 30.0);
-    let id = start_in_slot(&b, "KM5002", spec.clone()).await;
+    let id = b.start_in_slot("KM5002", spec.clone()).await;
     let v = b
         .wait_run(id, Duration::from_secs(120), |v| !v.points.is_empty())
         .await;

@@ -89,6 +89,22 @@ impl Bench {
             .expect("set the slot");
     }
 
+    /// Slot 1 with `serial` on a new profile `spec`, the executor started, and a run
+    /// started in the slot; the run's id.
+    pub async fn start_in_slot(&self, serial: &str, spec: ProfileSpec) -> i64 {
+        let profile = self.profile("profile", spec).await;
+        self.slot(1, serial, profile).await;
+        self.monitor
+            .set_executor(true, "olga")
+            .await
+            .expect("executor");
+        self.monitor
+            .start_run(1, "olga")
+            .await
+            .expect("start")
+            .run_id
+    }
+
     /// Plays out a scan of `serial` in the scan root, one point per `interval` seconds.
     pub fn simulate(&self, serial: &str, poor: Option<&str>, interval: f64) -> Child {
         simulate_into(&self.dir.join("scan"), serial, PATTERN, poor, interval)

@@ -52,13 +52,7 @@ async fn a_profile_behind_a_jump_host_tests_and_scans_through_it() {
         "a closed jump host must fail the test: {report:?}"
     );
 
-    let profile = b.profile("behind a gate", spec).await;
-    b.slot(1, "KM6001", profile).await;
-    b.monitor
-        .set_executor(true, "olga")
-        .await
-        .expect("executor");
-    let id = b.monitor.start_run(1, "olga").await.expect("start").run_id;
+    let id = b.start_in_slot("KM6001", spec).await;
     let sim = b.simulate("KM6001", Some(POOR), 0.3);
     let v = b
         .wait_run(id, Duration::from_secs(300), |v| v.run.state.is_final())

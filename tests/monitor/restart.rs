@@ -111,6 +111,38 @@ impl Drop for Scratch {
     }
 }
 
+/// Once the run has `points` points: SIGKILLs `server`, leaves the scan going on without
+/// a server for 2 s, starts a new server on `data`, and waits for the end of the run.
+/// The new server, and the run's job as stored before the kill.
+async fn kill_after(
+    server: Server,
+    store: &Store,
+    data: &Path,
+    run: i64,
+    points: usize,
+) -> (Server, Option<String>) {
+    wait_store(store, run, &format!("{points} points"), |_, n| n >= points).await;
+    let job_before = store.get_run(run).expect("read").expect("run").job;
+    server.kill9();
+    // The scan (and the job on the cluster) carries on while no server watches.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let server = Server::start(data);
+    wait_store(store, run, "the end of the run", |s, _| s.is_final()).await;
+    (server, job_before)
+}
+
+/// The labels of the run's stored points, sorted.
+fn stored_labels(store: &Store, run: i64) -> Vec<String> {
+    let mut labels: Vec<String> = store
+        .points(run)
+        .expect("points")
+        .into_iter()
+        .map(|p| p.label)
+        .collect();
+    labels.sort();
+    labels
+}
+
 /// A store as a server left it: the profile, slot 1 with `serial`, the executor on, and
 /// a run of `points` points not yet dispatched; the run's id.
 fn seed_run(
@@ -157,13 +189,7 @@ async fn killed_mid_scan(kind: Kind) {
 
     let server = Server::start(&data);
     let sim = simulate_into(&dir.join("scan"), "KM4001", PATTERN, None, 1.5);
-    wait_store(&store, run, "3 points", |_, n| n >= 3).await;
-    let job_before = store.get_run(run).expect("read").expect("run").job;
-    server.kill9();
-    // The scan (and the job on the cluster) carries on while no server watches.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let server = Server::start(&data);
-    wait_store(&store, run, "the end of the run", |s, _| s.is_final()).await;
+    let (server, job_before) = kill_after(server, &store, &data, run, 3).await;
     finish_simulation(sim);
 
     let r = store.get_run(run).expect("read").expect("run");
@@ -175,13 +201,7 @@ async fn killed_mid_scan(kind: Kind) {
             "re-attached to the same job, none submitted again"
         );
     }
-    let mut labels: Vec<String> = store
-        .points(run)
-        .expect("points")
-        .into_iter()
-        .map(|p| p.label)
-        .collect();
-    labels.sort();
+    let labels = stored_labels(&store, run);
     assert_eq!(labels, pattern_labels(PATTERN), "every point exactly once");
 
     // What the restarted server shows.
@@ -214,12 +234,7 @@ async fn a_command_mode_script_survives_kill_9_of_the_server() {
     let run = seed_run(&store, &spec, "KM4002", 5);
 
     let server = Server::start(&data);
-    wait_store(&store, run, "2 points", |_, n| n >= 2).await;
-    let job_before = store.get_run(run).expect("read").expect("run").job;
-    server.kill9();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let server = Server::start(&data);
-    wait_store(&store, run, "the end of the run", |s, _| s.is_final()).await;
+    let (server, job_before) = kill_after(server, &store, &data, run, 2).await;
     drop(server);
 
     let r = store.get_run(run).expect("read").expect("run");
@@ -232,13 +247,7 @@ async fn a_command_mode_script_survives_kill_9_of_the_server() {
         r.job, job_before,
         "followed the same script, not started again"
     );
-    let mut labels: Vec<String> = store
-        .points(run)
-        .expect("points")
-        .into_iter()
-        .map(|p| p.label)
-        .collect();
-    labels.sort();
+    let labels = stored_labels(&store, run);
     assert_eq!(
         labels,
         pattern_labels(crate::fixture::PATTERN),

@@ -14,13 +14,7 @@ async fn an_unreachable_host_is_recoverable_not_a_failure() {
     let mut spec = remote_spec(&b.dir, PATTERN, Kind::Ssh);
     // Nothing listens on port 1 of the loopback address.
     spec.port = Some(1);
-    let profile = b.profile("dead host", spec).await;
-    b.slot(1, "KM6001", profile).await;
-    b.monitor
-        .set_executor(true, "olga")
-        .await
-        .expect("executor");
-    let id = b.monitor.start_run(1, "olga").await.expect("start").run_id;
+    let id = b.start_in_slot("KM6001", spec).await;
     let v = b
         .wait_run(id, Duration::from_secs(120), |v| {
             v.run.state == RunState::ClusterUnreachable || v.run.state.is_final()

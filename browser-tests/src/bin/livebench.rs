@@ -13,11 +13,14 @@
 //!
 //! Usage: `livebench [--points 21] [--interval 1.0] [--clicks 200] [--slurm-poll 0.5]`
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use browser_tests::{Browser, Server, add_user, click, fill, free_port, pmtwatch_bin, simulate};
+use browser_tests::{
+    Browser, Server, add_user, click, cluster_bench, cluster_profile_inputs, deploy_to_cluster,
+    fill, free_port, pmtwatch_bin, simulate,
+};
 use fantoccini::Locator;
 
 const T: Duration = Duration::from_secs(30);
@@ -55,11 +58,6 @@ fn opts() -> Result<Opts> {
     Ok(o)
 }
 
-fn var(k: &str) -> Result<String> {
-    std::env::var(k)
-        .with_context(|| format!("{k} is not set: eval \"$(scripts/test-cluster.sh start)\" first"))
-}
-
 fn summary(what: &str, mut v: Vec<f64>) {
     v.retain(|x| x.is_finite());
     if v.is_empty() {
@@ -75,13 +73,6 @@ fn summary(what: &str, mut v: Vec<f64>) {
         q(0.95),
         v[v.len() - 1]
     );
-}
-
-fn open_dir(p: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(p)?;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777))?;
-    Ok(())
 }
 
 /// The R12860 pattern's first `n` labels.
@@ -125,15 +116,8 @@ async fn main() -> Result<()> {
     let o = opts()?;
     let bin = pmtwatch_bin()?;
     println!("binary: {}", bin.display());
-    let remote_bin = PathBuf::from(var("PMT_REMOTE_BIN")?);
-    let tmp = remote_bin.join(format!(".pmtwatch.livebench.{}.tmp", std::process::id()));
-    std::fs::copy(&bin, &tmp)?;
-    std::fs::rename(&tmp, remote_bin.join("pmtwatch"))?;
-    let bench = PathBuf::from(format!("/tmp/pmtwatch-livebench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&bench);
-    for d in ["", "work", "scan", "archive", "flag"] {
-        open_dir(&bench.join(d))?;
-    }
+    deploy_to_cluster(&bin)?;
+    let bench = cluster_bench("pmtwatch-livebench")?;
     let data = tempfile::tempdir()?;
     add_user(&bin, data.path(), "ada", "admin", "admin-password").await?;
     let server = Server::start(&bin, data.path(), free_port()?).await?;
@@ -147,11 +131,10 @@ async fn main() -> Result<()> {
 }
 
 async fn run(o: &Opts, b: &Browser, bin: &Path, bench: &Path, base: &str) -> Result<()> {
-    let dir = |d: &str| bench.join(d).display().to_string();
     b.login(base, "ada", "admin-password").await?;
     b.wait_path("/", T).await?;
     click(b, "step-remote").await?;
-    let pattern: Vec<String> = labels(o.points)
+    let pattern: String = labels(o.points)
         .iter()
         .map(|l| {
             let (t, p) = l
@@ -160,29 +143,9 @@ async fn run(o: &Opts, b: &Browser, bin: &Path, bench: &Path, base: &str) -> Res
                 .unwrap_or(("0", "0"));
             format!("{t}/{p}")
         })
-        .collect();
-    let common = |poll: f64| -> Result<Vec<(&'static str, String)>> {
-        Ok(vec![
-            (
-                "profile-host",
-                format!("{}@127.0.0.1", var("PMT_SSH_USER")?),
-            ),
-            ("profile-port", var("PMT_SSH_PORT")?),
-            ("profile-identity", var("PMT_SSH_KEY")?),
-            ("profile-known-hosts", var("PMT_SSH_KNOWN_HOSTS")?),
-            ("profile-mem", "200M".into()),
-            ("profile-time", "10".into()),
-            ("profile-work-dir", dir("work")),
-            ("profile-scan-root", dir("scan")),
-            ("profile-archive-dir", dir("archive")),
-            ("profile-flag-dir", dir("flag")),
-            ("profile-settle", "0.2".into()),
-            ("profile-poll", poll.to_string()),
-            ("profile-pattern", pattern.join(" ")),
-            ("profile-gain-min", "8500000".into()),
-            ("profile-gain-max", "12000000".into()),
-        ])
-    };
+        .collect::<Vec<_>>()
+        .join(" ");
+    let common = |poll: f64| cluster_profile_inputs(bench, 0.2, poll, &pattern);
     profile(b, "ssh", "ssh", &common(1.0)?).await?;
     profile(b, "slurm", "slurm", &common(o.slurm_poll)?).await?;
     click(b, "step-executor").await?;
@@ -243,17 +206,7 @@ return true;"#,
     }
     let mut sims = Vec::new();
     for (_, sn, _) in slots {
-        sims.push(
-            simulate(
-                bin,
-                &bench.join("scan"),
-                sn,
-                &pattern.join(" "),
-                None,
-                o.interval,
-            )
-            .spawn()?,
-        );
+        sims.push(simulate(bin, &bench.join("scan"), sn, &pattern, None, o.interval).spawn()?);
     }
     // 2. Clicks while the four scans run.
     tokio::time::sleep(Duration::from_secs(2)).await;
