@@ -387,7 +387,7 @@ fn bad_hop(hop: &str) -> Option<&'static str> {
         Some("a host, not an option (it starts with '-')")
     } else if hop.chars().any(|c| c.is_whitespace() || c.is_control()) {
         Some("one word, [user@]host[:port]: no spaces")
-    } else if hop.contains('/') || hop.contains("ssh://") {
+    } else if hop.contains('/') {
         Some("[user@]host[:port], not a URL or path")
     } else {
         None
