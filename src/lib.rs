@@ -13,8 +13,12 @@
 //! - [`store`]: the SQLite database (WAL, numbered migrations): users, sessions, audit log.
 //! - [`monitor`]: the executor: one supervised task per run (persisted state machine),
 //!   profiles, slots, review and cleanup, and the board every browser renders.
+//! - [`control`]: who may do what and what is audited: every action ([`control::Commands`])
+//!   with its role check and audit entry, and the live state every browser renders
+//!   ([`control::Hub`]). `web` and `views` both sit on it and never import each other
+//!   (except `web` launching the root component); `layers` tests that imports point down.
 //! - [`web`]: the operator web app's HTTP side (axum): login, sessions, the authenticated
-//!   LiveView socket, commands with server-side role checks, embedded assets.
+//!   LiveView socket, file and API routes, embedded assets.
 //! - [`views`]: the Dioxus LiveView components of the operator screen; they render shared
 //!   state and send commands, nothing else.
 //!
@@ -24,6 +28,8 @@
 //! `pipeline::output` / `pipeline::plot` (files written atomically).
 
 pub mod cli;
+pub mod control;
+mod layers;
 pub mod monitor;
 pub mod pipeline;
 pub mod remote;

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use dioxus::prelude::*;
 
+use crate::control::Hub;
 use crate::monitor::Board;
-use crate::web::Hub;
 
 /// The board as a signal (context type).
 #[derive(Clone, Copy)]

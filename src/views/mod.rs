@@ -41,8 +41,8 @@ pub mod users;
 
 use dioxus::prelude::*;
 
+use crate::control::{Commands, Hub};
 use crate::store::SessionUser;
-use crate::web::{Commands, Hub};
 
 /// What every component of one connection may use: given to the VirtualDom as root
 /// context by the authenticated `/ws` handler.

@@ -5,10 +5,10 @@
 //!   `127.0.0.1:0`. [`serve`] runs it on a listener until a shutdown future resolves.
 //! - [`auth`]: session cookie, Origin check, client address. [`login`]: the login form,
 //!   throttling ([`throttle`]), logout. [`liveview`]: `/` and `/ws`. [`api`]: `/api/…`.
-//! - [`commands`]: every mutating action, with its server-side role check and audit entry.
+//! - Every mutating action goes through [`crate::control::Commands`] (role check, audit).
 //! - [`files`]: a run's files (plots, result documents, gain map, ZIP). [`references`]:
 //!   reference spectra per PMT type (upload over plain HTTP, list, read).
-//! - [`hub`]: live state pushed to every browser. [`config`]: settings (`serve --config`).
+//! - [`config`]: settings (`serve --config`). Live state comes from [`crate::control::Hub`].
 //!
 //! Route table. Everything except `/healthz`, `/login` and `/assets/*` needs a session;
 //! pages redirect (302) to `/login`, `/ws`, `/api/*`, `/references*` and the file routes
@@ -27,11 +27,9 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
-pub mod commands;
 pub mod config;
 pub mod error;
 pub mod files;
-pub mod hub;
 pub mod liveview;
 pub mod login;
 pub mod pages;
@@ -55,11 +53,10 @@ use dioxus_liveview::LiveViewPool;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 
+use crate::control::{Commands, Hub};
 use crate::monitor::Monitor;
 use crate::store::Store;
-pub use commands::{CommandError, Commands};
 pub use config::WebConfig;
-pub use hub::Hub;
 use throttle::Throttle;
 
 /// The server's shared handles. Cloning is cheap (one `Arc`).

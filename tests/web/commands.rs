@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use pmtwatch::control::{CommandError, Commands};
 use pmtwatch::monitor::Monitor;
 use pmtwatch::store::{Role, Store};
-use pmtwatch::web::{CommandError, Commands};
 
 use super::util::TestResult;
 
