@@ -89,10 +89,15 @@ fn validate_path(what: &str, path: &str) -> Result<()> {
     } else {
         None
     };
+    let why = match why {
+        Some(why) => Some(why.to_string()),
+        // The archive and flag areas are typed into a profile: the same grammar as on save.
+        None => super::inputs::check_path(path, true).err(),
+    };
     match why {
         Some(why) => Err(Error::Invalid {
             what: format!("{what} path {path:?}"),
-            why: why.into(),
+            why,
         }),
         None => Ok(()),
     }

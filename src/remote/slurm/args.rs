@@ -169,6 +169,25 @@ fn check_env(name: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks one of a profile's SLURM options by its profile field name (`partition`,
+/// `time_limit`, `mem`, `account`) with the rule `sbatch_args` applies, so a saved profile
+/// never fails at its first submission.
+pub fn check_option(field: &str, v: &str) -> Result<()> {
+    let named = |e: Error| match e {
+        Error::Invalid { why, .. } => Error::Invalid {
+            what: format!("{field} {}", excerpt(v)),
+            why,
+        },
+        other => other,
+    };
+    match field {
+        "time_limit" => check_time(v),
+        "mem" => check_mem(v),
+        _ => check_name(field, v),
+    }
+    .map_err(named)
+}
+
 /// `sbatch --parsable --job-name=… [options] [--export=ALL,…] -- SCRIPT`. Every option is
 /// one `--opt=value` word, so no value can be taken for an option; the script comes after
 /// `--`. Nothing here is a shell string: the SSH layer quotes each word.
