@@ -119,11 +119,7 @@ impl Exec for LocalHost {
             .kill_on_drop(true);
         let collected = async {
             let mut child = cmd.spawn()?;
-            let (out, err) = tokio::join!(
-                ssh::read_capped(child.stdout.take(), ssh::MAX_OUTPUT_BYTES),
-                ssh::read_capped(child.stderr.take(), ssh::MAX_OUTPUT_BYTES)
-            );
-            let (out, err) = (out?, err?);
+            let (out, err) = ssh::read_both(child.stdout.take(), child.stderr.take()).await?;
             // On a refusal, kill_on_drop stops the command once `child` goes.
             if let Err(e) = ssh::too_long("this machine", &program, &out, &err) {
                 return Ok(Err(e));

@@ -25,7 +25,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::error::{Error, Result};
+use super::error::Error;
 use super::quote::preview;
 
 /// Longest path accepted (bytes).

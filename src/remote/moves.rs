@@ -154,6 +154,16 @@ pub async fn move_dir(
             "the destination parent could not be created ({e}); nothing was moved"
         )));
     }
+    // An archive or flag area that is itself a symlink would send the data wherever the
+    // link points (planted by anyone who can write its parent): refused, not followed.
+    let parent = dest_parent.trim_end_matches('/');
+    if !parent.is_empty() && session.run(&["test", "-L", parent]).await?.success() {
+        return Err(fail(
+            "the destination parent is a symbolic link, which is not followed; nothing was \
+             moved"
+                .into(),
+        ));
+    }
     if exists(session, &dest).await? {
         return Err(fail(
             "the destination already exists; nothing was moved and nothing overwritten".into(),

@@ -290,15 +290,12 @@ impl SshSession {
             .stderr(openssh::Stdio::piped());
         let collected = async {
             let mut child = cmd.spawn().await.map_err(|e| self.target.classify(&e))?;
-            let (out, err) = tokio::join!(
-                read_capped(child.stdout().take(), MAX_OUTPUT_BYTES),
-                read_capped(child.stderr().take(), MAX_OUTPUT_BYTES)
-            );
-            let lost = |e: std::io::Error| Error::Unreachable {
-                host: self.target.display(),
-                detail: format!("reading the output of `{program}` failed: {e}"),
-            };
-            let (out, err) = (out.map_err(lost)?, err.map_err(lost)?);
+            let (out, err) = read_both(child.stdout().take(), child.stderr().take())
+                .await
+                .map_err(|e| Error::Unreachable {
+                    host: self.target.display(),
+                    detail: format!("reading the output of `{program}` failed: {e}"),
+                })?;
             // Dropping the child (on a refusal) closes the channel: the command is not
             // waited for, and one that keeps writing gets a broken pipe.
             too_long(&self.target.display(), program, &out, &err)?;
@@ -430,7 +427,7 @@ pub(crate) struct Capped {
 }
 
 /// Reads `r` to its end, or until more than `cap` bytes came (then stops, `overflow`).
-pub(crate) async fn read_capped<R: AsyncRead + Unpin>(
+async fn read_capped<R: AsyncRead + Unpin>(
     r: Option<R>,
     cap: usize,
 ) -> std::io::Result<Capped> {
@@ -443,6 +440,30 @@ pub(crate) async fn read_capped<R: AsyncRead + Unpin>(
         c.overflow = true;
     }
     Ok(c)
+}
+
+/// Reads a command's stdout and stderr together, each up to [`MAX_OUTPUT_BYTES`]; as soon
+/// as one goes past it, stops reading both (a producer that never ends cannot hold the
+/// other read open), and [`too_long`] refuses the result.
+pub(crate) async fn read_both<A, B>(a: Option<A>, b: Option<B>) -> std::io::Result<(Capped, Capped)>
+where
+    A: AsyncRead + Unpin,
+    B: AsyncRead + Unpin,
+{
+    let fa = read_capped(a, MAX_OUTPUT_BYTES);
+    let fb = read_capped(b, MAX_OUTPUT_BYTES);
+    tokio::pin!(fa, fb);
+    let (mut ra, mut rb): (Option<Capped>, Option<Capped>) = (None, None);
+    loop {
+        tokio::select! {
+            r = &mut fa, if ra.is_none() => ra = Some(r?),
+            r = &mut fb, if rb.is_none() => rb = Some(r?),
+        }
+        let over = ra.as_ref().is_some_and(|c| c.overflow) || rb.as_ref().is_some_and(|c| c.overflow);
+        if over || (ra.is_some() && rb.is_some()) {
+            return Ok((ra.unwrap_or_default(), rb.unwrap_or_default()));
+        }
+    }
 }
 
 /// Refuses a command whose output went past [`MAX_OUTPUT_BYTES`].

@@ -669,3 +669,37 @@ async fn ssh_config_with_proxy_command_is_refused_before_ssh_runs() {
     assert!(SshSession::connect(t).await.is_err(), "touch is no proxy");
     assert!(m.exists(), "the allowed ProxyCommand did not run");
 }
+
+/// A symlink as the archive (or flag) area, or as the run's name inside it, is refused by
+/// the move, not followed: the data stays where it was and nothing appears where the link
+/// points.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn symlinks_in_archive_and_flag_dirs_are_not_followed() {
+    let c = common::cluster();
+    let s = SshSession::connect(c.target()).await.expect("connect");
+    let base = format!("/tmp/pmtwatch-hostile-links-{}", std::process::id());
+    let sh = |script: String| {
+        let s = &s;
+        async move { s.run_ok(&["sh", "-c", &script]).await.expect(&script) }
+    };
+    sh(format!(
+        "rm -rf {base} && mkdir -p {base}/run/p {base}/elsewhere {base}/area && \
+         echo 1 > {base}/run/p/result.json && ln -s {base}/elsewhere {base}/archive && \
+         ln -s {base}/elsewhere {base}/area/SN1"
+    ))
+    .await;
+    let run = format!("{base}/run");
+    let e = pmtwatch::remote::moves::move_dir(&s, &run, &format!("{base}/archive"), "SN1")
+        .await
+        .expect_err("a symlinked archive dir");
+    assert!(e.to_string().contains("symbolic link"), "{e}");
+    let e = pmtwatch::remote::moves::move_dir(&s, &run, &format!("{base}/area"), "SN1")
+        .await
+        .expect_err("a symlink named like the run");
+    assert!(e.to_string().contains("exists"), "{e}");
+    let left = sh(format!("ls -A {base}/elsewhere; test -f {run}/p/result.json && echo kept"))
+        .await;
+    assert_eq!(left.trim(), "kept", "data followed a link");
+    sh(format!("rm -rf {base}")).await;
+    s.close().await.expect("close");
+}

@@ -80,7 +80,7 @@ fn check_path(what: &str, v: &str) -> Result<()> {
 fn check_name(what: &str, v: &str) -> Result<()> {
     let ok = !v.is_empty()
         && v.len() <= 128
-        && !v.starts_with('-')
+        && v.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
         && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if ok {
@@ -89,7 +89,7 @@ fn check_name(what: &str, v: &str) -> Result<()> {
         Err(refuse(
             what,
             format!(
-                "{} is not a name of letters, digits, '_', '.' and '-' (not starting with '-')",
+                "{} is not a name of letters, digits, '_', '.' and '-' (starting with a letter, digit or '_')",
                 excerpt(v)
             ),
         ))
