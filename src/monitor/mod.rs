@@ -69,7 +69,10 @@ async fn check_ssh_config(spec: &ProfileSpec) -> Result<()> {
     let allowed = spec.ssh_config_allowed.trim().to_string();
     let allowed = (!allowed.is_empty()).then_some(allowed);
     let checked = tokio::task::spawn_blocking(move || {
-        crate::remote::inputs::check_ssh_config_file(std::path::Path::new(&path), allowed.as_deref())
+        crate::remote::inputs::check_ssh_config_file(
+            std::path::Path::new(&path),
+            allowed.as_deref(),
+        )
     })
     .await
     .map_err(|e| refused(format!("the ssh_config check did not run: {e}")))?;

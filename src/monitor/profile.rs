@@ -224,9 +224,17 @@ fn local_env_name_ok(name: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
     plain
-        && (["SLURM_", "SBATCH_", "SQUEUE_", "SACCT_", "SCANCEL_", "SCONTROL_", "LC_"]
-            .iter()
-            .any(|p| name.starts_with(p))
+        && ([
+            "SLURM_",
+            "SBATCH_",
+            "SQUEUE_",
+            "SACCT_",
+            "SCANCEL_",
+            "SCONTROL_",
+            "LC_",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
             || matches!(name, "LANG" | "TZ"))
 }
 
@@ -641,7 +649,9 @@ mod tests {
                 spec.validate().iter().any(|e| e.field == "jump"),
                 "{hop:?} accepted"
             );
-            let e = spec.backend_config("pmtwatch").expect_err("refused at use too");
+            let e = spec
+                .backend_config("pmtwatch")
+                .expect_err("refused at use too");
             assert!(e.to_string().contains("jump"), "{e}");
         }
     }
@@ -651,10 +661,13 @@ mod tests {
     /// draft profile was used.
     #[test]
     fn path_fields_are_checked_at_every_use_not_only_on_save() {
-        let cases: [(&str, fn(&mut ProfileSpec)); 7] = [
+        type Case = (&'static str, fn(&mut ProfileSpec));
+        let cases: [Case; 7] = [
             ("identity", |s| s.identity = "/keys/%d/id".into()),
             ("known_hosts", |s| s.known_hosts = "/k h".into()),
-            ("ssh_config", |s| s.ssh_config = "/etc/ssh_config$(id)".into()),
+            ("ssh_config", |s| {
+                s.ssh_config = "/etc/ssh_config$(id)".into()
+            }),
             ("program", |s| s.program = "sh -c id".into()),
             ("work_dir", |s| s.work_dir = "/w/~root".into()),
             ("archive_dir", |s| s.archive_dir = "/a/../etc".into()),
@@ -670,9 +683,7 @@ mod tests {
                 "{field}: {:?}",
                 spec.validate()
             );
-            let e = spec
-                .backend_config("pmtwatch")
-                .expect_err("refused at use");
+            let e = spec.backend_config("pmtwatch").expect_err("refused at use");
             assert!(e.to_string().contains(field), "{field}: {e}");
         }
         assert!(ssh_ok().backend_config("pmtwatch").is_ok());

@@ -195,7 +195,7 @@ impl Exec for Handle {
 
 enum Conn {
     Local(LocalHost),
-    Ssh(Reconnecting),
+    Ssh(Box<Reconnecting>),
 }
 
 /// Local, SSH or SLURM execution behind one interface; see the module documentation.
@@ -273,10 +273,10 @@ impl Backend {
         let conn = match (config.kind, &config.ssh) {
             (Kind::Ssh, None) => return Err(bad("it needs a host (user@host)")),
             (Kind::Local, Some(_)) => return Err(bad("a local backend takes no host")),
-            (_, Some(target)) => Conn::Ssh(Reconnecting {
+            (_, Some(target)) => Conn::Ssh(Box::new(Reconnecting {
                 target: target.clone(),
                 current: tokio::sync::Mutex::new(None),
-            }),
+            })),
             (_, None) => Conn::Local(LocalHost {
                 env: config.local_env.clone(),
             }),

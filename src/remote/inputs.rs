@@ -137,7 +137,10 @@ pub fn check_path(path: &str, absolute: bool) -> std::result::Result<(), String>
         return Err("it is empty".into());
     }
     if path.len() > MAX_PATH {
-        return Err(format!("it is {} bytes long; at most {MAX_PATH}", path.len()));
+        return Err(format!(
+            "it is {} bytes long; at most {MAX_PATH}",
+            path.len()
+        ));
     }
     if absolute && !path.starts_with('/') {
         return Err("it must be an absolute path (starting with /)".into());
@@ -174,9 +177,11 @@ pub fn check_program(program: &str) -> std::result::Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err("a program name (letters, digits, '.', '_', '-', '+'; not starting with '-') \
+        Err(
+            "a program name (letters, digits, '.', '_', '-', '+'; not starting with '-') \
              or an absolute path"
-            .into())
+                .into(),
+        )
     }
 }
 
@@ -204,7 +209,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Reads the ssh_config at `path` (bounded) and refuses it when it holds a directive that
 /// runs commands, unless `allowed` is the SHA-256 of exactly this content. Blocking: call
 /// from `spawn_blocking` in async code.
-pub fn check_ssh_config_file(path: &Path, allowed: Option<&str>) -> std::result::Result<(), String> {
+pub fn check_ssh_config_file(
+    path: &Path,
+    allowed: Option<&str>,
+) -> std::result::Result<(), String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot be read: {e}"))?;
     let mut bytes = Vec::new();
     file.take(MAX_SSH_CONFIG + 1)

@@ -217,7 +217,10 @@ async fn host_checks(exec: &impl Exec, program: &str, opts: &TestOptions, b: &mu
         Ok(out) => b.push(
             "pmtwatch",
             false,
-            format!("`{program} --version` failed: {}", super::ssh::tail(&out.stderr, 3)),
+            format!(
+                "`{program} --version` failed: {}",
+                super::ssh::tail(&out.stderr, 3)
+            ),
         ),
         // The client reports a missing program as an error, not as status 127.
         Err(e) if e.to_string().contains("not found") => b.push("pmtwatch", false, missing),

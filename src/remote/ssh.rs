@@ -99,7 +99,8 @@ impl SshTarget {
         for (field, path) in paths {
             if let Some(p) = path {
                 let text = p.to_string_lossy();
-                inputs::check_path(&text, true).map_err(|why| inputs::refusal(field, &text, why))?;
+                inputs::check_path(&text, true)
+                    .map_err(|why| inputs::refusal(field, &text, why))?;
             }
         }
         if let Some(c) = &self.config_file {
@@ -427,10 +428,7 @@ pub(crate) struct Capped {
 }
 
 /// Reads `r` to its end, or until more than `cap` bytes came (then stops, `overflow`).
-async fn read_capped<R: AsyncRead + Unpin>(
-    r: Option<R>,
-    cap: usize,
-) -> std::io::Result<Capped> {
+async fn read_capped<R: AsyncRead + Unpin>(r: Option<R>, cap: usize) -> std::io::Result<Capped> {
     let mut c = Capped::default();
     let Some(r) = r else { return Ok(c) };
     let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
@@ -459,7 +457,8 @@ where
             r = &mut fa, if ra.is_none() => ra = Some(r?),
             r = &mut fb, if rb.is_none() => rb = Some(r?),
         }
-        let over = ra.as_ref().is_some_and(|c| c.overflow) || rb.as_ref().is_some_and(|c| c.overflow);
+        let over =
+            ra.as_ref().is_some_and(|c| c.overflow) || rb.as_ref().is_some_and(|c| c.overflow);
         if over || (ra.is_some() && rb.is_some()) {
             return Ok((ra.unwrap_or_default(), rb.unwrap_or_default()));
         }

@@ -304,7 +304,10 @@ fn base_spec(mode: Mode) -> ProfileSpec {
         ..ProfileSpec::default()
     };
     if mode == Mode::Command {
-        spec.command = Some(CommandSpec::new("bash ./run.sh {SN}", &format!("{dir}/lab")));
+        spec.command = Some(CommandSpec::new(
+            "bash ./run.sh {SN}",
+            &format!("{dir}/lab"),
+        ));
     }
     spec
 }
@@ -326,7 +329,8 @@ enum Shape {
 type Setter = fn(&mut ProfileSpec, &str);
 fn fields() -> Vec<(&'static str, Mode, Shape, Setter)> {
     fn cmd(s: &mut ProfileSpec) -> &mut CommandSpec {
-        s.command.get_or_insert_with(|| CommandSpec::new("true", "d"))
+        s.command
+            .get_or_insert_with(|| CommandSpec::new("true", "d"))
     }
     use Mode::{Command, Pipeline};
     use Shape::{Text, Word};
@@ -334,12 +338,16 @@ fn fields() -> Vec<(&'static str, Mode, Shape, Setter)> {
         ("host", Pipeline, Word, |s, v| s.host = v.into()),
         ("jump", Pipeline, Word, |s, v| s.jump = v.into()),
         ("identity", Pipeline, Word, |s, v| s.identity = v.into()),
-        ("known_hosts", Pipeline, Word, |s, v| s.known_hosts = v.into()),
+        ("known_hosts", Pipeline, Word, |s, v| {
+            s.known_hosts = v.into()
+        }),
         ("ssh_config", Pipeline, Word, |s, v| s.ssh_config = v.into()),
         ("program", Pipeline, Word, |s, v| s.program = v.into()),
         ("work_dir", Pipeline, Word, |s, v| s.work_dir = v.into()),
         ("scan_root", Pipeline, Word, |s, v| s.scan_root = v.into()),
-        ("archive_dir", Pipeline, Word, |s, v| s.archive_dir = v.into()),
+        ("archive_dir", Pipeline, Word, |s, v| {
+            s.archive_dir = v.into()
+        }),
         ("flag_dir", Pipeline, Word, |s, v| s.flag_dir = v.into()),
         ("partition", Pipeline, Word, |s, v| s.partition = v.into()),
         ("time_limit", Pipeline, Word, |s, v| s.time_limit = v.into()),
@@ -348,9 +356,15 @@ fn fields() -> Vec<(&'static str, Mode, Shape, Setter)> {
         ("command", Command, Text, |s, v| {
             cmd(s).template = format!("bash ./run.sh {v}")
         }),
-        ("command", Command, Word, |s, v| cmd(s).remote_dir = v.into()),
-        ("command", Command, Text, |s, v| cmd(s).sync_patterns = vec![v.into()]),
-        ("command", Command, Text, |s, v| cmd(s).point_pattern = v.into()),
+        ("command", Command, Word, |s, v| {
+            cmd(s).remote_dir = v.into()
+        }),
+        ("command", Command, Text, |s, v| {
+            cmd(s).sync_patterns = vec![v.into()]
+        }),
+        ("command", Command, Text, |s, v| {
+            cmd(s).point_pattern = v.into()
+        }),
         ("local_env", Pipeline, Word, |s, v| {
             s.local_env = vec![(v.into(), "x".into())]
         }),
@@ -441,10 +455,7 @@ fn every_profile_field_refuses_hostile_values_naming_the_field() {
                         printable(&value)
                     );
                     if let Err(e) = spec.backend_config("pmtwatch") {
-                        assert!(
-                            e.to_string().contains(field),
-                            "#{i} {field}: {e}"
-                        );
+                        assert!(e.to_string().contains(field), "#{i} {field}: {e}");
                     }
                     refused += 1;
                 }
@@ -512,8 +523,12 @@ async fn session(store: &Store, name: &str) -> SessionUser {
 async fn hostile_profiles_are_refused_by_save_and_test_through_the_commands() {
     let scratch = tempfile::tempdir().unwrap();
     let store = Store::open_dir(scratch.path()).unwrap();
-    store.add_user("ada", Role::Admin, "admin-password-1").unwrap();
-    store.add_user("otto", Role::Operator, "operator-password").unwrap();
+    store
+        .add_user("ada", Role::Admin, "admin-password-1")
+        .unwrap();
+    store
+        .add_user("otto", Role::Operator, "operator-password")
+        .unwrap();
     let monitor = Monitor::start(store.clone(), scratch.path(), "pmtwatch".into())
         .await
         .unwrap();
@@ -543,7 +558,10 @@ async fn hostile_profiles_are_refused_by_save_and_test_through_the_commands() {
         // An operator's unsaved draft is refused whatever it holds.
         let mut spec = base.clone();
         set(&mut spec, &format!("$(touch {})", marker()));
-        let e = commands.test_profile(&otto, spec).await.expect_err("operator draft");
+        let e = commands
+            .test_profile(&otto, spec)
+            .await
+            .expect_err("operator draft");
         assert!(e.to_string().contains("admin"), "{e}");
     }
     assert!(
@@ -586,18 +604,23 @@ async fn hostile_ssh_settings_are_refused_at_use_and_run_nothing() {
     ];
     let mut refused = 0;
     for (field, put) in cases {
-        let values = subset.iter().cloned().chain(
-            (field == "ssh_config").then(|| config.clone()),
-        );
+        let values = subset
+            .iter()
+            .cloned()
+            .chain((field == "ssh_config").then(|| config.clone()));
         for v in values {
             let mut t = c.target();
             put(&mut t, &v);
             let e = SshSession::connect(t.clone())
                 .await
                 .expect_err("a hostile setting connected");
-            assert!(e.to_string().contains(field), "{field} {}: {e}", printable(&v));
-            let backend = Backend::new(BackendConfig::new(Kind::Ssh, Some(t), "/tmp"))
-                .expect("backend");
+            assert!(
+                e.to_string().contains(field),
+                "{field} {}: {e}",
+                printable(&v)
+            );
+            let backend =
+                Backend::new(BackendConfig::new(Kind::Ssh, Some(t), "/tmp")).expect("backend");
             let r = backend.test().await;
             assert!(!r.ok, "{r:?}");
             assert_eq!(r.checks[0].item, "settings", "{r:?}");
@@ -642,7 +665,10 @@ async fn ssh_config_with_proxy_command_is_refused_before_ssh_runs() {
         format!("host x\nmatch all\n\tproxycommand=touch {}\n", m.display()),
         format!("Match exec \"touch {}\"\n", m.display()),
         format!("\"KnownHostsCommand\" /bin/sh -c 'touch {}'\n", m.display()),
-        format!("LocalCommand touch {}\nPermitLocalCommand yes\n", m.display()),
+        format!(
+            "LocalCommand touch {}\nPermitLocalCommand yes\n",
+            m.display()
+        ),
         format!("Include {}\n", m.display()),
     ]
     .iter()
@@ -697,8 +723,10 @@ async fn symlinks_in_archive_and_flag_dirs_are_not_followed() {
         .await
         .expect_err("a symlink named like the run");
     assert!(e.to_string().contains("exists"), "{e}");
-    let left = sh(format!("ls -A {base}/elsewhere; test -f {run}/p/result.json && echo kept"))
-        .await;
+    let left = sh(format!(
+        "ls -A {base}/elsewhere; test -f {run}/p/result.json && echo kept"
+    ))
+    .await;
     assert_eq!(left.trim(), "kept", "data followed a link");
     sh(format!("rm -rf {base}")).await;
     s.close().await.expect("close");

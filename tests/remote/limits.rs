@@ -55,7 +55,9 @@ fn slurm_scripts_run_the_profile_program() {
         .expect("chmod");
     for script in ["pmtwatch-scan.sbatch", "pmtwatch-hv.sbatch"] {
         let _ = std::fs::remove_file(&args);
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("slurm").join(script);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("slurm")
+            .join(script);
         let out = Command::new("bash")
             .arg(&path)
             .env("SCAN_DIR", "/data/scan")
@@ -132,7 +134,10 @@ async fn a_download_beyond_its_bound_is_refused_and_writes_nothing() {
             .expect("within the bound"),
         4096
     );
-    session.run_ok(&["rm", "-f", "--", &remote]).await.expect("rm");
+    session
+        .run_ok(&["rm", "-f", "--", &remote])
+        .await
+        .expect("rm");
     x.close().await.expect("close sftp");
     session.close().await.expect("close");
 }

@@ -90,7 +90,10 @@ async fn operator_cannot_test_an_unsaved_draft_that_runs_a_program() -> TestResu
     let marker = dir.path().join("marker");
     let program = dir.path().join("evil");
     std::fs::write(&program, format!("#!/bin/sh\ntouch {}\n", marker.display()))?;
-    std::fs::set_permissions(&program, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    std::fs::set_permissions(
+        &program,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )?;
     let p = |rel: &str| dir.path().join(rel).display().to_string();
     let draft = ProfileSpec {
         program: program.display().to_string(),
@@ -104,15 +107,27 @@ async fn operator_cannot_test_an_unsaved_draft_that_runs_a_program() -> TestResu
     let text = err.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(text.contains("only an admin"), "{text}");
     assert!(!marker.exists(), "the operator's draft ran its program");
-    assert!(!dir.path().join("work").exists(), "the draft wrote its work_dir");
+    assert!(
+        !dir.path().join("work").exists(),
+        "the draft wrote its work_dir"
+    );
     // A hostile draft is refused for an admin too, naming the field, before it runs.
     let mut hostile = draft.clone();
     hostile.program = format!("sh -c 'touch {}'", marker.display());
-    let text = commands.test_profile(&ada, hostile).await.err().map(|e| e.to_string());
-    assert!(text.as_deref().unwrap_or("").contains("program"), "{text:?}");
+    let text = commands
+        .test_profile(&ada, hostile)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        text.as_deref().unwrap_or("").contains("program"),
+        "{text:?}"
+    );
     assert!(!marker.exists());
     // Saved by the admin, the operator may test it as saved (and it runs the program).
-    commands.save_profile(&ada, None, "bench".into(), draft.clone()).await?;
+    commands
+        .save_profile(&ada, None, "bench".into(), draft.clone())
+        .await?;
     commands.test_profile(&otto, draft).await?;
     assert!(marker.exists(), "the saved profile's test runs its program");
     Ok(())

@@ -212,7 +212,13 @@ fn every_template_placeholder_is_filled_for_a_run() {
     let prepared = p.prepare(&v).unwrap();
     assert_eq!(
         prepared.words(),
-        ["./run.sh", "EA0123", "--hv=1400,1450,1500.5", "42", "pmt/scans/out"]
+        [
+            "./run.sh",
+            "EA0123",
+            "--hv=1400,1450,1500.5",
+            "42",
+            "pmt/scans/out"
+        ]
     );
     let e = refused(CommandSpec::new("./run.sh {SN} {POINT}", "d"));
     assert!(e.contains("unknown placeholder {POINT}"), "{e}");
