@@ -41,6 +41,13 @@ pub struct TestArgs {
     /// ssh_config file instead of ~/.ssh/config.
     #[arg(long, short = 'F', value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,
+    /// Let the --ssh-config file use directives that run commands on this machine
+    /// (ProxyCommand, Match exec, …), which are refused otherwise.
+    #[arg(long)]
+    pub trust_ssh_config: bool,
+    /// The pmtwatch program on the remote side (default: `pmtwatch` on the PATH).
+    #[arg(long, value_name = "PROGRAM")]
+    pub program: Option<String>,
     /// Jump host(s), as ssh -J.
     #[arg(long, short = 'J', value_name = "HOST")]
     pub jump: Vec<String>,
@@ -71,12 +78,20 @@ fn run_test(args: &TestArgs) -> anyhow::Result<ExitCode> {
     target.identity = args.identity.clone();
     target.known_hosts = args.known_hosts.clone();
     target.config_file = args.ssh_config.clone();
+    if args.trust_ssh_config
+        && let Some(path) = &args.ssh_config
+    {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read the ssh config {}", path.display()))?;
+        target.config_allowed = Some(crate::remote::inputs::sha256_hex(&bytes));
+    }
     target.jump_hosts = args.jump.clone();
     target.connect_timeout = Duration::from_secs(args.timeout.max(1));
     let opts = TestOptions {
         remote_dir: args.remote_dir.clone(),
         slurm: args.slurm,
         min_free_bytes: DEFAULT_MIN_FREE_BYTES,
+        program: args.program.clone(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

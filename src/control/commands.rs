@@ -229,13 +229,36 @@ impl Commands {
         Ok(())
     }
 
-    /// The connection test of a profile as edited (saved or not): operator or admin.
+    /// The connection test of a profile as edited: an admin may test an unsaved draft (it
+    /// is validated first, as on save); an operator only a profile exactly as an admin saved
+    /// it, because the test runs the profile's commands, paths and ssh settings.
     pub async fn test_profile(
         &self,
         who: &SessionUser,
         spec: ProfileSpec,
     ) -> Result<Report, CommandError> {
-        self.operator(who, "testing a connection").await?;
+        let user = self.operator(who, "testing a connection").await?;
+        if !user.role.can_administer() {
+            let saved = self
+                .monitor
+                .snapshot()
+                .profiles
+                .iter()
+                .any(|p| p.spec == spec);
+            if !saved {
+                self.audit(
+                    &user.name,
+                    "denied",
+                    json!({ "action": "testing an unsaved profile", "role": user.role.as_str() }),
+                )
+                .await;
+                return Err(CommandError::Monitor(monitor::Error::Refused(
+                    "only an admin may test a profile with unsaved changes: save it first (admin), \
+                     or test it as saved"
+                        .into(),
+                )));
+            }
+        }
         Ok(self.monitor.test_profile(spec).await?)
     }
 

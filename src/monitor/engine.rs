@@ -12,7 +12,7 @@
 //! - An unreachable host or SLURM controller puts the run in `cluster_unreachable` and the
 //!   task tries again with backoff; only a real failure ends it as `failed`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -611,8 +611,7 @@ async fn follow_command(
     let resumed = run.started_at.is_some();
     let mut running = None;
     if !resumed {
-        let mut values = BTreeMap::new();
-        values.insert("SN", serial.as_str().to_string());
+        let values = profile.run_values(&serial, run.id, &spec.run_voltages(run.kind));
         let prepared = profile.prepare(&values)?;
         if prepared.is_sbatch() {
             // `sbatch` returns at once; its job id (parsed from its answer) is followed.

@@ -59,6 +59,26 @@ fn refused(msg: impl Into<String>) -> Error {
     Error::Refused(msg.into())
 }
 
+/// Refuses a profile whose ssh_config holds a directive that runs commands (unless an
+/// admin allowed that exact content); reads the file off the runtime.
+async fn check_ssh_config(spec: &ProfileSpec) -> Result<()> {
+    let path = spec.ssh_config.trim().to_string();
+    if path.is_empty() {
+        return Ok(());
+    }
+    let allowed = spec.ssh_config_allowed.trim().to_string();
+    let allowed = (!allowed.is_empty()).then_some(allowed);
+    let checked = tokio::task::spawn_blocking(move || {
+        crate::remote::inputs::check_ssh_config_file(
+            std::path::Path::new(&path),
+            allowed.as_deref(),
+        )
+    })
+    .await
+    .map_err(|e| refused(format!("the ssh_config check did not run: {e}")))?;
+    checked.map_err(|why| refused(format!("ssh_config: {why}")))
+}
+
 /// A stop request for a run's task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StopRequest {
@@ -314,6 +334,7 @@ impl Monitor {
                 text.join("; ")
             )));
         }
+        check_ssh_config(&spec).await?;
         let json = serde_json::to_string(&spec)
             .map_err(|e| refused(format!("the profile cannot be encoded: {e}")))?;
         let name = name.trim().to_string();
@@ -328,8 +349,19 @@ impl Monitor {
         self.reload_board().await
     }
 
-    /// The connection test of a profile (saved or not): every item it depends on.
+    /// The connection test of a profile (saved or not): every item it depends on. The
+    /// profile is validated first, as on save; nothing runs for one that would be refused.
+    /// (Who may test an unsaved draft is decided by the caller: `web::commands`.)
     pub async fn test_profile(&self, spec: ProfileSpec) -> Result<Report> {
+        let problems = spec.validate();
+        if !problems.is_empty() {
+            let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            return Err(refused(format!(
+                "the profile was not tested: {}",
+                text.join("; ")
+            )));
+        }
+        check_ssh_config(&spec).await?;
         let config = spec.backend_config(self.program())?;
         let backend = crate::remote::backend::Backend::new(config)?;
         Ok(backend.test().await)

@@ -13,6 +13,8 @@ use crate::pipeline::config::AnalysisConfig;
 use crate::pipeline::scan::{PointLabel, hv_points};
 use crate::remote::backend::{BackendConfig, Kind};
 use crate::remote::command::{CommandProfile, CommandSpec};
+use crate::remote::inputs;
+use crate::remote::quote::preview;
 use crate::remote::slurm::SbatchOptions;
 use crate::remote::ssh::SshTarget;
 use crate::store::ScanKind;
@@ -50,6 +52,9 @@ pub struct ProfileSpec {
     /// The ssh_config file to use instead of `~/.ssh/config` (empty: the user's own);
     /// it also configures the jump hosts (their keys, ports, users).
     pub ssh_config: String,
+    /// The SHA-256 (hex) of the `ssh_config` content an admin allowed to hold directives
+    /// that run commands (`ProxyCommand`, `Match exec`, …); empty: they are refused.
+    pub ssh_config_allowed: String,
     /// Working directory: run result directories, job files, batch scripts.
     pub work_dir: String,
     /// Where the bench's digitizer writes scans (`<scan_root>/<SN>/wavesave_<label>/`).
@@ -96,6 +101,7 @@ impl Default for ProfileSpec {
             known_hosts: String::new(),
             jump: String::new(),
             ssh_config: String::new(),
+            ssh_config_allowed: String::new(),
             work_dir: String::new(),
             scan_root: String::new(),
             program: String::new(),
@@ -200,16 +206,36 @@ pub fn check_name(name: &str) -> Result<(), String> {
 fn check_path(field: &'static str, v: &str, required: bool, out: &mut Vec<FieldError>) {
     let msg = if v.is_empty() {
         required.then(|| "required: an absolute path".to_string())
-    } else if !v.starts_with('/') {
-        Some("must be an absolute path (starting with /)".into())
-    } else if v.split('/').any(|c| c == "..") || v.chars().any(char::is_control) {
-        Some("must not contain '..' or control characters".into())
     } else {
-        None
+        inputs::check_path(v, true).err()
     };
     if let Some(message) = msg {
         out.push(FieldError { field, message });
     }
+}
+
+/// Names a local command may get from `local_env`: the SLURM client's settings and the
+/// locale. Anything else (`LD_PRELOAD`, `PATH`, `BASH_ENV`, …) could make `sbatch` run
+/// other code.
+fn local_env_name_ok(name: &str) -> bool {
+    let plain = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    plain
+        && ([
+            "SLURM_",
+            "SBATCH_",
+            "SQUEUE_",
+            "SACCT_",
+            "SCANCEL_",
+            "SCONTROL_",
+            "LC_",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
+            || matches!(name, "LANG" | "TZ"))
 }
 
 impl ProfileSpec {
@@ -227,43 +253,11 @@ impl ProfileSpec {
             }
             _ => {}
         }
-        if !self.host.trim().is_empty()
-            && let Err(e) = SshTarget::parse(self.host.trim())
-        {
-            err("host", e.to_string());
-        }
-        if self.host.trim().is_empty() && !self.jump.trim().is_empty() {
-            err(
-                "jump",
-                "jump hosts lead to a host: give the profile one".into(),
-            );
-        }
-        for hop in self.jump_hosts() {
-            if let Some(why) = bad_hop(&hop) {
-                err("jump", format!("{hop:?}: {why}"));
-            }
-        }
-        if self.jump.split(',').any(|h| h.trim().is_empty()) && !self.jump.trim().is_empty() {
-            err("jump", "an empty hop between commas".into());
-        }
-        let cfg = self.ssh_config.trim();
-        if !cfg.is_empty() && !cfg.starts_with('/') {
-            err(
-                "ssh_config",
-                "an absolute path on this machine (empty: ~/.ssh/config)".into(),
-            );
-        }
         if !(0.05..=3600.0).contains(&self.poll_secs) {
             err("poll_secs", "between 0.05 and 3600 seconds".into());
         }
         if !(0.0..=3600.0).contains(&self.settle_secs) {
             err("settle_secs", "between 0 and 3600 seconds".into());
-        }
-        if self.program.starts_with('-') {
-            err(
-                "program",
-                "a program name or path, not starting with '-'".into(),
-            );
         }
         if let Err(e) = self.analysis.validate() {
             err("analysis", e.to_string());
@@ -298,14 +292,130 @@ impl ProfileSpec {
             }
             _ => {}
         }
-        let mut paths = Vec::new();
         let pipeline = self.mode == Mode::Pipeline;
-        check_path("work_dir", &self.work_dir, pipeline, &mut paths);
-        check_path("scan_root", &self.scan_root, pipeline, &mut paths);
-        check_path("archive_dir", &self.archive_dir, true, &mut paths);
-        check_path("flag_dir", &self.flag_dir, true, &mut paths);
+        for (field, v, required) in [
+            ("work_dir", &self.work_dir, pipeline),
+            ("scan_root", &self.scan_root, pipeline),
+            ("archive_dir", &self.archive_dir, true),
+            ("flag_dir", &self.flag_dir, true),
+        ] {
+            if required && v.is_empty() {
+                err(field, "required: an absolute path".into());
+            }
+        }
+        out.extend(self.use_problems());
+        out
+    }
+
+    /// The problems of every field that reaches `ssh`, `sh`, `sbatch` or a path: checked
+    /// by [`validate`](Self::validate) when the profile is saved and again by
+    /// [`backend_config`](Self::backend_config) each time it is used.
+    pub fn use_problems(&self) -> Vec<FieldError> {
+        let mut out = Vec::new();
+        let mut err =
+            |field: &'static str, message: String| out.push(FieldError { field, message });
+        let host = self.host.trim();
+        if !host.is_empty()
+            && let Err(e) = SshTarget::parse(host)
+        {
+            err("host", e.to_string());
+        }
+        if self.port == Some(0) {
+            err("port", "a port is 1–65535".into());
+        }
+        if host.is_empty() && !self.jump.trim().is_empty() {
+            err(
+                "jump",
+                "jump hosts lead to a host: give the profile one".into(),
+            );
+        }
+        if !self.jump.trim().is_empty() {
+            for hop in self.jump.split(',').map(str::trim) {
+                if hop.is_empty() {
+                    err("jump", "an empty hop between commas".into());
+                } else if let Err(why) = inputs::parse_hop(hop) {
+                    err("jump", format!("{}: {why}", preview(hop)));
+                }
+            }
+        }
+        for (field, v) in [
+            ("identity", &self.identity),
+            ("known_hosts", &self.known_hosts),
+        ] {
+            if !v.is_empty()
+                && let Err(why) = inputs::check_path(v, true)
+            {
+                err(field, why);
+            }
+        }
+        let cfg = self.ssh_config.trim();
+        if !cfg.is_empty()
+            && let Err(why) = inputs::check_path(cfg, true)
+        {
+            err(
+                "ssh_config",
+                format!("an absolute path on this machine (empty: ~/.ssh/config): {why}"),
+            );
+        }
+        let allowed = self.ssh_config_allowed.trim();
+        if !allowed.is_empty()
+            && (allowed.len() != 64 || !allowed.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            err(
+                "ssh_config_allowed",
+                "the SHA-256 of the allowed ssh_config, 64 hex digits (empty: none)".into(),
+            );
+        }
+        if !self.program.is_empty()
+            && let Err(why) = inputs::check_program(&self.program)
+        {
+            err("program", why);
+        }
+        let slurm = [
+            ("partition", &self.partition),
+            ("time_limit", &self.time_limit),
+            ("mem", &self.mem),
+            ("account", &self.account),
+        ];
+        for (field, v) in slurm {
+            let v = v.trim();
+            if !v.is_empty()
+                && let Err(e) = crate::remote::slurm::check_option(field, v)
+            {
+                err(field, e.to_string());
+            }
+        }
+        for (name, value) in &self.local_env {
+            if !local_env_name_ok(name) {
+                err(
+                    "local_env",
+                    format!(
+                        "{}: only SLURM_*, SBATCH_*, S{{QUEUE,ACCT,CANCEL,CONTROL}}_*, LC_*,                          LANG and TZ may be set for local commands",
+                        preview(name)
+                    ),
+                );
+            } else if let Err(why) = crate::remote::quote::check(value) {
+                err("local_env", format!("{name}: {why}"));
+            }
+        }
+        let mut paths = Vec::new();
+        check_path("work_dir", &self.work_dir, false, &mut paths);
+        check_path("scan_root", &self.scan_root, false, &mut paths);
+        check_path("archive_dir", &self.archive_dir, false, &mut paths);
+        check_path("flag_dir", &self.flag_dir, false, &mut paths);
         out.extend(paths);
         out
+    }
+
+    /// The archive (or, `flagged`, the flag) area, checked again at the point of use.
+    pub fn review_area(&self, flagged: bool) -> Result<String, crate::remote::Error> {
+        let (field, v) = if flagged {
+            ("flag_dir", &self.flag_dir)
+        } else {
+            ("archive_dir", &self.archive_dir)
+        };
+        inputs::check_path(v, true).map_err(|why| inputs::refusal(field, v, why))?;
+        Ok(v.clone())
     }
 
     /// The points of a run of `kind` under this profile, in scan order.
@@ -317,6 +427,22 @@ impl ProfileSpec {
                 .map(|&[theta, phi]| PointLabel::Surface { theta, phi })
                 .collect(),
             ScanKind::Hv => hv_points(self.hv_nominal, self.hv_points, self.hv_step),
+        }
+    }
+
+    /// The voltages of a run of `kind`: an HV check's list, or a surface scan's nominal
+    /// voltage (a command template's `{HV}`).
+    pub fn run_voltages(&self, kind: ScanKind) -> Vec<f64> {
+        match kind {
+            ScanKind::Surface => vec![self.hv_nominal],
+            ScanKind::Hv => self
+                .points(kind)
+                .iter()
+                .filter_map(|p| match p {
+                    PointLabel::Hv { volts } => Some(*volts),
+                    PointLabel::Surface { .. } => None,
+                })
+                .collect(),
         }
     }
 
@@ -338,6 +464,8 @@ impl ProfileSpec {
         if !self.ssh_config.trim().is_empty() {
             t.config_file = Some(PathBuf::from(self.ssh_config.trim()));
         }
+        let allowed = self.ssh_config_allowed.trim();
+        t.config_allowed = (!allowed.is_empty()).then(|| allowed.to_string());
         Ok(Some(t))
     }
 
@@ -356,6 +484,14 @@ impl ProfileSpec {
         &self,
         this_program: &str,
     ) -> Result<BackendConfig, crate::remote::Error> {
+        // Every use re-checks what reaches a process or a path: a profile stored before a
+        // rule existed, or a draft never saved, gets no further than a saved one would.
+        if let Some(e) = self.use_problems().into_iter().next() {
+            return Err(crate::remote::Error::Invalid {
+                what: format!("profile field {}", e.field),
+                why: e.message,
+            });
+        }
         let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
         let program = match (self.kind, self.program.trim()) {
             (Kind::Local, "") => this_program.to_string(),
@@ -377,20 +513,6 @@ impl ProfileSpec {
             poll: Duration::from_secs_f64(self.poll_secs.clamp(0.05, 3600.0)),
             local_env: self.local_env.clone(),
         })
-    }
-}
-
-/// Why a jump hop cannot be passed to `ssh -J`, if it cannot: `[user@]host[:port]` (or
-/// a Host alias of the ssh config), one word, not an option.
-fn bad_hop(hop: &str) -> Option<&'static str> {
-    if hop.starts_with('-') {
-        Some("a host, not an option (it starts with '-')")
-    } else if hop.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        Some("one word, [user@]host[:port]: no spaces")
-    } else if hop.contains('/') {
-        Some("[user@]host[:port], not a URL or path")
-    } else {
-        None
     }
 }
 
@@ -491,5 +613,90 @@ mod tests {
             ..ok
         };
         assert!(no_host.validate().iter().any(|e| e.field == "jump"));
+    }
+
+    fn ssh_ok() -> ProfileSpec {
+        ProfileSpec {
+            kind: Kind::Ssh,
+            host: "pmtops@cluster".into(),
+            work_dir: "/w".into(),
+            scan_root: "/s".into(),
+            archive_dir: "/a".into(),
+            flag_dir: "/f".into(),
+            ..ProfileSpec::default()
+        }
+    }
+
+    /// Issue 10, finding 1: `bad_hop` let `$( )`, backticks, `;`, `|` and `${IFS}` through
+    /// to `ssh -J`, which older clients run inside a `ProxyCommand`.
+    #[test]
+    fn jump_host_with_command_substitution_is_refused() {
+        for hop in [
+            "gate$(touch /tmp/x)",
+            "`touch /tmp/x`",
+            "gate;touch",
+            "gate|id",
+            "gate${IFS}x",
+            "ops@gate:22$(id)",
+            "%h",
+            "gаte", // Cyrillic а
+        ] {
+            let spec = ProfileSpec {
+                jump: hop.into(),
+                ..ssh_ok()
+            };
+            assert!(
+                spec.validate().iter().any(|e| e.field == "jump"),
+                "{hop:?} accepted"
+            );
+            let e = spec
+                .backend_config("pmtwatch")
+                .expect_err("refused at use too");
+            assert!(e.to_string().contains("jump"), "{e}");
+        }
+    }
+
+    /// Issue 10, finding 1: path fields were checked only on save (and only for '..' and
+    /// control characters); `%` tokens, spaces and options reached `ssh` when a stored or
+    /// draft profile was used.
+    #[test]
+    fn path_fields_are_checked_at_every_use_not_only_on_save() {
+        type Case = (&'static str, fn(&mut ProfileSpec));
+        let cases: [Case; 7] = [
+            ("identity", |s| s.identity = "/keys/%d/id".into()),
+            ("known_hosts", |s| s.known_hosts = "/k h".into()),
+            ("ssh_config", |s| {
+                s.ssh_config = "/etc/ssh_config$(id)".into()
+            }),
+            ("program", |s| s.program = "sh -c id".into()),
+            ("work_dir", |s| s.work_dir = "/w/~root".into()),
+            ("archive_dir", |s| s.archive_dir = "/a/../etc".into()),
+            ("local_env", |s| {
+                s.local_env = vec![("LD_PRELOAD".into(), "/tmp/evil.so".into())]
+            }),
+        ];
+        for (field, set) in cases {
+            let mut spec = ssh_ok();
+            set(&mut spec);
+            assert!(
+                spec.validate().iter().any(|e| e.field == field),
+                "{field}: {:?}",
+                spec.validate()
+            );
+            let e = spec.backend_config("pmtwatch").expect_err("refused at use");
+            assert!(e.to_string().contains(field), "{field}: {e}");
+        }
+        assert!(ssh_ok().backend_config("pmtwatch").is_ok());
+    }
+
+    /// Issue 10, finding 7: HV lists for an HV check, the nominal voltage otherwise.
+    #[test]
+    fn run_voltages_are_the_hv_list_or_the_nominal() {
+        let s = ProfileSpec::default();
+        assert_eq!(s.run_voltages(ScanKind::Surface), vec![1500.0]);
+        assert_eq!(
+            s.run_voltages(ScanKind::Hv),
+            vec![1400.0, 1450.0, 1500.0, 1550.0, 1600.0]
+        );
     }
 }

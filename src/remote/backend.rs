@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
 use super::exec::{Exec, LocalHost};
+use super::inputs;
 use super::jobs;
 use super::pipeline::{
     self, Followed, PointEvent, RemoteScan, ResultSource, ScanOutcome, SlurmScan,
@@ -194,7 +195,7 @@ impl Exec for Handle {
 
 enum Conn {
     Local(LocalHost),
-    Ssh(Reconnecting),
+    Ssh(Box<Reconnecting>),
 }
 
 /// Local, SSH or SLURM execution behind one interface; see the module documentation.
@@ -264,21 +265,18 @@ impl Backend {
             what: format!("{:?} backend", config.kind),
             why: why.into(),
         };
-        if config.work_dir.is_empty() || config.work_dir.starts_with('-') {
-            return Err(bad(
-                "its working directory must be a path, not empty or starting with '-'",
-            ));
-        }
-        if config.program.is_empty() || config.program.starts_with('-') {
-            return Err(bad("the pmtwatch program must be a name or path"));
-        }
+        // The same grammar as on save, at the point of use (relative: from the remote home).
+        inputs::check_path(&config.work_dir, false)
+            .map_err(|why| inputs::refusal("work_dir", &config.work_dir, why))?;
+        inputs::check_program(&config.program)
+            .map_err(|why| inputs::refusal("program", &config.program, why))?;
         let conn = match (config.kind, &config.ssh) {
             (Kind::Ssh, None) => return Err(bad("it needs a host (user@host)")),
             (Kind::Local, Some(_)) => return Err(bad("a local backend takes no host")),
-            (_, Some(target)) => Conn::Ssh(Reconnecting {
+            (_, Some(target)) => Conn::Ssh(Box::new(Reconnecting {
                 target: target.clone(),
                 current: tokio::sync::Mutex::new(None),
-            }),
+            })),
             (_, None) => Conn::Local(LocalHost {
                 env: config.local_env.clone(),
             }),
@@ -341,6 +339,7 @@ impl Backend {
             remote_dir: Some(self.config.work_dir.clone()),
             slurm: self.config.kind == Kind::Slurm,
             min_free_bytes: report::DEFAULT_MIN_FREE_BYTES,
+            program: Some(self.config.program.clone()),
         };
         match &self.conn {
             Conn::Ssh(r) => report::test_connection(r.target.clone(), &opts).await,
@@ -468,6 +467,7 @@ impl Backend {
             job_name: scan.job_name(),
             options: self.job_options(),
             poll: self.config.poll,
+            program: self.config.program.clone(),
         }
     }
 

@@ -45,6 +45,7 @@ use super::slurm::{Fault, classify_failure};
 use super::ssh::{Line, LineStream, SshSession};
 use super::template::Template;
 use super::transfer::{glob_match, parse_epoch};
+use crate::pipeline::serial::Serial;
 
 pub use sync::{CommandPoint, CommandSync, PointFailure, SyncEvent, SyncRound, parse_gain};
 
@@ -196,6 +197,40 @@ impl CommandProfile {
         &self.point
     }
 
+    /// The value of every placeholder a template may use ([`DEFAULT_PLACEHOLDERS`]) for
+    /// one run, so rendering a saved template never meets a missing value:
+    /// - `{SN}` the serial number;
+    /// - `{HV}` the run's voltages in volts, comma-separated (an HV check's list, e.g.
+    ///   `1400,1450,1500,1550,1600`; a surface scan's one nominal voltage);
+    /// - `{RUN}` the run's id;
+    /// - `{DIR}` the profile's `remote_dir`, where the command runs and writes.
+    ///
+    /// [`DEFAULT_PLACEHOLDERS`]: super::template::DEFAULT_PLACEHOLDERS
+    pub fn run_values(
+        &self,
+        serial: &Serial,
+        run_id: i64,
+        volts: &[f64],
+    ) -> BTreeMap<&'static str, String> {
+        // Whole volts print without a decimal point (`1500`, not `1500.0`).
+        let hv: Vec<String> = volts
+            .iter()
+            .map(|&v| {
+                if v.fract() == 0.0 && v.abs() < 1e15 {
+                    format!("{}", v as i64)
+                } else {
+                    format!("{v}")
+                }
+            })
+            .collect();
+        BTreeMap::from([
+            ("SN", serial.as_str().to_string()),
+            ("HV", hv.join(",")),
+            ("RUN", run_id.to_string()),
+            ("DIR", self.spec.remote_dir.clone()),
+        ])
+    }
+
     /// Renders the template with `values` (keyed by placeholder name, without braces; `SN`
     /// must be a valid serial number, every value is quoted) and returns the command ready
     /// to run. Pure: nothing is connected or run, so a refused value never reaches a host.
@@ -251,7 +286,8 @@ fn check_remote_dir(dir: &str) -> Result<()> {
             dir.len()
         )));
     }
-    Ok(())
+    // The same path grammar as every other path of a profile (it is also `{DIR}`).
+    super::inputs::check_path(dir, false).map_err(invalid)
 }
 
 /// Checks the sync patterns and that the charge and gain patterns are among them.

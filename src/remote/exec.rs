@@ -117,7 +117,18 @@ impl Exec for LocalHost {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let out = match tokio::time::timeout(LOCAL_COMMAND_TIMEOUT, cmd.output()).await {
+        let collected = async {
+            let mut child = cmd.spawn()?;
+            let (out, err) = ssh::read_both(child.stdout.take(), child.stderr.take()).await?;
+            // On a refusal, kill_on_drop stops the command once `child` goes.
+            if let Err(e) = ssh::too_long("this machine", &program, &out, &err) {
+                return Ok(Err(e));
+            }
+            let status = child.wait().await?;
+            Ok::<_, std::io::Error>(Ok((status, out, err)))
+        };
+        let (status, out, err) = match tokio::time::timeout(LOCAL_COMMAND_TIMEOUT, collected).await
+        {
             Err(_) => {
                 return Err(Error::Command {
                     host: self.host_name(),
@@ -139,12 +150,13 @@ impl Exec for LocalHost {
                     source: e,
                 });
             }
-            Ok(Ok(out)) => out,
+            Ok(Ok(Err(refused))) => return Err(refused),
+            Ok(Ok(Ok(done))) => done,
         };
         Ok(Output {
-            status: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            status: status.code(),
+            stdout: String::from_utf8_lossy(&out.bytes).into_owned(),
+            stderr: String::from_utf8_lossy(&err.bytes).into_owned(),
         })
     }
 

@@ -7,6 +7,8 @@
 //!   with reconnect of a lost SSH master.
 //! - [`exec`]: where a command runs (this machine or an SSH master), as one trait.
 //! - [`error`]: the remote layer's error type; every variant says what to check or do.
+//! - [`inputs`]: pmtwatch's own grammar for hops, paths, programs and ssh_config files,
+//!   checked on save and again where each value is used.
 //! - [`quote`]: shell quoting of every value that reaches a remote shell.
 //! - [`template`]: command-mode templates (`sbatch ./RUN.slurm {SN}`), parsed once, with
 //!   placeholders substituted as quoted words.
@@ -28,6 +30,7 @@ pub mod backend;
 pub mod command;
 pub mod error;
 pub mod exec;
+pub mod inputs;
 pub mod jobs;
 pub mod moves;
 pub mod pipeline;

@@ -89,10 +89,15 @@ fn validate_path(what: &str, path: &str) -> Result<()> {
     } else {
         None
     };
+    let why = match why {
+        Some(why) => Some(why.to_string()),
+        // The archive and flag areas are typed into a profile: the same grammar as on save.
+        None => super::inputs::check_path(path, true).err(),
+    };
     match why {
         Some(why) => Err(Error::Invalid {
             what: format!("{what} path {path:?}"),
-            why: why.into(),
+            why,
         }),
         None => Ok(()),
     }
@@ -148,6 +153,16 @@ pub async fn move_dir(
         return Err(fail(format!(
             "the destination parent could not be created ({e}); nothing was moved"
         )));
+    }
+    // An archive or flag area that is itself a symlink would send the data wherever the
+    // link points (planted by anyone who can write its parent): refused, not followed.
+    let parent = dest_parent.trim_end_matches('/');
+    if !parent.is_empty() && session.run(&["test", "-L", parent]).await?.success() {
+        return Err(fail(
+            "the destination parent is a symbolic link, which is not followed; nothing was \
+             moved"
+                .into(),
+        ));
     }
     if exists(session, &dest).await? {
         return Err(fail(

@@ -389,6 +389,9 @@ pub struct SlurmScan {
     pub job_name: String,
     pub options: SbatchOptions,
     pub poll: Duration,
+    /// The pmtwatch program the job runs (the profile's `program`), passed to the script
+    /// as `PMTWATCH_PROGRAM`.
+    pub program: String,
 }
 
 /// How a SLURM scan ended: its job id, and the points as in [`ScanOutcome`].
@@ -454,6 +457,9 @@ pub async fn submit_slurm_scan(
     if let Some(c) = &scan.config {
         options.env.push(("CONFIG".into(), c.clone()));
     }
+    options
+        .env
+        .push(("PMTWATCH_PROGRAM".into(), job.program.clone()));
     jobs::submit(exec, &job.script, &job.job_name, &options).await
 }
 
@@ -556,7 +562,7 @@ pub(crate) async fn collect_results(
             ResultSource::Remote(t) => {
                 if kind == "result.json" {
                     fetch_point(t, out_dir_text, &label, local_out).await?;
-                    tokio::fs::read_to_string(local_out.join(&label).join(kind)).await
+                    read_record(&local_out.join(&label).join(kind)).await?
                 } else {
                     let local = local_out.join(&label).join(kind);
                     if let Some(parent) = local.parent() {
@@ -567,16 +573,13 @@ pub(crate) async fn collect_results(
                                 source,
                             })?;
                     }
-                    t.download(&record_path, &local).await?;
-                    tokio::fs::read_to_string(&local).await
+                    t.download_capped(&record_path, &local, MAX_POINT_FILE_BYTES)
+                        .await?;
+                    read_record(&local).await?
                 }
             }
-            ResultSource::Local => tokio::fs::read_to_string(&record_path).await,
-        }
-        .map_err(|source| Error::Io {
-            path: record_path.clone(),
-            source,
-        })?;
+            ResultSource::Local => read_record(&record_path).await?,
+        };
         let event = match parse_line(text.trim()) {
             Record::Done(r) if r.point == label => PointEvent::Done(r),
             Record::Failed { error, .. } => PointEvent::Failed {
@@ -673,10 +676,44 @@ async fn fetch_point(
         })?;
     for name in POINT_FILES {
         transfer
-            .download(&remote_dir.join(name), &local_dir.join(name))
+            .download_capped(
+                &remote_dir.join(name),
+                &local_dir.join(name),
+                MAX_POINT_FILE_BYTES,
+            )
             .await?;
     }
     Ok(())
+}
+
+/// Largest point file (`result.json`, `failed.json`, `charge.png`) fetched or read: a
+/// real one is a few kB to a few hundred kB.
+pub const MAX_POINT_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads a point record (`result.json` / `failed.json`) of at most
+/// [`MAX_POINT_FILE_BYTES`]; a longer one is refused, naming the file.
+async fn read_record(path: &Path) -> Result<String> {
+    use tokio::io::AsyncReadExt;
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = tokio::fs::File::open(path).await.map_err(io)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_POINT_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_POINT_FILE_BYTES {
+        return Err(Error::Invalid {
+            what: format!("point record {}", path.display()),
+            why: format!("it is larger than {MAX_POINT_FILE_BYTES} bytes"),
+        });
+    }
+    String::from_utf8(bytes).map_err(|_| Error::Invalid {
+        what: format!("point record {}", path.display()),
+        why: "it is not UTF-8 text".into(),
+    })
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use super::ssh::{SshSession, SshTarget};
 /// One checked item.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
-    /// `reachable`, `host_key`, `authenticated`, `remote_dir_writable`, `pmtwatch`,
+    /// `settings`, `reachable`, `host_key`, `authenticated`, `remote_dir_writable`, `pmtwatch`,
     /// `free_disk`, `sbatch`.
     pub item: &'static str,
     pub ok: bool,
@@ -43,6 +43,9 @@ pub struct TestOptions {
     pub slurm: bool,
     /// Free space below this many bytes in the remote directory is a failure.
     pub min_free_bytes: u64,
+    /// The pmtwatch program to look for (the profile's `program`; `None`: `pmtwatch` on the
+    /// PATH).
+    pub program: Option<String>,
 }
 
 /// 1 GiB: a few scans' worth of results.
@@ -85,6 +88,26 @@ pub async fn test_connection(target: SshTarget, opts: &TestOptions) -> Report {
         checks: Vec::new(),
         t: Instant::now(),
     };
+    // 0. pmtwatch's own checks of every setting, before anything is resolved or run.
+    let checked = target.clone();
+    let settings = tokio::task::spawn_blocking(move || checked.check())
+        .await
+        .unwrap_or_else(|e| {
+            Err(Error::Invalid {
+                what: "the SSH settings".into(),
+                why: format!("their check did not run: {e}"),
+            })
+        });
+    if let Err(e) = settings {
+        b.push("settings", false, e.to_string());
+        let mut rest = vec!["reachable", "host_key", "authenticated"];
+        rest.extend(["remote_dir_writable", "pmtwatch", "free_disk"]);
+        if opts.slurm {
+            rest.push("sbatch");
+        }
+        b.skip(&rest, "a setting was refused");
+        return finish(name, b);
+    }
     let mut after_connect = vec!["remote_dir_writable", "pmtwatch", "free_disk"];
     if opts.slurm {
         after_connect.push("sbatch");
@@ -149,7 +172,8 @@ pub async fn test_connection(target: SshTarget, opts: &TestOptions) -> Report {
         }
     };
 
-    host_checks(&session, "pmtwatch", opts, &mut b).await;
+    let program = opts.program.as_deref().unwrap_or("pmtwatch");
+    host_checks(&session, program, opts, &mut b).await;
     // Closing is best effort: the report is already complete.
     let _ = session.close().await;
     finish(name, b)
@@ -183,24 +207,23 @@ async fn host_checks(exec: &impl Exec, program: &str, opts: &TestOptions, b: &mu
     }
 
     // 5. The same binary on the other side.
+    let missing = format!(
+        "{program} is not on the remote PATH: deploy the binary, set the profile's program \
+         (or use command mode)"
+    );
     match exec.run(&[program, "--version"]).await {
         Ok(out) if out.success() => b.push("pmtwatch", true, out.stdout.trim().to_string()),
-        Ok(out) if out.status == Some(127) => b.push(
-            "pmtwatch",
-            false,
-            "pmtwatch is not on the remote PATH: deploy the binary (or set the profile's command mode)",
-        ),
+        Ok(out) if out.status == Some(127) => b.push("pmtwatch", false, missing),
         Ok(out) => b.push(
             "pmtwatch",
             false,
-            format!("`pmtwatch --version` failed: {}", super::ssh::tail(&out.stderr, 3)),
+            format!(
+                "`{program} --version` failed: {}",
+                super::ssh::tail(&out.stderr, 3)
+            ),
         ),
         // The client reports a missing program as an error, not as status 127.
-        Err(e) if e.to_string().contains("not found") => b.push(
-            "pmtwatch",
-            false,
-            "pmtwatch is not on the remote PATH: deploy the binary (or set the profile's command mode)",
-        ),
+        Err(e) if e.to_string().contains("not found") => b.push("pmtwatch", false, missing),
         Err(e) => b.push("pmtwatch", false, e.to_string()),
     }
 

@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::error::{Error, Result};
+use super::inputs;
 
 /// Where and how to connect. Nothing in it is secret (the identity is a path; keys and
 /// passphrases stay with ssh and the agent), so `Debug` may print it.
@@ -37,8 +38,11 @@ pub struct SshTarget {
     pub known_hosts: Option<PathBuf>,
     /// An ssh_config file instead of `~/.ssh/config`.
     pub config_file: Option<PathBuf>,
-    /// Jump hosts (`-J`), in order.
+    /// Jump hosts (`-J`), in order: each `[user@]host[:port]` ([`inputs::parse_hop`]).
     pub jump_hosts: Vec<String>,
+    /// The SHA-256 of the ssh_config content an admin allowed to hold directives that run
+    /// commands (`ProxyCommand`, …); `None`: such directives are refused.
+    pub config_allowed: Option<String>,
     pub connect_timeout: Duration,
 }
 
@@ -55,28 +59,9 @@ impl SshTarget {
             why: why.to_string(),
         };
         if let Some(u) = user {
-            let ok = !u.is_empty()
-                && u.len() <= 32
-                && u.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-                && u.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-            if !ok {
-                return Err(bad(
-                    "the user name must be 1–32 letters, digits, '_', '.', '-' (not starting with '-')",
-                ));
-            }
+            inputs::check_user(u).map_err(bad)?;
         }
-        let ok_host = !host.is_empty()
-            && host.len() <= 253
-            && host.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '[')
-            && host.chars().all(|c| {
-                c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']')
-            });
-        if !ok_host {
-            return Err(bad(
-                "the host must be a name or address (letters, digits, '.', '-', '_', ':')",
-            ));
-        }
+        inputs::check_host(host).map_err(bad)?;
         Ok(SshTarget {
             user: user.map(str::to_string),
             host: host.to_string(),
@@ -85,8 +70,44 @@ impl SshTarget {
             known_hosts: None,
             config_file: None,
             jump_hosts: Vec::new(),
+            config_allowed: None,
             connect_timeout: Duration::from_secs(10),
         })
+    }
+
+    /// Checks every field with pmtwatch's own grammar ([`inputs`]): user, host, each jump
+    /// hop, the key, known_hosts and ssh_config paths, and the ssh_config's content (no
+    /// directive that runs a command, unless `config_allowed` is its SHA-256). Runs before
+    /// every connection, so a value that was never validated (an unsaved draft, a profile
+    /// stored before a rule existed) cannot reach `ssh`. Reads the config file: blocking.
+    pub fn check(&self) -> Result<()> {
+        if let Some(u) = &self.user {
+            inputs::check_user(u).map_err(|why| inputs::refusal("host", u, why))?;
+        }
+        inputs::check_host(&self.host).map_err(|why| inputs::refusal("host", &self.host, why))?;
+        if self.port == Some(0) {
+            return Err(inputs::refusal("port", "0", "a port is 1–65535"));
+        }
+        for hop in &self.jump_hosts {
+            inputs::parse_hop(hop).map_err(|why| inputs::refusal("jump", hop, why))?;
+        }
+        let paths = [
+            ("identity", &self.identity),
+            ("known_hosts", &self.known_hosts),
+            ("ssh_config", &self.config_file),
+        ];
+        for (field, path) in paths {
+            if let Some(p) = path {
+                let text = p.to_string_lossy();
+                inputs::check_path(&text, true)
+                    .map_err(|why| inputs::refusal(field, &text, why))?;
+            }
+        }
+        if let Some(c) = &self.config_file {
+            inputs::check_ssh_config_file(c, self.config_allowed.as_deref())
+                .map_err(|why| inputs::refusal("ssh_config", &c.to_string_lossy(), why))?;
+        }
+        Ok(())
     }
 
     /// `user@host:port` for messages.
@@ -226,6 +247,13 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 impl SshSession {
     /// Starts the master connection: host key checked strictly, keys only (BatchMode).
     pub async fn connect(target: SshTarget) -> Result<SshSession> {
+        let checked = target.clone();
+        tokio::task::spawn_blocking(move || checked.check())
+            .await
+            .map_err(|e| Error::Invalid {
+                what: "SSH target".into(),
+                why: format!("its check did not run: {e}"),
+            })??;
         let destination = target.host.clone();
         let session = target
             .builder()
@@ -261,17 +289,30 @@ impl SshSession {
             .stdin(openssh::Stdio::null())
             .stdout(openssh::Stdio::piped())
             .stderr(openssh::Stdio::piped());
-        let out = tokio::time::timeout(COMMAND_TIMEOUT, cmd.output())
+        let collected = async {
+            let mut child = cmd.spawn().await.map_err(|e| self.target.classify(&e))?;
+            let (out, err) = read_both(child.stdout().take(), child.stderr().take())
+                .await
+                .map_err(|e| Error::Unreachable {
+                    host: self.target.display(),
+                    detail: format!("reading the output of `{program}` failed: {e}"),
+                })?;
+            // Dropping the child (on a refusal) closes the channel: the command is not
+            // waited for, and one that keeps writing gets a broken pipe.
+            too_long(&self.target.display(), program, &out, &err)?;
+            let status = child.wait().await.map_err(|e| self.target.classify(&e))?;
+            Ok::<_, Error>((status, out, err))
+        };
+        let (status, out, err) = tokio::time::timeout(COMMAND_TIMEOUT, collected)
             .await
             .map_err(|_| Error::Unreachable {
                 host: self.target.display(),
                 detail: format!("`{program}` gave no answer within {COMMAND_TIMEOUT:?}"),
-            })?
-            .map_err(|e| self.target.classify(&e))?;
+            })??;
         Ok(Output {
-            status: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            status: status.code(),
+            stdout: String::from_utf8_lossy(&out.bytes).into_owned(),
+            stderr: String::from_utf8_lossy(&err.bytes).into_owned(),
         })
     }
 
@@ -371,6 +412,72 @@ impl SshSession {
         });
         Ok(LineStream { rx, task })
     }
+}
+
+/// Most bytes of stdout (and of stderr) a one-shot command may return: far beyond any
+/// listing, inventory or tail pmtwatch asks for, far below what would strain memory. A
+/// command that prints more is refused instead of being read to its end.
+pub const MAX_OUTPUT_BYTES: usize = 16 * 1024 * 1024;
+
+/// What [`read_capped`] read.
+#[derive(Debug, Default)]
+pub(crate) struct Capped {
+    pub bytes: Vec<u8>,
+    /// More was there than the cap; reading stopped.
+    pub overflow: bool,
+}
+
+/// Reads `r` to its end, or until more than `cap` bytes came (then stops, `overflow`).
+async fn read_capped<R: AsyncRead + Unpin>(r: Option<R>, cap: usize) -> std::io::Result<Capped> {
+    let mut c = Capped::default();
+    let Some(r) = r else { return Ok(c) };
+    let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
+    r.take(limit).read_to_end(&mut c.bytes).await?;
+    if c.bytes.len() > cap {
+        c.bytes.truncate(cap);
+        c.overflow = true;
+    }
+    Ok(c)
+}
+
+/// Reads a command's stdout and stderr together, each up to [`MAX_OUTPUT_BYTES`]; as soon
+/// as one goes past it, stops reading both (a producer that never ends cannot hold the
+/// other read open), and [`too_long`] refuses the result.
+pub(crate) async fn read_both<A, B>(a: Option<A>, b: Option<B>) -> std::io::Result<(Capped, Capped)>
+where
+    A: AsyncRead + Unpin,
+    B: AsyncRead + Unpin,
+{
+    let fa = read_capped(a, MAX_OUTPUT_BYTES);
+    let fb = read_capped(b, MAX_OUTPUT_BYTES);
+    tokio::pin!(fa, fb);
+    let (mut ra, mut rb): (Option<Capped>, Option<Capped>) = (None, None);
+    loop {
+        tokio::select! {
+            r = &mut fa, if ra.is_none() => ra = Some(r?),
+            r = &mut fb, if rb.is_none() => rb = Some(r?),
+        }
+        let over =
+            ra.as_ref().is_some_and(|c| c.overflow) || rb.as_ref().is_some_and(|c| c.overflow);
+        if over || (ra.is_some() && rb.is_some()) {
+            return Ok((ra.unwrap_or_default(), rb.unwrap_or_default()));
+        }
+    }
+}
+
+/// Refuses a command whose output went past [`MAX_OUTPUT_BYTES`].
+pub(crate) fn too_long(host: &str, program: &str, out: &Capped, err: &Capped) -> Result<()> {
+    if out.overflow || err.overflow {
+        return Err(Error::Invalid {
+            what: format!("the output of `{program}` on {host}"),
+            why: format!(
+                "it is larger than {} MiB, more than pmtwatch reads from one command; the \
+                 command was stopped",
+                MAX_OUTPUT_BYTES >> 20
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The fixed script [`SshSession::stream`] runs the command under (see there for why).

@@ -44,6 +44,10 @@ const OP_TIMEOUT: Duration = Duration::from_secs(60);
 /// (OpenSSH: 256 KiB) and splits writes itself.
 const CHUNK: u64 = 256 * 1024;
 
+/// Largest file [`Transfer::download`] fetches: far above a point's plot or a run's files,
+/// far below what would fill the disk because a remote file grew without bound.
+pub const MAX_DOWNLOAD_BYTES: u64 = 1 << 30;
+
 /// A regular file on the remote host, as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteFile {
@@ -238,7 +242,17 @@ impl Transfer {
     /// changed); it is then synced, its size checked against the remote size, and renamed
     /// to `local`. On any error nothing appears at `local`; after a lost connection the
     /// `.part` stays for the next call to resume.
+    ///
+    /// A remote file larger than [`MAX_DOWNLOAD_BYTES`] is refused before anything is
+    /// written; [`Transfer::download_capped`] sets a tighter bound.
     pub async fn download(&self, remote: &Path, local: &Path) -> Result<u64> {
+        self.download_capped(remote, local, MAX_DOWNLOAD_BYTES)
+            .await
+    }
+
+    /// [`Transfer::download`] of a file that may be at most `max` bytes long (refused,
+    /// with nothing written, when it is longer).
+    pub async fn download_capped(&self, remote: &Path, local: &Path, max: u64) -> Result<u64> {
         let part = part_path(local)?;
         let meta = self.metadata(remote).await?;
         if !meta.file_type().is_some_and(|t| t.is_file()) {
@@ -251,6 +265,15 @@ impl Transfer {
             host: self.inner.host.clone(),
             detail: format!("{}: the server did not report a size", remote.display()),
         })?;
+        if size > max {
+            return Err(Error::Invalid {
+                what: format!("download of {}", remote.display()),
+                why: format!(
+                    "it is {size} bytes on the remote host; pmtwatch fetches at most {max} \
+                     bytes for such a file"
+                ),
+            });
+        }
         let remote_mtime = meta.modified().map(|t| t.as_system_time());
 
         // Resume only from a .part that can still be a prefix of this remote file.

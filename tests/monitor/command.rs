@@ -134,3 +134,37 @@ async fn stopping_a_command_run_with_cancel_ends_the_script() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Finding 7 of issue 10: README advertised `{HV}`, `{RUN}` and `{DIR}` but the engine
+/// filled only `{SN}`, so such a template failed at the run's start. Each is filled now
+/// (an HV check's voltages, the run id, the profile's remote directory); `{POINT}`, which
+/// a once-per-run command cannot have, is refused when the profile is saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_placeholders_hv_run_and_dir_are_filled_by_the_engine() {
+    let b = Bench::new("command-values").await;
+    let mut spec = lab_profile(&b.dir, 0.05);
+    let lab = b.dir.join("lab");
+    // Records its arguments, then runs the stand-in scan.
+    std::fs::write(
+        lab.join("args.sh"),
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" > args.txt\nexec bash ./lab.sh \"$1\"\n",
+    )
+    .expect("write the wrapper");
+    let dir = lab.display().to_string();
+    spec.command = Some(CommandSpec::new("sh ./args.sh {SN} {HV} {RUN} {DIR}", &dir));
+    let mut point = spec.clone();
+    point.command = Some(CommandSpec::new("sh ./args.sh {SN} {POINT}", &dir));
+    assert!(
+        point.validate().iter().any(|e| e.field == "command"),
+        "{{POINT}} must be refused on save: {:?}",
+        point.validate()
+    );
+    let id = b.start_in_slot("KM5010", spec.clone()).await;
+    let v = b
+        .wait_run(id, Duration::from_secs(120), |v| v.run.state.is_final())
+        .await;
+    assert_eq!(v.run.state, RunState::Complete, "{}", v.run.message);
+    let args = std::fs::read_to_string(lab.join("args.txt")).expect("the script's arguments");
+    let want = format!("KM5010\n{}\n{id}\n{dir}\n", spec.hv_nominal);
+    assert_eq!(args, want);
+}

@@ -14,6 +14,7 @@ mod backend;
 mod command_mode;
 mod hostile;
 mod jobs;
+mod limits;
 mod moves;
 mod pipeline;
 mod slurm;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use pmtwatch::control::{CommandError, Commands};
-use pmtwatch::monitor::Monitor;
+use pmtwatch::monitor::{Monitor, ProfileSpec};
 use pmtwatch::store::{Role, Store};
 
 use super::util::TestResult;
@@ -71,5 +71,64 @@ async fn observer_cannot_start_the_executor_or_add_users() -> TestResult {
             .iter()
             .any(|e| e.action == "executor_start" && e.actor == "otto")
     );
+    Ok(())
+}
+
+/// Issue 10, finding 1: *Test connection* of an unsaved draft by an operator ran the
+/// typed `program` (`program --version`) of a local profile and wrote in its `work_dir`.
+/// Now only an admin may test unsaved changes (after the same validation as on save); an
+/// operator may test a profile only as an admin saved it.
+#[tokio::test]
+async fn operator_cannot_test_an_unsaved_draft_that_runs_a_program() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open_dir(dir.path())?;
+    store.add_user("ada", Role::Admin, "admin-password-1")?;
+    store.add_user("otto", Role::Operator, "operator-password")?;
+    let monitor = Monitor::start(store.clone(), dir.path(), "pmtwatch".into()).await?;
+    let commands = Commands::new(store.clone(), monitor.clone(), Duration::from_secs(3600));
+    let (ada, otto) = (session(&store, "ada").await, session(&store, "otto").await);
+    let marker = dir.path().join("marker");
+    let program = dir.path().join("evil");
+    std::fs::write(&program, format!("#!/bin/sh\ntouch {}\n", marker.display()))?;
+    std::fs::set_permissions(
+        &program,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )?;
+    let p = |rel: &str| dir.path().join(rel).display().to_string();
+    let draft = ProfileSpec {
+        program: program.display().to_string(),
+        work_dir: p("work"),
+        scan_root: p("scan"),
+        archive_dir: p("archive"),
+        flag_dir: p("flag"),
+        ..ProfileSpec::default()
+    };
+    let err = commands.test_profile(&otto, draft.clone()).await;
+    let text = err.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(text.contains("only an admin"), "{text}");
+    assert!(!marker.exists(), "the operator's draft ran its program");
+    assert!(
+        !dir.path().join("work").exists(),
+        "the draft wrote its work_dir"
+    );
+    // A hostile draft is refused for an admin too, naming the field, before it runs.
+    let mut hostile = draft.clone();
+    hostile.program = format!("sh -c 'touch {}'", marker.display());
+    let text = commands
+        .test_profile(&ada, hostile)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        text.as_deref().unwrap_or("").contains("program"),
+        "{text:?}"
+    );
+    assert!(!marker.exists());
+    // Saved by the admin, the operator may test it as saved (and it runs the program).
+    commands
+        .save_profile(&ada, None, "bench".into(), draft.clone())
+        .await?;
+    commands.test_profile(&otto, draft).await?;
+    assert!(marker.exists(), "the saved profile's test runs its program");
     Ok(())
 }

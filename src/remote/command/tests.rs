@@ -197,6 +197,33 @@ fn hostile_serials_are_refused_by_prepare() {
     ));
 }
 
+/// Issue 10, finding 7: every placeholder a template may use has a value for every run,
+/// so a saved template renders; `{POINT}` (a per-point value a per-run command cannot have)
+/// is refused when the profile is checked.
+#[test]
+fn every_template_placeholder_is_filled_for_a_run() {
+    let p = CommandProfile::with_defaults("./run.sh {SN} --hv={HV} {RUN} {DIR}/out", "pmt/scans")
+        .unwrap();
+    let serial = Serial::parse("EA0123").unwrap();
+    let v = p.run_values(&serial, 42, &[1400.0, 1450.0, 1500.5]);
+    for name in crate::remote::template::DEFAULT_PLACEHOLDERS {
+        assert!(v.contains_key(name), "{name} has no value");
+    }
+    let prepared = p.prepare(&v).unwrap();
+    assert_eq!(
+        prepared.words(),
+        [
+            "./run.sh",
+            "EA0123",
+            "--hv=1400,1450,1500.5",
+            "42",
+            "pmt/scans/out"
+        ]
+    );
+    let e = refused(CommandSpec::new("./run.sh {SN} {POINT}", "d"));
+    assert!(e.contains("unknown placeholder {POINT}"), "{e}");
+}
+
 #[test]
 fn job_ids_are_read_from_both_sbatch_forms() {
     assert_eq!(parse_job_id("Submitted batch job 4242", true), Some(4242));

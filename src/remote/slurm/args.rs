@@ -80,7 +80,7 @@ fn check_path(what: &str, v: &str) -> Result<()> {
 fn check_name(what: &str, v: &str) -> Result<()> {
     let ok = !v.is_empty()
         && v.len() <= 128
-        && !v.starts_with('-')
+        && v.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
         && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if ok {
@@ -89,7 +89,7 @@ fn check_name(what: &str, v: &str) -> Result<()> {
         Err(refuse(
             what,
             format!(
-                "{} is not a name of letters, digits, '_', '.' and '-' (not starting with '-')",
+                "{} is not a name of letters, digits, '_', '.' and '-' (starting with a letter, digit or '_')",
                 excerpt(v)
             ),
         ))
@@ -167,6 +167,25 @@ fn check_env(name: &str, value: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Checks one of a profile's SLURM options by its profile field name (`partition`,
+/// `time_limit`, `mem`, `account`) with the rule `sbatch_args` applies, so a saved profile
+/// never fails at its first submission.
+pub fn check_option(field: &str, v: &str) -> Result<()> {
+    let named = |e: Error| match e {
+        Error::Invalid { why, .. } => Error::Invalid {
+            what: format!("{field} {}", excerpt(v)),
+            why,
+        },
+        other => other,
+    };
+    match field {
+        "time_limit" => check_time(v),
+        "mem" => check_mem(v),
+        _ => check_name(field, v),
+    }
+    .map_err(named)
 }
 
 /// `sbatch --parsable --job-name=… [options] [--export=ALL,…] -- SCRIPT`. Every option is

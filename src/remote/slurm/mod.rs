@@ -40,8 +40,8 @@ mod fault;
 mod parse;
 
 pub use args::{
-    HV_SCRIPT, SACCT_FIELDS, SCAN_SCRIPT, SQUEUE_FORMAT, SbatchOptions, sacct_args, sbatch_args,
-    scan_env, scancel_args, scontrol_args, squeue_args, squeue_named_args,
+    HV_SCRIPT, SACCT_FIELDS, SCAN_SCRIPT, SQUEUE_FORMAT, SbatchOptions, check_option, sacct_args,
+    sbatch_args, scan_env, scancel_args, scontrol_args, squeue_args, squeue_named_args,
 };
 pub use fault::{Fault, check_status, classify_failure};
 pub use parse::{
