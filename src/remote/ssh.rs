@@ -250,6 +250,11 @@ impl SshSession {
     /// Runs `argv` remotely (each word quoted by the client) and collects its output; a
     /// non-zero exit is an `Output`, not an error.
     pub async fn run(&self, argv: &[&str]) -> Result<Output> {
+        self.run_for(argv, COMMAND_TIMEOUT).await
+    }
+
+    /// Like [`run`](Self::run), bounded by `limit` instead of the default deadline.
+    pub async fn run_for(&self, argv: &[&str], limit: Duration) -> Result<Output> {
         let Some((program, args)) = argv.split_first() else {
             return Err(Error::Invalid {
                 what: "remote command".into(),
@@ -261,11 +266,11 @@ impl SshSession {
             .stdin(openssh::Stdio::null())
             .stdout(openssh::Stdio::piped())
             .stderr(openssh::Stdio::piped());
-        let out = tokio::time::timeout(COMMAND_TIMEOUT, cmd.output())
+        let out = tokio::time::timeout(limit, cmd.output())
             .await
             .map_err(|_| Error::Unreachable {
                 host: self.target.display(),
-                detail: format!("`{program}` gave no answer within {COMMAND_TIMEOUT:?}"),
+                detail: format!("`{program}` gave no answer within {limit:?}"),
             })?
             .map_err(|e| self.target.classify(&e))?;
         Ok(Output {
