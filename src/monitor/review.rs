@@ -127,17 +127,19 @@ fn not_reviewable(run: &Run) -> String {
     } else {
         format!(" by {}", run.reviewed_by)
     };
-    let at = run
-        .reviewed_at
-        .map(|t| format!(" at {}", store::rfc3339(t)))
+    let when = run.reviewed_at.map(store::rfc3339);
+    let at = when
+        .as_ref()
+        .map(|t| format!(" at {t}"))
         .unwrap_or_default();
+    let since = when.map(|t| format!(" since {t}")).unwrap_or_default();
     match run.review {
         Review::Unreviewed => format!(
             "run {} is {}: stop it (or let it finish) before reviewing it",
             run.id, run.state
         ),
         Review::ArchiveRequested | Review::FlagRequested => format!(
-            "run {} is already being {}{by} (since{at}); its data is moving to {}",
+            "run {} is already being {}{by}{since}; its data is moving to {}",
             run.id,
             if run.review == Review::FlagRequested {
                 "flagged"
@@ -267,7 +269,9 @@ pub(super) async fn review(
         Err(e) => {
             let details = json!({ "run": run_id, "error": e.to_string(), "automatic": automatic });
             let audit = Some((by.to_string(), "run_review_failed", details));
-            transition(m, run_id, requested, Step::back(), audit).await?;
+            if let Err(now) = transition(m, run_id, requested, Step::back(), audit).await? {
+                tracing::warn!(run = run_id, review = %now.review, "review changed meanwhile");
+            }
             Err(refused(format!(
                 "the run's data could not be moved to {area}, so it stays unreviewed: {e}"
             )))

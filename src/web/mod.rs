@@ -196,22 +196,25 @@ impl AppState {
             let mut check = tokio::time::interval(every);
             check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tokio::select! {
-                    _ = check.tick() => {
-                        let valid = store.run(move |s| s.session_valid(session_id, idle)).await;
-                        // A store error closes too: the page reloads and re-authenticates.
-                        if !valid.unwrap_or(false) {
-                            return;
-                        }
-                    }
+                // The select only decides; the store is asked after it (the other
+                // branches' futures are not `Send` across an await).
+                let look = tokio::select! {
+                    _ = check.tick() => true,
                     r = revoked.recv() => match r {
                         Ok(id) if id == session_id => return,
-                        Ok(_) => {}
+                        Ok(_) => false,
                         // Missed messages: close to be safe; the page reloads and
                         // re-authenticates.
                         Err(_) => return,
                     },
                     _ = shutdown.wait_for(|stopping| *stopping) => return,
+                };
+                if look {
+                    let valid = store.run(move |s| s.session_valid(session_id, idle)).await;
+                    // A store error closes too: the page reloads and re-authenticates.
+                    if !valid.unwrap_or(false) {
+                        return;
+                    }
                 }
             }
         }
