@@ -41,6 +41,8 @@ fn finished_run(
         .expect("run")
         .id;
     let out = out.unwrap_or_else(|| dir.join("work/runs").join(format!("{id}-{serial}")));
+    // Writable for the SSH test user too (moving a directory rewrites its `..`).
+    open_dir(&out);
     for (i, point) in ["theta0_phi0", "theta10_phi0"].iter().enumerate() {
         let p = out.join(point);
         open_dir(&p);
