@@ -844,9 +844,7 @@ pub(crate) async fn manual_sync(m: &Monitor, run_id: i64) -> Result<usize> {
                 run.review_dest
             )));
         }
-        _ if spec.mode == Mode::Pipeline && !run.review_dest.is_empty() => {
-            run.review_dest.clone()
-        }
+        _ if spec.mode == Mode::Pipeline && !run.review_dest.is_empty() => run.review_dest.clone(),
         _ => {
             return Err(refused(format!(
                 "run {run_id} is {}: its data was moved to {} and is not synced from there",
@@ -957,7 +955,10 @@ mod tests {
         let dest = d.path().join("out.png");
         std::fs::create_dir(&dest).expect("mkdir");
         assert!(copy_atomic(&src, &dest).await.is_err());
-        assert!(!d.path().join("out.png.part").exists(), "a .part file is left");
+        assert!(
+            !d.path().join("out.png.part").exists(),
+            "a .part file is left"
+        );
         let ok = d.path().join("ok.png");
         copy_atomic(&src, &ok).await.expect("copy");
         assert_eq!(std::fs::read(&ok).expect("read"), b"png");

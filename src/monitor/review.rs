@@ -302,7 +302,16 @@ async fn plan(backend: &Backend, run: &Run, spec: &ProfileSpec, area: &str) -> R
         Mode::Pipeline => stamp,
         Mode::Command => {
             let listing = h
-                .run(&["find", &stamp, "-mindepth", "1", "-maxdepth", "1", "-printf", "%f\\n"])
+                .run(&[
+                    "find",
+                    &stamp,
+                    "-mindepth",
+                    "1",
+                    "-maxdepth",
+                    "1",
+                    "-printf",
+                    "%f\\n",
+                ])
                 .await?;
             let others = listing
                 .stdout
@@ -420,7 +429,9 @@ pub(super) async fn recover(m: &Monitor, run: Run, src: String) {
     };
     let from = run.review;
     match transition(m, id, from, step, Some(("monitor".into(), action, base))).await {
-        Ok(Ok(run)) => tracing::info!(run = id, review = %run.review, "interrupted review resolved"),
+        Ok(Ok(run)) => {
+            tracing::info!(run = id, review = %run.review, "interrupted review resolved")
+        }
         Ok(Err(now)) => tracing::info!(run = id, review = %now.review, "review changed meanwhile"),
         Err(e) => tracing::error!(run = id, "recording the resolved review failed: {e}"),
     }

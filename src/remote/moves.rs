@@ -324,8 +324,7 @@ pub async fn settle(
         (false, true) => Ok(Settled::Moved),
         (true, false) => Ok(Settled::NotMoved),
         (false, false) => Err(fail(
-            "neither the source nor the destination exists — the data is lost or elsewhere"
-                .into(),
+            "neither the source nor the destination exists — the data is lost or elsewhere".into(),
         )),
         (true, true) => {
             let (_, at_src) = inventory(session, src).await?;
@@ -477,7 +476,10 @@ mod tests {
             settle(&here, &s, &t, Some(full)).await.ok(),
             Some(Settled::NotMoved)
         );
-        assert!(src.is_dir() && !dest.exists(), "the partial copy is removed");
+        assert!(
+            src.is_dir() && !dest.exists(),
+            "the partial copy is removed"
+        );
         tree(&dest, 4);
         std::fs::remove_file(src.join("f0")).expect("partly removed");
         assert_eq!(settle(&here, &s, &t, None).await.ok(), Some(Settled::Moved));

@@ -180,10 +180,11 @@ impl Store {
             [id],
         )?;
         if n == 0 {
-            let exists: bool =
-                conn.query_row("SELECT EXISTS (SELECT 1 FROM slots WHERE id = ?1)", [id], |r| {
-                    r.get(0)
-                })?;
+            let exists: bool = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM slots WHERE id = ?1)",
+                [id],
+                |r| r.get(0),
+            )?;
             if exists {
                 return Err(Error::SlotBusy(id));
             }

@@ -615,8 +615,11 @@ mod tests {
     #[test]
     fn history_filters_and_previous_run() -> Result<()> {
         let (_d, s) = store();
+        // One active run per slot: each ends before the next one starts.
         let a = s.create_run(&new_run("KM0001"))?;
-        let _b = s.create_run(&new_run("EA0002"))?;
+        s.set_run_state(a.id, RunState::Complete, "")?;
+        let b = s.create_run(&new_run("EA0002"))?;
+        s.set_run_state(b.id, RunState::Complete, "")?;
         let c = s.create_run(&new_run("KM0001"))?;
         let f = RunFilter {
             serial: Some("km".into()),

@@ -95,7 +95,11 @@ impl Commands {
         let r = self
             .store
             .run(move |s| {
-                s.audit(&actor, "action_failed", &json!({ "action": action, "error": why }))
+                s.audit(
+                    &actor,
+                    "action_failed",
+                    &json!({ "action": action, "error": why }),
+                )
             })
             .await;
         if let Err(e) = r {

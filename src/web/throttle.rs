@@ -246,12 +246,16 @@ mod tests {
     fn guesses_count_while_they_are_checked() {
         let t = Throttle::new(3, Duration::from_secs(60), Duration::from_secs(600));
         let ip: IpAddr = [10, 0, 0, 1].into();
-        let held: Vec<_> = (0..3).map(|_| t.begin("alice", ip).expect("allowed")).collect();
+        let held: Vec<_> = (0..3)
+            .map(|_| t.begin("alice", ip).expect("allowed"))
+            .collect();
         assert!(matches!(t.begin("alice", ip), Err(Refused::Busy(_))));
         // A good password frees the account's reservation without counting a failure.
         let mut held = held.into_iter();
         held.next().expect("one").succeeded();
-        let again = t.begin("alice", [10, 0, 0, 2].into()).expect("a slot is free");
+        let again = t
+            .begin("alice", [10, 0, 0, 2].into())
+            .expect("a slot is free");
         drop(again); // abandoned mid-check: counted as a failure
         for a in held {
             a.failed();

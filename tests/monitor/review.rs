@@ -85,7 +85,9 @@ async fn wait_no_requested(store: &Store) {
         assert!(
             Instant::now() < deadline,
             "reviews still half done: {:?}",
-            left.iter().map(|(r, _)| (r.id, r.review)).collect::<Vec<_>>()
+            left.iter()
+                .map(|(r, _)| (r.id, r.review))
+                .collect::<Vec<_>>()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -99,11 +101,17 @@ fn data_where_the_store_says(store: &Store, id: i64, src: &Path, dest: &Path) ->
     match run.review {
         Review::Archived | Review::Flagged => {
             assert_eq!(Path::new(&run.review_dest), dest, "run {id}");
-            assert!(dest.join("theta0_phi0").is_dir(), "run {id}: data at {dest:?}");
+            assert!(
+                dest.join("theta0_phi0").is_dir(),
+                "run {id}: data at {dest:?}"
+            );
             assert!(!src.exists(), "run {id}: the source is gone");
         }
         Review::Unreviewed => {
-            assert!(src.join("theta0_phi0").is_dir(), "run {id}: data at {src:?}");
+            assert!(
+                src.join("theta0_phi0").is_dir(),
+                "run {id}: data at {src:?}"
+            );
             assert!(!dest.exists(), "run {id}: nothing at {dest:?}");
             assert_eq!(run.review_dest, "");
         }
@@ -116,7 +124,11 @@ fn data_where_the_store_says(store: &Store, id: i64, src: &Path, dest: &Path) ->
 async fn two_reviewers_at_once_one_wins_and_the_loser_is_told_who_won() {
     let b = Bench::new("review-race").await;
     let spec = b.local_spec(PATTERN);
-    let commands = Commands::new(b.store.clone(), b.monitor.clone(), Duration::from_secs(3600));
+    let commands = Commands::new(
+        b.store.clone(),
+        b.monitor.clone(),
+        Duration::from_secs(3600),
+    );
     let olga = operator(&b.store, "olga");
     let otto = operator(&b.store, "otto");
     for round in 0..5 {
@@ -294,7 +306,10 @@ async fn kill_9_between_the_move_and_the_store_update_leaves_the_data_where_the_
             .expect("start the child");
         let deadline = Instant::now() + Duration::from_secs(60);
         while !dest.exists() {
-            assert!(Instant::now() < deadline, "round {round}: the move never began");
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the move never began"
+            );
             assert!(child.try_wait().expect("wait").is_none(), "the child died");
             std::thread::sleep(Duration::from_micros(200));
         }
@@ -411,9 +426,22 @@ async fn command_mode_archives_only_its_own_serial_of_a_shared_stamp() {
     let spec = lab_profile(&b.dir, 0.3);
     let stamp = b.dir.join("lab/scan_output_20261205_101500");
     open_dir(&stamp);
-    let (first, _) = finished_run(&b.store, &b.dir, &spec, "KM8001", Some(stamp.join("KM8001")), 2);
-    let (second, _) =
-        finished_run(&b.store, &b.dir, &spec, "KM8002", Some(stamp.join("KM8002")), 2);
+    let (first, _) = finished_run(
+        &b.store,
+        &b.dir,
+        &spec,
+        "KM8001",
+        Some(stamp.join("KM8001")),
+        2,
+    );
+    let (second, _) = finished_run(
+        &b.store,
+        &b.dir,
+        &spec,
+        "KM8002",
+        Some(stamp.join("KM8002")),
+        2,
+    );
     // Command-mode runs record the stamp directory as their data directory.
     for id in [first, second] {
         b.store
@@ -461,7 +489,10 @@ async fn a_double_click_on_start_starts_one_run() {
             .filter_map(|r| r.as_ref().ok().map(|s| s.run_id))
             .collect();
         assert_eq!(ok.len(), 1, "round {round}: {x:?} / {y:?}");
-        b.monitor.stop_run(ok[0], false, "olga").await.expect("stop");
+        b.monitor
+            .stop_run(ok[0], false, "olga")
+            .await
+            .expect("stop");
         b.wait_run(ok[0], Duration::from_secs(30), |v| v.run.state.is_final())
             .await;
         let active = b.store.active_runs().expect("read");
