@@ -157,6 +157,10 @@ pub fn run(args: &ProcessArgs, cfg: &AnalysisConfig, dir: &Path) -> anyhow::Resu
         reference: reference.as_ref(),
     };
     tracing::info!(scan = %dir.display(), out = %out.display(), total, "watching");
+    // The result directory is made here, once; afterwards nothing may recreate it (a
+    // review may have moved it into the archive: writing on would split the run's data).
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    crate::pipeline::output::never_create_run_dirs();
 
     let mut done: BTreeSet<String> = BTreeSet::new();
     let mut pending: BTreeMap<String, Pending> = BTreeMap::new();
@@ -280,6 +284,13 @@ fn process_one(
     let opts = process_options(args);
     match process_point(label, pdir, res_dir, cfg, &opts, out_opts) {
         Ok(p) => reporter.done(&p.result),
+        // The result directory was moved away (archived or flagged): stop loudly rather
+        // than report results that exist nowhere.
+        Err(_) if res_dir.parent().is_some_and(|out| !out.is_dir()) => Err(anyhow::anyhow!(
+            "the result directory {} is gone (moved by a review?); the watch stops and \
+             writes nothing outside it",
+            res_dir.parent().unwrap_or(res_dir).display()
+        )),
         // Not the point's fault: stop rather than mark every following point failed. The
         // point stays unprocessed, so a restarted watch does it.
         Err(e) if e.is_disk_full() => Err(anyhow::anyhow!(

@@ -59,15 +59,53 @@ impl Commands {
             .ok_or(CommandError::SessionEnded)
     }
 
-    async fn audit(&self, actor: &str, action: &'static str, details: serde_json::Value) {
+    /// Writes an action's audit entry. Called *before* the action: when the entry cannot be
+    /// written the action is refused, so nothing happens unrecorded. An action that then
+    /// fails gets a second entry, `<action>_failed`, with the reason ([`Self::outcome`]).
+    async fn audit(
+        &self,
+        actor: &str,
+        action: &'static str,
+        details: serde_json::Value,
+    ) -> Result<(), CommandError> {
         let actor = actor.to_string();
         let r = self
             .store
             .run(move |s| s.audit(&actor, action, &details))
             .await;
-        if let Err(e) = r {
-            tracing::error!("audit log write failed for {action}: {e}");
+        if let Err(e) = &r {
+            tracing::error!("audit log write failed for {action}: {e}; the action is refused");
         }
+        Ok(r?)
+    }
+
+    /// Passes an action's result through; a failure is audit-logged (best effort: the
+    /// action did not happen, and its request is already in the log).
+    async fn outcome<T, E: Into<CommandError>>(
+        &self,
+        actor: &str,
+        action: &'static str,
+        result: Result<T, E>,
+    ) -> Result<T, CommandError> {
+        let err = match result {
+            Ok(v) => return Ok(v),
+            Err(e) => e.into(),
+        };
+        let (actor, why) = (actor.to_string(), err.to_string());
+        let r = self
+            .store
+            .run(move |s| {
+                s.audit(
+                    &actor,
+                    "action_failed",
+                    &json!({ "action": action, "error": why }),
+                )
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::error!("audit log write failed for a failed {action}: {e}");
+        }
+        Err(err)
     }
 
     /// Refuses (and audit-logs the refusal) unless `allowed(role)`.
@@ -82,12 +120,14 @@ impl Commands {
         if allowed(user.role) {
             return Ok(user);
         }
-        self.audit(
-            &user.name,
-            "denied",
-            json!({ "action": action, "role": user.role.as_str() }),
-        )
-        .await;
+        // Best effort: the action is refused whether or not this is written.
+        let _ = self
+            .audit(
+                &user.name,
+                "denied",
+                json!({ "action": action, "role": user.role.as_str() }),
+            )
+            .await;
         Err(CommandError::Forbidden {
             action,
             needed,
@@ -124,18 +164,14 @@ impl Commands {
         let user = self
             .require(who, action, "operator or admin", Role::can_operate)
             .await?;
-        self.audit(
-            &user.name,
-            if run {
-                "executor_start"
-            } else {
-                "executor_stop"
-            },
-            json!({}),
-        )
-        .await;
-        self.monitor.set_executor(run, &user.name).await?;
-        Ok(())
+        let audit_action = if run {
+            "executor_start"
+        } else {
+            "executor_stop"
+        };
+        self.audit(&user.name, audit_action, json!({})).await?;
+        let r = self.monitor.set_executor(run, &user.name).await;
+        self.outcome(&user.name, audit_action, r).await
     }
 
     /// Every account (names and roles; visible to every role).
@@ -155,18 +191,15 @@ impl Commands {
         let admin = self
             .require(who, "creating users", "admin", Role::can_administer)
             .await?;
-        let (n, r) = (name.clone(), role);
-        let user = self
-            .store
-            .run(move |s| s.add_user(&n, r, &password))
-            .await?;
         self.audit(
             &admin.name,
             "user_add",
             json!({ "user": name, "role": role.as_str(), "via": "web" }),
         )
-        .await;
-        Ok(user)
+        .await?;
+        let (n, r) = (name.clone(), role);
+        let user = self.store.run(move |s| s.add_user(&n, r, &password)).await;
+        self.outcome(&admin.name, "user_add", user).await
     }
 
     async fn operator(
@@ -203,14 +236,14 @@ impl Commands {
             )
             .await?;
         let kind = spec.kind;
-        let saved = self.monitor.save_profile(id, name.clone(), spec).await?;
         self.audit(
             &admin.name,
             "profile_save",
-            json!({ "profile": saved, "name": name, "kind": kind, "new": id.is_none() }),
+            json!({ "profile": id, "name": name, "kind": kind, "new": id.is_none() }),
         )
-        .await;
-        Ok(saved)
+        .await?;
+        let saved = self.monitor.save_profile(id, name.clone(), spec).await;
+        self.outcome(&admin.name, "profile_save", saved).await
     }
 
     /// Deletes a compute profile: admin only.
@@ -223,10 +256,10 @@ impl Commands {
                 Role::can_administer,
             )
             .await?;
-        self.monitor.delete_profile(id).await?;
         self.audit(&admin.name, "profile_delete", json!({ "profile": id }))
-            .await;
-        Ok(())
+            .await?;
+        let r = self.monitor.delete_profile(id).await;
+        self.outcome(&admin.name, "profile_delete", r).await
     }
 
     /// The connection test of a profile as edited: an admin may test an unsaved draft (it
@@ -267,19 +300,18 @@ impl Commands {
     /// Adds a PMT slot.
     pub async fn add_slot(&self, who: &SessionUser) -> Result<i64, CommandError> {
         let user = self.operator(who, "adding a PMT slot").await?;
-        let id = self.monitor.add_slot().await?;
-        self.audit(&user.name, "slot_add", json!({ "slot": id }))
-            .await;
-        Ok(id)
+        self.audit(&user.name, "slot_add", json!({})).await?;
+        let id = self.monitor.add_slot().await;
+        self.outcome(&user.name, "slot_add", id).await
     }
 
     /// Removes a PMT slot (not while it runs).
     pub async fn remove_slot(&self, who: &SessionUser, slot: i64) -> Result<(), CommandError> {
         let user = self.operator(who, "removing a PMT slot").await?;
-        self.monitor.remove_slot(slot).await?;
         self.audit(&user.name, "slot_remove", json!({ "slot": slot }))
-            .await;
-        Ok(())
+            .await?;
+        let r = self.monitor.remove_slot(slot).await;
+        self.outcome(&user.name, "slot_remove", r).await
     }
 
     /// Sets a slot's serial number, profile and scan kind.
@@ -301,14 +333,11 @@ impl Commands {
     /// Starts live monitoring in a slot.
     pub async fn start_run(&self, who: &SessionUser, slot: i64) -> Result<Started, CommandError> {
         let user = self.operator(who, "starting a run").await?;
-        let started = self.monitor.start_run(slot, &user.name).await?;
-        self.audit(
-            &user.name,
-            "run_start",
-            json!({ "slot": slot, "run": started.run_id, "auto_archived": started.auto_archived }),
-        )
-        .await;
-        Ok(started)
+        // The run itself records who started it and when; its id is in the run's row.
+        self.audit(&user.name, "run_start", json!({ "slot": slot }))
+            .await?;
+        let started = self.monitor.start_run(slot, &user.name).await;
+        self.outcome(&user.name, "run_start", started).await
     }
 
     /// Stops following a run; `cancel` also cancels its job (the UI asks to confirm).
@@ -319,27 +348,23 @@ impl Commands {
         cancel: bool,
     ) -> Result<(), CommandError> {
         let user = self.operator(who, "stopping a run").await?;
-        self.monitor.stop_run(run, cancel, &user.name).await?;
         self.audit(
             &user.name,
             "run_stop",
             json!({ "run": run, "cancel_job": cancel }),
         )
-        .await;
-        Ok(())
+        .await?;
+        let r = self.monitor.stop_run(run, cancel, &user.name).await;
+        self.outcome(&user.name, "run_stop", r).await
     }
 
     /// Reads a run's results once more ("Manual sync"); returns the new points.
     pub async fn sync_run(&self, who: &SessionUser, run: i64) -> Result<usize, CommandError> {
         let user = self.operator(who, "syncing a run").await?;
-        let n = self.monitor.sync_run(run).await?;
-        self.audit(
-            &user.name,
-            "run_sync",
-            json!({ "run": run, "new_points": n }),
-        )
-        .await;
-        Ok(n)
+        self.audit(&user.name, "run_sync", json!({ "run": run }))
+            .await?;
+        let n = self.monitor.sync_run(run).await;
+        self.outcome(&user.name, "run_sync", n).await
     }
 
     /// Flags (reason required) or archives a finished run.

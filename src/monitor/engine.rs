@@ -95,7 +95,7 @@ pub(crate) fn spec_of(run: &Run) -> Result<ProfileSpec> {
         .map_err(|e| refused(format!("run {}: its profile cannot be read: {e}", run.id)))
 }
 
-fn parse_job(run: &Run) -> Option<JobId> {
+pub(crate) fn parse_job(run: &Run) -> Option<JobId> {
     run.job
         .as_deref()
         .and_then(|j| serde_json::from_str::<JobId>(j).ok())
@@ -351,11 +351,17 @@ async fn follow_pipeline(
             );
         }
     }
-    let (tx, rx) = mpsc::unbounded_channel::<PointEvent>();
-    let (jtx, jrx) = mpsc::unbounded_channel::<JobEvent>();
+    // Bounded: a remote that floods lines cannot grow memory here. A point that finds the
+    // queue full is not lost: its result is on disk, and the sync after the scan reads it.
+    let (tx, rx) = mpsc::channel::<PointEvent>(EVENT_QUEUE);
+    let (jtx, jrx) = mpsc::channel::<JobEvent>(EVENT_QUEUE);
+    let overflow = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (over1, over2) = (Arc::clone(&overflow), Arc::clone(&overflow));
     let host = backend.host_label();
     let total = scan.points;
+    let scan_ref = &scan;
     let work = async move {
+        let scan = scan_ref;
         let outcome: Result<crate::remote::pipeline::ScanOutcome> = match backend.config().kind {
             Kind::Local | Kind::Ssh => {
                 m.set_state(
@@ -366,7 +372,7 @@ async fn follow_pipeline(
                 .await?;
                 let tx2 = tx;
                 Ok(backend
-                    .follow_scan(&scan, local_dir, move |e| drop(tx2.send(e)), |_| {})
+                    .follow_scan(&scan, local_dir, move |e| queue(&tx2, e, &over1), |_| {})
                     .await?)
             }
             Kind::Slurm => {
@@ -400,8 +406,9 @@ async fn follow_pipeline(
                         &job,
                         local_dir,
                         seen,
-                        move |e| drop(tx2.send(e)),
-                        move |e| drop(jtx.send(e)),
+                        move |e| queue(&tx2, e, &over2),
+                        // A poll's display text; a newer one follows.
+                        move |e| drop(jtx.try_send(e)),
                     )
                     .await?)
             }
@@ -413,6 +420,14 @@ async fn follow_pipeline(
     let (outcome, recorded, ()) = tokio::join!(work, points, jobs);
     let outcome = outcome?;
     recorded?;
+    let dropped = overflow.load(std::sync::atomic::Ordering::SeqCst);
+    if dropped > 0 {
+        tracing::warn!(
+            run = run.id,
+            "{dropped} point events found the queue full; reading the results again"
+        );
+        resync(m, run, &scan, backend, local_dir).await?;
+    }
     let done = stored_labels(m, run.id).await?.len();
     let mut text = format!("{done}/{total} points");
     if !outcome.failed.is_empty() {
@@ -424,13 +439,23 @@ async fn follow_pipeline(
     Ok(text)
 }
 
+/// Point and job events waiting to be handled, at most.
+const EVENT_QUEUE: usize = 1024;
+
+/// Queues a point event; a full queue counts it in `overflow` (the final sync reads it).
+fn queue(tx: &mpsc::Sender<PointEvent>, e: PointEvent, overflow: &std::sync::atomic::AtomicUsize) {
+    if tx.try_send(e).is_err() {
+        overflow.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Records every point event as it arrives (until the sender is gone).
 async fn consume_points(
     m: &Monitor,
     run_id: i64,
     copy_from: Option<&Path>,
     local_dir: &Path,
-    mut rx: mpsc::UnboundedReceiver<PointEvent>,
+    mut rx: mpsc::Receiver<PointEvent>,
 ) -> Result<()> {
     let mut first_err = None;
     while let Some(e) = rx.recv().await {
@@ -444,7 +469,7 @@ async fn consume_points(
 
 /// Shows each poll of the job; an unreachable controller moves the run to
 /// `cluster_unreachable` and back when it answers again.
-async fn consume_job_events(m: &Monitor, run_id: i64, mut rx: mpsc::UnboundedReceiver<JobEvent>) {
+async fn consume_job_events(m: &Monitor, run_id: i64, mut rx: mpsc::Receiver<JobEvent>) {
     let mut unreachable = false;
     while let Some(e) = rx.recv().await {
         let JobEvent::Polled(text) = e else { continue };
@@ -522,14 +547,24 @@ fn label_of(e: &PointEvent) -> &str {
     }
 }
 
-/// Copies `src` to `dest` atomically (temp name in the same directory, then rename).
+/// Copies `src` to `dest` atomically (temp name in the same directory, flushed to disk,
+/// then renamed); a failed copy leaves no `.part` file behind.
 async fn copy_atomic(src: &Path, dest: &Path) -> std::io::Result<()> {
     let tmp = dest.with_extension(format!(
         "{}.part",
         dest.extension().and_then(|e| e.to_str()).unwrap_or("")
     ));
-    tokio::fs::copy(src, &tmp).await?;
-    tokio::fs::rename(&tmp, dest).await
+    let copied = async {
+        tokio::fs::copy(src, &tmp).await?;
+        tokio::fs::File::open(&tmp).await?.sync_all().await?;
+        tokio::fs::rename(&tmp, dest).await
+    }
+    .await;
+    if copied.is_err() {
+        // Best effort: the error that matters is the copy's.
+        let _ = tokio::fs::remove_file(&tmp).await;
+    }
+    copied
 }
 
 /// Files local, then the store, then the board: one point, once. `true` when it was new.
@@ -798,11 +833,34 @@ async fn command_round(
 pub(crate) async fn manual_sync(m: &Monitor, run_id: i64) -> Result<usize> {
     let run = load(m, run_id).await?;
     let spec = spec_of(&run)?;
+    // A reviewed run's data is no longer where it was written: read it where it now is
+    // (or say why not), never from the old place.
+    let remote_out = match run.review {
+        store::Review::Unreviewed => run.remote_out.clone(),
+        store::Review::ArchiveRequested | store::Review::FlagRequested => {
+            return Err(refused(format!(
+                "run {run_id}'s data is being moved to {}: sync it when the review is done",
+                run.review_dest
+            )));
+        }
+        _ if spec.mode == Mode::Pipeline && !run.review_dest.is_empty() => run.review_dest.clone(),
+        _ => {
+            return Err(refused(format!(
+                "run {run_id} is {}: its data was moved to {} and is not synced from there",
+                run.review,
+                if run.review_dest.is_empty() {
+                    "nowhere (it had none)"
+                } else {
+                    run.review_dest.as_str()
+                }
+            )));
+        }
+    };
     let backend = Backend::new(spec.backend_config(m.program())?)?;
     let local_dir = m.run_dir(run_id);
     match spec.mode {
         Mode::Pipeline => {
-            if run.remote_out.is_empty() {
+            if remote_out.is_empty() {
                 return Err(refused(format!(
                     "run {run_id} has not started yet: there is nothing to sync"
                 )));
@@ -812,7 +870,7 @@ pub(crate) async fn manual_sync(m: &Monitor, run_id: i64) -> Result<usize> {
             let scan = RemoteScan {
                 scan_dir: spec.scan_root.clone(),
                 serial,
-                out_dir: run.remote_out.clone(),
+                out_dir: remote_out,
                 points: spec.points(run.kind).len(),
                 settle_secs: spec.settle_secs,
                 config: None,
@@ -879,5 +937,29 @@ pub(crate) async fn job_log(m: &Monitor, run_id: i64) -> Result<String> {
             backend.host_label(),
             out.stderr.trim()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 10, finding 8): a copy that failed left its `.part` file behind.
+    #[tokio::test]
+    async fn a_failed_copy_leaves_no_part_file() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let src = d.path().join("charge.png");
+        std::fs::write(&src, b"png").expect("write");
+        // The destination is a directory: the final rename fails after the copy.
+        let dest = d.path().join("out.png");
+        std::fs::create_dir(&dest).expect("mkdir");
+        assert!(copy_atomic(&src, &dest).await.is_err());
+        assert!(
+            !d.path().join("out.png.part").exists(),
+            "a .part file is left"
+        );
+        let ok = d.path().join("ok.png");
+        copy_atomic(&src, &ok).await.expect("copy");
+        assert_eq!(std::fs::read(&ok).expect("read"), b"png");
     }
 }

@@ -166,6 +166,17 @@ impl Monitor {
             }),
         };
         m.reload_board().await?;
+        // Reviews a stopped server left half done are finished or rolled back (in the
+        // background: a host that does not answer must not hold up the start).
+        let interrupted = m.db(|s| s.interrupted_reviews()).await?;
+        if !interrupted.is_empty() {
+            let m2 = m.clone();
+            tokio::spawn(async move {
+                for (run, src) in interrupted {
+                    review::recover(&m2, run, src).await;
+                }
+            });
+        }
         let active = m.db(|s| s.active_runs()).await?;
         for run in active {
             tracing::info!(run = run.id, state = %run.state, "resuming run");

@@ -1,19 +1,35 @@
 //! Review and cleanup. Flag (with a reason) and archive move a finished run's result
 //! directory, where the work ran, into the profile's flag or archive area — a verified move
 //! (`remote::moves`: same inventory at the destination, source gone, nothing overwritten),
-//! over SSH or on this machine. The run shows `flag_requested` / `archive_requested` until
-//! the move is confirmed; a failed move puts the review back and says why. Cleanup removes
-//! local copies of results (by default only of reviewed runs), with a preview first.
+//! over SSH or on this machine. Local copies of results are removed by a cleanup (by
+//! default only of reviewed runs), with a preview first.
+//!
+//! Rules that keep a run's data where the store says it is:
+//! - **One winner.** `unreviewed → *_requested` is one conditional store transition that
+//!   also records the source and destination; a second reviewer is told who won and when.
+//!   The end (`*_requested → archived | flagged`, or back to `unreviewed` when the move
+//!   failed) is conditional too and is written with its audit entry in one transaction.
+//! - **No job writes into a moved directory.** A run with a job that has not ended has it
+//!   cancelled (the run's message and the audit entry say so) and waited for first; when
+//!   its state cannot be known, nothing moves.
+//! - **A missing source is an error**, except for a run that never started running.
+//! - **A crash mid-review is resolved at start** ([`recover`]): source and destination are
+//!   looked at and the review finished or rolled back, with an audit entry.
+//! - **Command mode** moves only the run's serial (`scan_output_<stamp>/<SN>`), or the
+//!   whole stamp directory when it holds nothing else.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::json;
 
-use super::engine::spec_of;
-use super::{Monitor, Result, refused};
+use super::engine::{parse_job, spec_of};
+use super::{Error, Mode, Monitor, ProfileSpec, Result, refused};
 use crate::remote::backend::{Backend, Handle};
-use crate::remote::moves::move_dir;
-use crate::store::{self, Review, Run};
+use crate::remote::exec::Exec;
+use crate::remote::jobs;
+use crate::remote::moves::{Settled, move_dir, settle};
+use crate::store::{self, Review, ReviewStep, Run};
 
 /// What the operator decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +66,121 @@ fn dest_name(run: &Run) -> String {
     format!("{}_run{}", run.serial, run.id)
 }
 
+/// How long a review waits for a job it cancelled to end before it gives up (nothing
+/// moved).
+const JOB_END_WAIT: Duration = Duration::from_secs(60);
+
+/// A review step as the store records it (owned, to cross onto the blocking pool).
+struct Step {
+    review: Review,
+    reason: String,
+    by: String,
+    src: String,
+    dest: String,
+}
+
+impl Step {
+    fn back() -> Step {
+        Step {
+            review: Review::Unreviewed,
+            reason: String::new(),
+            by: String::new(),
+            src: String::new(),
+            dest: String::new(),
+        }
+    }
+}
+
+/// One conditional transition of the run's review (`from` → `to`) with its audit entry,
+/// in one store transaction. `Err(run)`: the run was not in `from`; it is as `run` says.
+async fn transition(
+    m: &Monitor,
+    run_id: i64,
+    from: Review,
+    to: Step,
+    audit: Option<(String, &'static str, serde_json::Value)>,
+) -> Result<std::result::Result<Run, Run>> {
+    let r = m
+        .db(move |s| {
+            let step = ReviewStep {
+                review: to.review,
+                reason: &to.reason,
+                by: &to.by,
+                src: &to.src,
+                dest: &to.dest,
+            };
+            let audit = audit.as_ref().map(|(a, b, c)| (a.as_str(), *b, c));
+            s.transition_review(run_id, from, step, audit)
+        })
+        .await?;
+    match &r {
+        Ok(run) | Err(run) => m.publish_run(run.clone()),
+    }
+    Ok(r)
+}
+
+/// Why a run cannot be reviewed now, told the way the operator needs it: who reviewed it,
+/// when, and where its data is.
+fn not_reviewable(run: &Run) -> String {
+    let by = if run.reviewed_by.is_empty() {
+        String::new()
+    } else {
+        format!(" by {}", run.reviewed_by)
+    };
+    let when = run.reviewed_at.map(store::rfc3339);
+    let at = when
+        .as_ref()
+        .map(|t| format!(" at {t}"))
+        .unwrap_or_default();
+    let since = when.map(|t| format!(" since {t}")).unwrap_or_default();
+    match run.review {
+        Review::Unreviewed => format!(
+            "run {} is {}: stop it (or let it finish) before reviewing it",
+            run.id, run.state
+        ),
+        Review::ArchiveRequested | Review::FlagRequested => format!(
+            "run {} is already being {}{by}{since}; its data is moving to {}",
+            run.id,
+            if run.review == Review::FlagRequested {
+                "flagged"
+            } else {
+                "archived"
+            },
+            if run.review_dest.is_empty() {
+                "nowhere (it has none)"
+            } else {
+                run.review_dest.as_str()
+            }
+        ),
+        Review::Archived | Review::Flagged => format!(
+            "run {} is already {}{by}{at}{}",
+            run.id,
+            run.review,
+            if run.review_dest.is_empty() {
+                String::new()
+            } else {
+                format!("; its data is in {}", run.review_dest)
+            }
+        ),
+    }
+}
+
+/// The audit action of a finished review.
+fn audit_action(done: Review) -> &'static str {
+    match done {
+        Review::Flagged => "run_flag",
+        _ => "run_archive",
+    }
+}
+
+/// What a review moves.
+struct Plan {
+    /// The directory to move; empty when the run has no data where the work ran.
+    src: String,
+    /// `<area>/<SN>_run<id>`, or empty with `src`.
+    dest: String,
+}
+
 pub(super) async fn review(
     m: &Monitor,
     run_id: i64,
@@ -61,22 +192,9 @@ pub(super) async fn review(
         .db(move |s| s.get_run(run_id))
         .await?
         .ok_or_else(|| refused(format!("run {run_id} does not exist")))?;
-    if !run.state.is_final() {
-        return Err(refused(format!(
-            "run {run_id} is {}: stop it (or let it finish) before reviewing it",
-            run.state
-        )));
-    }
-    if run.review != Review::Unreviewed {
-        return Err(refused(format!(
-            "run {run_id} is already {}{}",
-            run.review,
-            if run.review_dest.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", run.review_dest)
-            }
-        )));
+    // A fast answer; the store's conditional transition below is what decides.
+    if !run.state.is_final() || run.review != Review::Unreviewed {
+        return Err(refused(not_reviewable(&run)));
     }
     let (requested, done, reason) = match &action {
         ReviewAction::Archive => (Review::ArchiveRequested, Review::Archived, String::new()),
@@ -100,42 +218,60 @@ pub(super) async fn review(
         Review::Flagged => spec.flag_dir.clone(),
         _ => spec.archive_dir.clone(),
     };
-    let (r2, b2) = (reason.clone(), by.to_string());
-    let run = m
-        .db(move |s| s.set_review(run_id, requested, &r2, &b2, ""))
-        .await?;
-    m.publish_run(run);
-    let moved = move_run_data(m, &run_id, &spec, &area).await;
-    let audit_action = match done {
-        Review::Flagged => "run_flag",
-        _ => "run_archive",
+    let backend = Backend::new(spec.backend_config(m.program())?)?;
+    let plan = plan(&backend, &run, &spec, &area).await?;
+
+    // The one conditional transition: of two reviewers, exactly one gets here.
+    let step = Step {
+        review: requested,
+        reason: reason.clone(),
+        by: by.to_string(),
+        src: plan.src.clone(),
+        dest: plan.dest.clone(),
     };
+    if let Err(now) = transition(m, run_id, Review::Unreviewed, step, None).await? {
+        return Err(refused(not_reviewable(&now)));
+    }
+
+    let moved = async {
+        let note = ensure_job_ended(&backend, &run, by).await?;
+        if let Some(n) = &note {
+            let (id, text) = (run_id, format!("{}; {n}", run.message));
+            m.db(move |s| s.set_run_message(id, &text)).await?;
+        }
+        let dest = move_data(&backend, &plan, &area, &dest_name(&run)).await?;
+        Ok::<_, Error>((note, dest))
+    }
+    .await;
     match moved {
-        Ok((src, dest)) => {
-            let (r2, b2, d2) = (reason.clone(), by.to_string(), dest.clone());
-            let run = m
-                .db(move |s| s.set_review(run_id, done, &r2, &b2, &d2))
-                .await?;
+        Ok((note, dest)) => {
             let details = json!({
-                "run": run_id, "serial": run.serial, "reason": reason, "from": src,
-                "to": dest, "automatic": automatic,
+                "run": run_id, "serial": run.serial, "reason": reason, "from": plan.src,
+                "to": dest, "automatic": automatic, "cancelled_job": note,
             });
-            let actor = by.to_string();
-            m.db(move |s| s.audit(&actor, audit_action, &details))
-                .await?;
-            m.publish_run(run.clone());
-            Ok(run)
+            let step = Step {
+                review: done,
+                reason,
+                by: by.to_string(),
+                src: plan.src.clone(),
+                dest,
+            };
+            let audit = Some((by.to_string(), audit_action(done), details));
+            match transition(m, run_id, requested, step, audit).await? {
+                Ok(run) => Ok(run),
+                Err(now) => Err(refused(format!(
+                    "the run's data was moved to {}, but the run changed meanwhile: {}",
+                    plan.dest,
+                    not_reviewable(&now)
+                ))),
+            }
         }
         Err(e) => {
-            let b2 = by.to_string();
-            let run = m
-                .db(move |s| s.set_review(run_id, Review::Unreviewed, "", &b2, ""))
-                .await?;
-            m.publish_run(run);
             let details = json!({ "run": run_id, "error": e.to_string(), "automatic": automatic });
-            let actor = by.to_string();
-            m.db(move |s| s.audit(&actor, "run_review_failed", &details))
-                .await?;
+            let audit = Some((by.to_string(), "run_review_failed", details));
+            if let Err(now) = transition(m, run_id, requested, Step::back(), audit).await? {
+                tracing::warn!(run = run_id, review = %now.review, "review changed meanwhile");
+            }
             Err(refused(format!(
                 "the run's data could not be moved to {area}, so it stays unreviewed: {e}"
             )))
@@ -143,45 +279,162 @@ pub(super) async fn review(
     }
 }
 
-/// Moves the run's result directory into `area` where the work ran; `(from, to)`. A run
-/// without a result directory (it never started) has nothing to move.
-async fn move_run_data(
-    m: &Monitor,
-    run_id: &i64,
-    spec: &super::ProfileSpec,
-    area: &str,
-) -> Result<(String, String)> {
-    let id = *run_id;
-    let run = m
-        .db(move |s| s.get_run(id))
-        .await?
-        .ok_or_else(|| refused(format!("run {id} does not exist")))?;
-    if run.remote_out.is_empty() {
-        return Ok((String::new(), String::new()));
-    }
-    let backend = Backend::new(spec.backend_config(m.program())?)?;
-    let name = dest_name(&run);
-    let report = match backend.handle().await? {
-        Handle::Local(h) => move_or_nothing(&h, &run.remote_out, area, &name).await?,
-        Handle::Ssh(s) => move_or_nothing(s.as_ref(), &run.remote_out, area, &name).await?,
+/// Which directory the review moves. A pipeline run's result directory is its own. A
+/// command-mode run's `scan_output_<stamp>` may hold other tubes' data (one `<SN>`
+/// directory each): only this serial's part moves, unless the stamp holds nothing else.
+/// A run that never started running never had a result directory of its own: when none
+/// is there, there is nothing to move; any other missing source is an error (the move
+/// says so), never an empty success.
+async fn plan(backend: &Backend, run: &Run, spec: &ProfileSpec, area: &str) -> Result<Plan> {
+    let nothing = Plan {
+        src: String::new(),
+        dest: String::new(),
     };
-    Ok(report)
+    if run.remote_out.is_empty() {
+        return Ok(nothing);
+    }
+    let h = backend.handle().await?;
+    let stamp = run.remote_out.trim_end_matches('/').to_string();
+    if run.started_at.is_none() && h.run(&["test", "-e", &stamp]).await?.status == Some(1) {
+        return Ok(nothing);
+    }
+    let src = match spec.mode {
+        Mode::Pipeline => stamp,
+        Mode::Command => {
+            let listing = h
+                .run(&[
+                    "find",
+                    &stamp,
+                    "-mindepth",
+                    "1",
+                    "-maxdepth",
+                    "1",
+                    "-printf",
+                    "%f\\n",
+                ])
+                .await?;
+            let others = listing
+                .stdout
+                .lines()
+                .any(|name| !name.is_empty() && name != run.serial);
+            if listing.success() && !others {
+                stamp
+            } else {
+                format!("{stamp}/{}", run.serial)
+            }
+        }
+    };
+    let dest = format!("{}/{}", area.trim_end_matches('/'), dest_name(run));
+    Ok(Plan { src, dest })
 }
 
-/// A verified move; a source that never came to exist (no point ever written) is not an
-/// error: there is nothing to move.
-async fn move_or_nothing(
-    exec: &impl crate::remote::exec::Exec,
-    src: &str,
-    area: &str,
-    name: &str,
-) -> Result<(String, String)> {
-    let out = exec.run(&["test", "-e", src]).await?;
-    if out.status == Some(1) {
-        return Ok((src.to_string(), String::new()));
+/// A run whose job may still write cannot be moved: the job is polled, and one that has
+/// not ended is cancelled (the returned note tells the operator) and waited for. When its
+/// state cannot be known (the cluster does not answer), nothing moves.
+async fn ensure_job_ended(backend: &Backend, run: &Run, by: &str) -> Result<Option<String>> {
+    let Some(job) = parse_job(run) else {
+        return Ok(None);
+    };
+    let host = backend.host_label();
+    let unknown = |e: crate::remote::Error| {
+        refused(format!(
+            "cannot tell whether {job} has ended ({e}), and a job that still writes would \
+             split the run's data: nothing was moved — try again when {host} answers"
+        ))
+    };
+    let info = backend.poll_job(&job).await.map_err(unknown)?;
+    if jobs::is_final(&info.state) {
+        return Ok(None);
     }
-    let r = move_dir(exec, src, area, name).await?;
-    Ok((r.src, r.dest))
+    let was = info.summary();
+    backend.cancel_job(&job).await.map_err(unknown)?;
+    let info = backend
+        .wait_job(&job, JOB_END_WAIT, |_| {})
+        .await
+        .map_err(unknown)?;
+    if !jobs::is_final(&info.state) {
+        return Err(refused(format!(
+            "{job} still runs ({}) although it was cancelled: nothing was moved",
+            info.summary()
+        )));
+    }
+    Ok(Some(format!(
+        "{job} had not ended ({was}): {by} cancelled it for the review"
+    )))
+}
+
+/// Moves the planned directory into `area` where the work ran; returns where it went.
+async fn move_data(backend: &Backend, plan: &Plan, area: &str, name: &str) -> Result<String> {
+    if plan.src.is_empty() {
+        return Ok(String::new());
+    }
+    let r = match backend.handle().await? {
+        Handle::Local(h) => move_dir(&h, &plan.src, area, name).await?,
+        Handle::Ssh(s) => move_dir(s.as_ref(), &plan.src, area, name).await?,
+    };
+    Ok(r.dest)
+}
+
+/// Finishes or rolls back a review that a stopped server left `*_requested`, by looking
+/// at the source and the destination the store recorded; audit-logged either way. Left
+/// as it is (and said in the log and the audit) when neither side is complete or the
+/// host cannot be reached.
+pub(super) async fn recover(m: &Monitor, run: Run, src: String) {
+    let id = run.id;
+    let done = match run.review {
+        Review::FlagRequested => Review::Flagged,
+        _ => Review::Archived,
+    };
+    let settled = async {
+        if src.is_empty() {
+            return Ok(Settled::Moved);
+        }
+        let spec = spec_of(&run)?;
+        let backend = Backend::new(spec.backend_config(m.program())?)?;
+        let r = match backend.handle().await? {
+            Handle::Local(h) => settle(&h, &src, &run.review_dest, None).await?,
+            Handle::Ssh(s) => settle(s.as_ref(), &src, &run.review_dest, None).await?,
+        };
+        Ok::<_, Error>(r)
+    }
+    .await;
+    let base = json!({
+        "run": id, "serial": run.serial, "from": src, "to": run.review_dest,
+        "reason": run.review_reason, "requested_by": run.reviewed_by, "recovered": true,
+    });
+    let (step, action) = match settled {
+        Ok(Settled::Moved) => (
+            Step {
+                review: done,
+                reason: run.review_reason.clone(),
+                by: run.reviewed_by.clone(),
+                src: src.clone(),
+                dest: run.review_dest.clone(),
+            },
+            audit_action(done),
+        ),
+        Ok(Settled::NotMoved) => (Step::back(), "run_review_rolled_back"),
+        Err(e) => {
+            tracing::error!(run = id, "an interrupted review could not be resolved: {e}");
+            let mut details = base;
+            details["error"] = json!(e.to_string());
+            let r = m
+                .db(move |s| s.audit("monitor", "run_review_unresolved", &details))
+                .await;
+            if let Err(e) = r {
+                tracing::error!(run = id, "recording that failed too: {e}");
+            }
+            return;
+        }
+    };
+    let from = run.review;
+    match transition(m, id, from, step, Some(("monitor".into(), action, base))).await {
+        Ok(Ok(run)) => {
+            tracing::info!(run = id, review = %run.review, "interrupted review resolved")
+        }
+        Ok(Err(now)) => tracing::info!(run = id, review = %now.review, "review changed meanwhile"),
+        Err(e) => tracing::error!(run = id, "recording the resolved review failed: {e}"),
+    }
 }
 
 /// Total size and count of the regular files under `dir` (blocking; small trees).

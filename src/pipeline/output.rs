@@ -4,8 +4,20 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::error::{Error, Result};
+
+/// Set by [`never_create_run_dirs`]; read by every write.
+static ONE_LEVEL_ONLY: AtomicBool = AtomicBool::new(false);
+
+/// From now on, writes in this process create at most the file's own directory (a point's
+/// directory), never a missing directory above it. The watch sets this once its result
+/// directory exists: if a review then moves that directory away, a late write fails
+/// instead of recreating it outside the archive.
+pub fn never_create_run_dirs() {
+    ONE_LEVEL_ONLY.store(true, Ordering::SeqCst);
+}
 
 /// Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename).
 /// Creates the parent directory if needed.
@@ -22,7 +34,16 @@ pub fn write_atomic_with(
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    if ONE_LEVEL_ONLY.load(Ordering::SeqCst) {
+        match std::fs::create_dir(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::io(dir, e));
+            }
+            _ => {}
+        }
+    } else {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
     let mut tmp = tempfile::Builder::new()
         .prefix(".pmtwatch-")
         .suffix(".tmp")

@@ -185,6 +185,13 @@ impl Exec for Handle {
         }
     }
 
+    async fn run_for(&self, argv: &[&str], limit: std::time::Duration) -> Result<Output> {
+        match self {
+            Handle::Local(h) => h.run_for(argv, limit).await,
+            Handle::Ssh(s) => Exec::run_for(s.as_ref(), argv, limit).await,
+        }
+    }
+
     async fn stream(&self, argv: &[&str]) -> Result<LineStream> {
         match self {
             Handle::Local(h) => h.stream(argv).await,

@@ -31,6 +31,14 @@ pub trait Exec: Send + Sync {
     /// error. Bounded in time.
     fn run(&self, argv: &[&str]) -> impl Future<Output = Result<Output>> + Send;
 
+    /// Like [`run`](Exec::run), but bounded by `limit` instead of the default deadline: for
+    /// the few commands that may rightly take long (a move that copies across filesystems).
+    fn run_for(
+        &self,
+        argv: &[&str],
+        limit: Duration,
+    ) -> impl Future<Output = Result<Output>> + Send;
+
     /// Runs `argv` and streams its output lines; dropping the stream stops the command.
     fn stream(&self, argv: &[&str]) -> impl Future<Output = Result<LineStream>> + Send;
 
@@ -68,6 +76,10 @@ impl Exec for SshSession {
 
     async fn run(&self, argv: &[&str]) -> Result<Output> {
         SshSession::run(self, argv).await
+    }
+
+    async fn run_for(&self, argv: &[&str], limit: Duration) -> Result<Output> {
+        SshSession::run_for(self, argv, limit).await
     }
 
     async fn stream(&self, argv: &[&str]) -> Result<LineStream> {
@@ -110,6 +122,10 @@ impl Exec for LocalHost {
     }
 
     async fn run(&self, argv: &[&str]) -> Result<Output> {
+        self.run_for(argv, LOCAL_COMMAND_TIMEOUT).await
+    }
+
+    async fn run_for(&self, argv: &[&str], limit: Duration) -> Result<Output> {
         let (program, args) = split(argv)?;
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut cmd = self.command(&program, &args);
@@ -127,13 +143,12 @@ impl Exec for LocalHost {
             let status = child.wait().await?;
             Ok::<_, std::io::Error>(Ok((status, out, err)))
         };
-        let (status, out, err) = match tokio::time::timeout(LOCAL_COMMAND_TIMEOUT, collected).await
-        {
+        let (status, out, err) = match tokio::time::timeout(limit, collected).await {
             Err(_) => {
                 return Err(Error::Command {
                     host: self.host_name(),
                     command: argv.join(" "),
-                    status: format!("no answer within {LOCAL_COMMAND_TIMEOUT:?}; stopped"),
+                    status: format!("no answer within {limit:?}; stopped"),
                     stderr_tail: String::new(),
                 });
             }

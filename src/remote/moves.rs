@@ -10,13 +10,30 @@
 //! Needs GNU `mv` (`-T`) and GNU `find` (`-printf`) on the remote side, as on any Linux
 //! cluster.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use super::error::{Error, Result};
 use super::exec::Exec;
 use super::ssh::tail;
+
+/// Longest the `mv` of one move may run: a move across filesystems copies everything, so
+/// it gets its own deadline instead of the default one of a command (60 s). The remote
+/// `timeout` stops it there even when the link is lost; a move stopped half way is then
+/// finished or rolled back ([`settle`]), never left as a half copy.
+pub const MOVE_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
+/// Time granted over [`MOVE_TIMEOUT`] for `timeout --kill-after` and the round trip.
+const MOVE_GRACE: Duration = Duration::from_secs(30);
+
+/// How [`settle`] left a move that did not complete by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Settled {
+    /// The data is at the destination and the source is gone.
+    Moved,
+    /// The data is at the source; nothing (no partial copy) is at the destination.
+    NotMoved,
+}
 
 /// What a directory tree holds, as far as a move can change it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -176,10 +193,31 @@ pub async fn move_dir(
             "contact lost during the move, its outcome is unknown — check both paths: {e}"
         ))
     };
-    let mv = session
-        .run(&["mv", "-T", "-n", "--", src, &dest])
-        .await
-        .map_err(unknown)?;
+    let mv = run_mv(session, src, &dest, MOVE_TIMEOUT).await;
+    let mv = match mv {
+        Ok(out) if !timed_out(out.status) => out,
+        // Stopped by its deadline (or the link was lost): the move may be half done (a
+        // copy across filesystems). Finish it or roll it back, never leave a half copy.
+        stopped => {
+            let why = match stopped {
+                Ok(_) => format!("mv ran longer than {MOVE_TIMEOUT:?} and was stopped"),
+                Err(e) => format!("contact was lost during the move ({e})"),
+            };
+            return match settle(session, src, &dest, Some(before)).await {
+                Ok(Settled::Moved) => Ok(MoveReport {
+                    src: src.to_string(),
+                    dest,
+                    inventory: before,
+                    ms: t.elapsed().as_secs_f64() * 1e3,
+                }),
+                Ok(Settled::NotMoved) => Err(fail(format!(
+                    "{why}; it was rolled back: the source is intact and no partial copy is \
+                     left at the destination"
+                ))),
+                Err(e) => Err(unknown(e)),
+            };
+        }
+    };
 
     // 4. Verify: destination complete, source gone.
     let src_there = exists(session, src).await.map_err(unknown)?;
@@ -237,6 +275,97 @@ pub async fn move_dir(
             inventory: before,
             ms: t.elapsed().as_secs_f64() * 1e3,
         }),
+    }
+}
+
+/// `mv -T -n` under the remote `timeout`, so the host stops it at `limit` even if this
+/// side has lost the link; bounded here a little later.
+async fn run_mv(
+    session: &impl Exec,
+    src: &str,
+    dest: &str,
+    limit: Duration,
+) -> Result<super::ssh::Output> {
+    let secs = limit.as_secs().max(1).to_string();
+    session
+        .run_for(
+            &[
+                "timeout",
+                "--kill-after=10",
+                &secs,
+                "mv",
+                "-T",
+                "-n",
+                "--",
+                src,
+                dest,
+            ],
+            limit + MOVE_GRACE,
+        )
+        .await
+}
+
+/// The exit statuses of coreutils `timeout`: 124 (timed out), 137 (killed after
+/// `--kill-after`).
+fn timed_out(status: Option<i32>) -> bool {
+    matches!(status, Some(124) | Some(137))
+}
+
+/// Brings a move that was interrupted (stopped at its deadline, or the server died during
+/// it) to one of two clean ends, by looking at both paths. `expected`: the source's
+/// inventory before the move, when known.
+///
+/// - Only the destination: [`Settled::Moved`]. Only the source: [`Settled::NotMoved`].
+/// - Both (a copy across filesystems was cut short — GNU `mv` copies, then removes the
+///   source): the complete side is the one that holds everything — `expected`, or without
+///   it the larger of the two. A complete source with a partial destination is rolled back
+///   (the partial copy, which this move created, is removed); a complete destination with
+///   a partly removed source is finished (the rest of the source is removed).
+/// - Neither, or no side complete: an error naming both paths; nothing is removed.
+pub async fn settle(
+    session: &impl Exec,
+    src: &str,
+    dest: &str,
+    expected: Option<Inventory>,
+) -> Result<Settled> {
+    validate_path("source", src)?;
+    validate_path("destination", dest)?;
+    let fail = |why: String| Error::Move {
+        src: src.to_string(),
+        dest: dest.to_string(),
+        why,
+    };
+    match (exists(session, src).await?, exists(session, dest).await?) {
+        (false, true) => Ok(Settled::Moved),
+        (true, false) => Ok(Settled::NotMoved),
+        (false, false) => Err(fail(
+            "neither the source nor the destination exists — the data is lost or elsewhere".into(),
+        )),
+        (true, true) => {
+            let (_, at_src) = inventory(session, src).await?;
+            let (_, at_dest) = inventory(session, dest).await?;
+            let complete = |inv: Inventory, other: Inventory| match expected {
+                Some(e) => inv == e,
+                None => inv.files >= other.files && inv.bytes >= other.bytes,
+            };
+            let (remove, outcome) = if complete(at_dest, at_src) {
+                (src, Settled::Moved)
+            } else if complete(at_src, at_dest) {
+                (dest, Settled::NotMoved)
+            } else {
+                return Err(fail(format!(
+                    "the move was interrupted and neither side is complete: the source has \
+                     {}, the destination {} — check both paths by hand",
+                    at_src.describe(),
+                    at_dest.describe()
+                )));
+            };
+            session
+                .run_ok(&["rm", "-rf", "--", remove])
+                .await
+                .map_err(|e| fail(format!("removing the leftover {remove} failed: {e}")))?;
+            Ok(outcome)
+        }
     }
 }
 
@@ -331,6 +460,48 @@ mod tests {
         for bad in ["", "relative", "-rf", "/", "//", "/a/../b", "/a\n", "/a\0"] {
             assert!(validate_path("source", bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    /// A tree of `n` one-byte files under `dir`.
+    fn tree(dir: &std::path::Path, n: usize) {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        for i in 0..n {
+            std::fs::write(dir.join(format!("f{i}")), "x").expect("write");
+        }
+    }
+
+    /// Regression (issue 10, finding 8): a long `mv` stopped at 60 s left a half copy. A
+    /// move cut short is settled: a complete source with a partial copy is rolled back, a
+    /// complete destination with a partly removed source is finished.
+    #[tokio::test]
+    async fn a_move_cut_short_is_rolled_back_or_finished_never_left_half_copied() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let (src, dest) = (d.path().join("src"), d.path().join("dest"));
+        let (s, t) = (src.display().to_string(), dest.display().to_string());
+        let here = crate::remote::exec::LocalHost::default();
+        tree(&src, 4);
+        tree(&dest, 2);
+        let full = Inventory {
+            files: 4,
+            dirs: 1,
+            others: 0,
+            bytes: 4,
+        };
+        assert_eq!(
+            settle(&here, &s, &t, Some(full)).await.ok(),
+            Some(Settled::NotMoved)
+        );
+        assert!(
+            src.is_dir() && !dest.exists(),
+            "the partial copy is removed"
+        );
+        tree(&dest, 4);
+        std::fs::remove_file(src.join("f0")).expect("partly removed");
+        assert_eq!(settle(&here, &s, &t, None).await.ok(), Some(Settled::Moved));
+        assert!(!src.exists() && dest.is_dir(), "the move is finished");
+        assert_eq!(settle(&here, &s, &t, None).await.ok(), Some(Settled::Moved));
+        std::fs::remove_dir_all(&dest).expect("rm");
+        assert!(settle(&here, &s, &t, None).await.is_err(), "neither side");
     }
 
     #[test]

@@ -278,6 +278,11 @@ impl SshSession {
     /// Runs `argv` remotely (each word quoted by the client) and collects its output; a
     /// non-zero exit is an `Output`, not an error.
     pub async fn run(&self, argv: &[&str]) -> Result<Output> {
+        self.run_for(argv, COMMAND_TIMEOUT).await
+    }
+
+    /// Like [`run`](Self::run), bounded by `limit` instead of the default deadline.
+    pub async fn run_for(&self, argv: &[&str], limit: Duration) -> Result<Output> {
         let Some((program, args)) = argv.split_first() else {
             return Err(Error::Invalid {
                 what: "remote command".into(),
@@ -303,11 +308,11 @@ impl SshSession {
             let status = child.wait().await.map_err(|e| self.target.classify(&e))?;
             Ok::<_, Error>((status, out, err))
         };
-        let (status, out, err) = tokio::time::timeout(COMMAND_TIMEOUT, collected)
+        let (status, out, err) = tokio::time::timeout(limit, collected)
             .await
             .map_err(|_| Error::Unreachable {
                 host: self.target.display(),
-                detail: format!("`{program}` gave no answer within {COMMAND_TIMEOUT:?}"),
+                detail: format!("`{program}` gave no answer within {limit:?}"),
             })??;
         Ok(Output {
             status: status.code(),

@@ -104,7 +104,7 @@ impl Store {
                 )
                 .map(|_| id),
         };
-        r.map_err(|e| match e {
+        let saved = r.map_err(|e| match e {
             rusqlite::Error::SqliteFailure(f, _)
                 if f.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
@@ -114,7 +114,20 @@ impl Store {
                 }
             }
             e => e.into(),
-        })
+        })?;
+        // Saving a profile that was deleted meanwhile (another admin) changes nothing: say so.
+        let there: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM profiles WHERE id = ?1)",
+            [saved],
+            |r| r.get(0),
+        )?;
+        if !there {
+            return Err(Error::BadValue {
+                what: "profile",
+                value: format!("{name:?} was deleted meanwhile; nothing was saved"),
+            });
+        }
+        Ok(saved)
     }
 
     /// Deletes a profile (slots using it fall back to none).
@@ -156,10 +169,26 @@ impl Store {
         )?)
     }
 
-    /// Removes a slot (its runs stay in the history).
+    /// Removes a slot (its runs stay in the history); refused while the slot has a run that
+    /// has not ended. One statement, so a run started meanwhile cannot slip in between the
+    /// check and the deletion.
     pub fn remove_slot(&self, id: i64) -> Result<()> {
-        self.conn()?
-            .execute("DELETE FROM slots WHERE id = ?1", [id])?;
+        let conn = self.conn()?;
+        let n = conn.execute(
+            "DELETE FROM slots WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM runs WHERE \
+             slot_id = ?1 AND state NOT IN ('complete', 'failed', 'cancelled'))",
+            [id],
+        )?;
+        if n == 0 {
+            let exists: bool = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM slots WHERE id = ?1)",
+                [id],
+                |r| r.get(0),
+            )?;
+            if exists {
+                return Err(Error::SlotBusy(id));
+            }
+        }
         Ok(())
     }
 

@@ -151,6 +151,25 @@ CREATE TABLE settings (
 ) WITHOUT ROWID;
 "#,
     },
+    Migration {
+        name: "one active run per slot; where a review moves the data from",
+        sql: r#"
+-- A double click on Start must not create two runs in one slot. Databases written before
+-- this rule may hold such pairs: all but the oldest active run of a slot end `cancelled`.
+UPDATE runs SET state = 'cancelled',
+    message = 'cancelled on upgrade: a second active run in the same slot (double start)',
+    ended_at = COALESCE(ended_at, created_at)
+WHERE state NOT IN ('complete', 'failed', 'cancelled')
+  AND id NOT IN (SELECT MIN(id) FROM runs
+                 WHERE state NOT IN ('complete', 'failed', 'cancelled') GROUP BY slot_id);
+CREATE UNIQUE INDEX runs_one_active_per_slot ON runs(slot_id)
+    WHERE state NOT IN ('complete', 'failed', 'cancelled');
+
+-- The directory a review moves (set with `*_requested`, with review_dest as the
+-- destination): a restart after a crash mid-review looks at both to finish or roll back.
+ALTER TABLE runs ADD COLUMN review_src TEXT NOT NULL DEFAULT '';
+"#,
+    },
 ];
 
 /// The schema version this build brings a database to.

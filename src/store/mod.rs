@@ -30,7 +30,9 @@ use rusqlite::Connection;
 
 pub use audit::AuditEntry;
 pub use bench::{ApiToken, ProfileRow, Slot};
-pub use runs::{NewRun, Point, PointStatus, Review, Run, RunFilter, RunState, ScanKind};
+pub use runs::{
+    NewRun, Point, PointStatus, Review, ReviewStep, Run, RunFilter, RunState, ScanKind,
+};
 pub use sessions::{NewSession, SessionToken, SessionUser};
 pub use users::{Role, Theme, User};
 
@@ -81,6 +83,8 @@ pub enum Error {
     Hash(String),
     #[error("no run with id {0}")]
     NoSuchRun(i64),
+    #[error("slot {0} already has a run that has not ended: stop it first")]
+    SlotBusy(i64),
     #[error("a {what} named '{name}' already exists; choose another name")]
     Exists { what: &'static str, name: String },
     #[error("invalid {what}: {value}")]

@@ -166,6 +166,29 @@ pub struct NewRun {
     pub operator: String,
 }
 
+/// Where a [`Store::transition_review`] takes a run's review.
+#[derive(Debug, Clone, Copy)]
+pub struct ReviewStep<'a> {
+    pub review: Review,
+    pub reason: &'a str,
+    pub by: &'a str,
+    /// The directory the review moves (empty when there is nothing to move).
+    pub src: &'a str,
+    /// Where the data goes (with `*_requested`) or went.
+    pub dest: &'a str,
+}
+
+impl ReviewStep<'_> {
+    /// Back to unreviewed: reason, reviewer and paths cleared.
+    pub const UNREVIEWED: ReviewStep<'static> = ReviewStep {
+        review: Review::Unreviewed,
+        reason: "",
+        by: "",
+        src: "",
+        dest: "",
+    };
+}
+
 /// A History query; `None` fields do not filter.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunFilter {
@@ -254,7 +277,16 @@ impl Store {
                     new.operator,
                     now()
                 ],
-            )?;
+            )
+            .map_err(|e| match e {
+                // `runs_one_active_per_slot`: a second start (a double click) of the slot.
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    Error::SlotBusy(new.slot_id)
+                }
+                e => e.into(),
+            })?;
             conn.last_insert_rowid()
         };
         self.get_run(id)?.ok_or(Error::NoSuchRun(id))
@@ -421,6 +453,81 @@ impl Store {
         Ok(rows)
     }
 
+    /// Moves a finished run's review from `from` to `to` in one conditional statement
+    /// (`… WHERE review = from`), writing `audit` (actor, action, details) in the same
+    /// transaction, so two reviewers can never both win and no step is unrecorded.
+    /// `Ok(Err(run))`: the run was not in `from` (or has not ended); `run` says what it is,
+    /// and who put it there.
+    pub fn transition_review(
+        &self,
+        id: i64,
+        from: Review,
+        to: ReviewStep<'_>,
+        audit: Option<(&str, &str, &serde_json::Value)>,
+    ) -> Result<std::result::Result<Run, Run>> {
+        {
+            let mut conn = self.conn()?;
+            let tx = conn.transaction()?;
+            let n = tx.execute(
+                "UPDATE runs SET review = ?3, review_reason = ?4, reviewed_by = ?5, \
+                 reviewed_at = ?6, review_src = ?7, review_dest = ?8 \
+                 WHERE id = ?1 AND review = ?2 AND state IN ('complete', 'failed', 'cancelled')",
+                params![
+                    id,
+                    from.as_str(),
+                    to.review.as_str(),
+                    to.reason,
+                    to.by,
+                    (to.review != Review::Unreviewed).then(now),
+                    to.src,
+                    to.dest
+                ],
+            )?;
+            if n == 1 {
+                if let Some((actor, action, details)) = audit {
+                    tx.execute(
+                        "INSERT INTO audit_log (at, actor, action, details) VALUES (?1, ?2, ?3, ?4)",
+                        params![now(), actor, action, details.to_string()],
+                    )?;
+                }
+                tx.commit()?;
+            } else {
+                drop(tx);
+                drop(conn);
+                let run = self.get_run(id)?.ok_or(Error::NoSuchRun(id))?;
+                return Ok(Err(run));
+            }
+        }
+        let run = self.get_run(id)?.ok_or(Error::NoSuchRun(id))?;
+        Ok(Ok(run))
+    }
+
+    /// Runs whose review was left half done (`*_requested`: the server stopped during the
+    /// move), with the directory the move was taking the data from.
+    pub fn interrupted_reviews(&self) -> Result<Vec<(Run, String)>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {RUN_COLUMNS}, r.review_src FROM runs r WHERE r.review IN \
+             ('archive_requested', 'flag_requested') ORDER BY r.id"
+        ))?;
+        let rows = stmt
+            .query_map([], |r| Ok((run_from_row(r)?, r.get::<_, String>(22)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Replaces a run's operator-readable message, leaving its state as it is.
+    pub fn set_run_message(&self, id: i64, message: &str) -> Result<()> {
+        let n = self.conn()?.execute(
+            "UPDATE runs SET message = ?2 WHERE id = ?1",
+            params![id, message],
+        )?;
+        if n == 0 {
+            return Err(Error::NoSuchRun(id));
+        }
+        Ok(())
+    }
+
     /// Records a review step: `review` with its reason, who did it and where the data went.
     pub fn set_review(
         &self,
@@ -508,8 +615,11 @@ mod tests {
     #[test]
     fn history_filters_and_previous_run() -> Result<()> {
         let (_d, s) = store();
+        // One active run per slot: each ends before the next one starts.
         let a = s.create_run(&new_run("KM0001"))?;
-        let _b = s.create_run(&new_run("EA0002"))?;
+        s.set_run_state(a.id, RunState::Complete, "")?;
+        let b = s.create_run(&new_run("EA0002"))?;
+        s.set_run_state(b.id, RunState::Complete, "")?;
         let c = s.create_run(&new_run("KM0001"))?;
         let f = RunFilter {
             serial: Some("km".into()),
@@ -525,6 +635,63 @@ mod tests {
             ..RunFilter::default()
         };
         assert_eq!(s.runs(&f)?.len(), 1);
+        Ok(())
+    }
+
+    /// Regression (issue 10, finding 3): the review was checked and then updated in two
+    /// steps, so two reviewers could both win. One conditional transition decides.
+    #[test]
+    fn a_second_review_loses_and_sees_who_won() -> Result<()> {
+        let (_d, s) = store();
+        let r = s.create_run(&new_run("KM0001"))?;
+        let step = |by| ReviewStep {
+            review: Review::ArchiveRequested,
+            reason: "",
+            by,
+            src: "/w/runs/1",
+            dest: "/a/KM0001_run1",
+        };
+        // Not before the run has ended.
+        assert!(
+            s.transition_review(r.id, Review::Unreviewed, step("olga"), None)?
+                .is_err()
+        );
+        s.set_run_state(r.id, RunState::Complete, "")?;
+        let details = serde_json::json!({ "run": r.id });
+        let won = s.transition_review(
+            r.id,
+            Review::Unreviewed,
+            step("olga"),
+            Some(("olga", "run_archive_requested", &details)),
+        )?;
+        assert_eq!(won.map(|r| r.reviewed_by), Ok("olga".to_string()));
+        let lost = s.transition_review(r.id, Review::Unreviewed, step("otto"), None)?;
+        let now = lost.expect_err("the second reviewer loses");
+        assert_eq!(
+            (now.review, now.reviewed_by.as_str()),
+            (Review::ArchiveRequested, "olga")
+        );
+        assert!(now.reviewed_at.is_some());
+        assert_eq!(s.interrupted_reviews()?.len(), 1);
+        assert_eq!(s.interrupted_reviews()?[0].1, "/w/runs/1");
+        assert_eq!(s.recent_audit(10)?.len(), 1, "the winner's entry only");
+        Ok(())
+    }
+
+    /// Regression (issue 10, finding 8): a double click on Start created two active runs
+    /// in one slot.
+    #[test]
+    fn a_slot_holds_one_active_run() -> Result<()> {
+        let (_d, s) = store();
+        s.slots()?;
+        let a = s.create_run(&new_run("KM0001"))?;
+        assert!(matches!(
+            s.create_run(&new_run("KM0001")),
+            Err(Error::SlotBusy(1))
+        ));
+        assert!(matches!(s.remove_slot(1), Err(Error::SlotBusy(1))));
+        s.set_run_state(a.id, RunState::Cancelled, "")?;
+        s.create_run(&new_run("KM0001"))?;
         Ok(())
     }
 

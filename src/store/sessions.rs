@@ -206,6 +206,21 @@ impl Store {
         Ok(Some(user))
     }
 
+    /// Whether session `session_id` is still valid (not ended, not expired), without
+    /// marking it as seen: an open page that only watches does not keep it alive.
+    pub fn session_valid(&self, session_id: i64, idle_secs: i64) -> Result<bool> {
+        let t = now();
+        let valid = self
+            .conn()?
+            .query_row(
+                "SELECT ?2 < expires_at AND ?2 < last_seen_at + ?3 FROM sessions WHERE id = ?1",
+                params![session_id, t, idle_secs],
+                |r| r.get::<_, bool>(0),
+            )
+            .optional()?;
+        Ok(valid.unwrap_or(false))
+    }
+
     /// Remembers which view the session's page shows (cut to a sane length).
     pub fn set_session_view(&self, session_id: i64, view: &str) -> Result<()> {
         let view: String = view.chars().take(MAX_VIEW_LEN).collect();

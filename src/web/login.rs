@@ -1,6 +1,7 @@
 //! `GET/POST /login` and `/logout`. Failures look the same for an unknown user and a wrong
 //! password; every login, logout, failure and lock goes to the audit log; too many
-//! failures lock the account and the address ([`super::throttle`]).
+//! failures lock the account and the address ([`super::throttle`]); a guess counts from
+//! before its password is checked, and only a few checks run at once.
 
 use std::net::SocketAddr;
 
@@ -12,6 +13,7 @@ use serde_json::json;
 
 use super::auth::{self, client_addr, current_user, origin_allowed};
 use super::error::AppError;
+use super::throttle::Refused;
 use super::{AppState, pages};
 
 /// The login form's fields. `Debug` hides the password.
@@ -79,26 +81,39 @@ pub async fn submit(
     let name: String = form.username.trim().chars().take(64).collect();
     let store = state.store().clone();
 
-    if let Some(left) = state.throttle().locked(&name, addr) {
-        let minutes = left.as_secs().div_ceil(60).max(1);
-        let (n, a) = (name.clone(), addr.to_string());
-        store
-            .run(move |s| s.audit(&n, "login_refused_locked", &json!({ "client": a })))
-            .await?;
-        return Ok(login_page(
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(&format!(
-                "Too many failed sign-ins from this account or address. Try again in {minutes} minute{}.",
-                if minutes == 1 { "" } else { "s" }
-            )),
-            &name,
-        ));
-    }
+    // The guess is counted before the password is checked, so parallel requests get no
+    // more guesses than sequential ones.
+    let attempt = match state.throttle().begin(&name, addr) {
+        Ok(a) => a,
+        Err(refused) => {
+            let (left, why) = match refused {
+                Refused::Locked(left) => (left, "login_refused_locked"),
+                Refused::Busy(left) => (left, "login_refused_busy"),
+            };
+            let minutes = left.as_secs().div_ceil(60).max(1);
+            let (n, a) = (name.clone(), addr.to_string());
+            store
+                .run(move |s| s.audit(&n, why, &json!({ "client": a })))
+                .await?;
+            return Ok(login_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(&format!(
+                    "Too many failed sign-ins from this account or address. Try again in {minutes} minute{}.",
+                    if minutes == 1 { "" } else { "s" }
+                )),
+                &name,
+            ));
+        }
+    };
 
     let (n, password) = (name.clone(), form.password);
-    let user = store.run(move |s| s.verify_login(&n, &password)).await?;
+    let user = {
+        // At most a few argon2 checks at once; the others wait here without a thread.
+        let _turn = state.throttle().verify_turn().await;
+        store.run(move |s| s.verify_login(&n, &password)).await?
+    };
     let Some(user) = user else {
-        let locked = state.throttle().failure(&name, addr);
+        let locked = attempt.failed();
         let (n, a) = (name.clone(), addr.to_string());
         store
             .run(move |s| {
@@ -116,7 +131,7 @@ pub async fn submit(
         return Ok(login_page(StatusCode::UNAUTHORIZED, Some(BAD_LOGIN), &name));
     };
 
-    state.throttle().success(&user.name);
+    attempt.succeeded();
     let absolute = state.config().absolute_secs();
     let (uid, uname, a) = (user.id, user.name.clone(), addr.to_string());
     let session = store

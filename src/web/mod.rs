@@ -175,24 +175,43 @@ impl AppState {
         self.inner.shutdown.send_replace(true);
     }
 
-    /// Resolves when `session_id` logs out or the server begins shutting down.
+    /// Resolves when `session_id` logs out, expires (idle or absolute; looked at every
+    /// few seconds, so an open page stops receiving updates soon after) or the server
+    /// begins shutting down.
     pub(crate) fn session_ended(
         &self,
         session_id: i64,
     ) -> impl Future<Output = ()> + Send + 'static {
         let mut revoked = self.inner.revoked.subscribe();
         let mut shutdown = self.inner.shutdown.subscribe();
+        let store = self.store().clone();
+        let config = self.config();
+        let idle = config.idle_secs();
+        let shortest = config.idle_timeout.min(config.absolute_timeout);
+        let every = (shortest / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
         async move {
+            let mut check = tokio::time::interval(every);
+            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tokio::select! {
+                // The select only decides; the store is asked after it (the other
+                // branches' futures are not `Send` across an await).
+                let look = tokio::select! {
+                    _ = check.tick() => true,
                     r = revoked.recv() => match r {
                         Ok(id) if id == session_id => return,
-                        Ok(_) => {}
+                        Ok(_) => false,
                         // Missed messages: close to be safe; the page reloads and
                         // re-authenticates.
                         Err(_) => return,
                     },
                     _ = shutdown.wait_for(|stopping| *stopping) => return,
+                };
+                if look {
+                    let valid = store.run(move |s| s.session_valid(session_id, idle)).await;
+                    // A store error closes too: the page reloads and re-authenticates.
+                    if !valid.unwrap_or(false) {
+                        return;
+                    }
                 }
             }
         }

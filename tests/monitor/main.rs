@@ -16,5 +16,6 @@ mod fixture;
 mod jump;
 mod local;
 mod restart;
+mod review;
 mod slurm;
 mod unreachable;

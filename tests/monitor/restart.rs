@@ -24,13 +24,13 @@ use crate::fixture::{
 const PATTERN: &str = "0/0 10/0 10/90 10/180 10/270 20/0 20/90 20/180";
 
 /// A `pmtwatch serve` process on 127.0.0.1 with its address.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     addr: SocketAddr,
 }
 
 impl Server {
-    fn start(data: &Path) -> Server {
+    pub(crate) fn start(data: &Path) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pmtwatch"))
             .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
             .arg(data)

@@ -274,7 +274,7 @@ use pmtwatch::remote::backend::{Backend, BackendConfig, Kind};
 use pmtwatch::remote::command::CommandSpec;
 use pmtwatch::remote::ssh::{SshSession, SshTarget};
 use pmtwatch::store::{Role, SessionUser, Store};
-use pmtwatch::web::Commands;
+use pmtwatch::control::Commands;
 
 /// Where the hostile payloads of these tests try to write: never created, locally or on
 /// the test cluster's host (the same machine, checked both ways).

@@ -219,3 +219,51 @@ async fn login_form_posted_with_a_null_origin_is_accepted() -> TestResult {
     assert_eq!(r.status, 303);
     Ok(())
 }
+
+/// Regression (issue 10, finding 6): the lock was checked before the slow password check
+/// and the failure counted after it, so parallel guesses all got checked. Now each guess
+/// is counted before its check, and at most a few checks run at once: 50 parallel wrong
+/// passwords for one account get at most the configured 20 checks, and a signed-in user's
+/// request is answered meanwhile (its latency is printed; the bound is only a deadline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_parallel_wrong_logins_get_no_more_guesses_than_the_limit() -> TestResult {
+    let s = start().await;
+    let cookie = login(s.addr, "ada", "admin-password").await;
+    let flood: Vec<_> = (0..50)
+        .map(|i| {
+            let addr = s.addr;
+            tokio::spawn(
+                async move { login_response(addr, "otto", &format!("guess-{i}"), "").await },
+            )
+        })
+        .collect();
+    let t = std::time::Instant::now();
+    let page = tokio::time::timeout(Duration::from_secs(30), get(s.addr, "/", Some(&cookie)))
+        .await
+        .map_err(|_| "the signed-in request was not answered during the flood")?;
+    let latency = t.elapsed();
+    assert_eq!(page.status, 200);
+    let mut statuses = Vec::new();
+    for h in flood {
+        statuses.push(
+            tokio::time::timeout(Duration::from_secs(120), h)
+                .await??
+                .status,
+        );
+    }
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    println!(
+        "50 parallel wrong logins: {checked} checked, {refused} refused unchecked; a signed-in \
+         request meanwhile answered in {latency:?}"
+    );
+    assert_eq!(checked + refused, 50, "{statuses:?}");
+    assert!(checked <= 20, "{checked} guesses were checked (limit 20)");
+    let audit = s.store.recent_audit(500)?;
+    let failed = audit.iter().filter(|e| e.action == "login_failed").count();
+    assert_eq!(failed, checked, "every checked guess is audit-logged");
+    // The account is locked now: even the right password is refused.
+    let r = login_response(s.addr, "otto", "operator-password", "").await;
+    assert_eq!(r.status, 429);
+    Ok(())
+}

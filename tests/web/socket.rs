@@ -71,3 +71,23 @@ async fn upgrade_with_session_and_same_origin_is_accepted_and_logout_closes_it()
     );
     Ok(())
 }
+
+/// Regression (issue 10): an open page kept receiving updates after its session expired;
+/// now its socket closes soon after the expiry.
+#[tokio::test]
+async fn an_expired_session_closes_its_open_page() -> TestResult {
+    let s = super::util::start_with(pmtwatch::web::WebConfig {
+        absolute_timeout: Duration::from_secs(3),
+        ..pmtwatch::web::WebConfig::default()
+    })
+    .await;
+    let cookie = login(s.addr, "otto", "operator-password").await;
+    let origin = format!("http://{}", s.addr);
+    let (status, mut ws) = ws_handshake(s.addr, Some(&cookie), Some(&origin)).await;
+    assert_eq!(status, 101);
+    assert!(
+        closed_within(&mut ws, Duration::from_secs(20)).await,
+        "the socket of an expired session is closed"
+    );
+    Ok(())
+}
