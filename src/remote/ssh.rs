@@ -308,12 +308,13 @@ impl SshSession {
             let status = child.wait().await.map_err(|e| self.target.classify(&e))?;
             Ok::<_, Error>((status, out, err))
         };
-        let (status, out, err) = tokio::time::timeout(limit, collected)
-            .await
-            .map_err(|_| Error::Unreachable {
-                host: self.target.display(),
-                detail: format!("`{program}` gave no answer within {limit:?}"),
-            })??;
+        let (status, out, err) =
+            tokio::time::timeout(limit, collected)
+                .await
+                .map_err(|_| Error::Unreachable {
+                    host: self.target.display(),
+                    detail: format!("`{program}` gave no answer within {limit:?}"),
+                })??;
         Ok(Output {
             status: status.code(),
             stdout: String::from_utf8_lossy(&out.bytes).into_owned(),

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pmtwatch::control::Commands;
 use pmtwatch::monitor::{Monitor, ProfileSpec, ReviewAction};
 use pmtwatch::remote::backend::{Backend, JobSpec};
 use pmtwatch::store::{NewRun, Review, ReviewStep, Role, RunState, ScanKind, SessionUser, Store};
-use pmtwatch::web::Commands;
 
 use crate::command::lab_profile;
 use crate::fixture::{Bench, PATTERN, open_dir};

@@ -269,12 +269,12 @@ async fn hostile_values_over_ssh_never_run_remotely() {
 
 // ----- profile and slot fields (issue 10: "Close the open doors") -----
 
+use pmtwatch::control::Commands;
 use pmtwatch::monitor::{Mode, Monitor, ProfileSpec};
 use pmtwatch::remote::backend::{Backend, BackendConfig, Kind};
 use pmtwatch::remote::command::CommandSpec;
 use pmtwatch::remote::ssh::{SshSession, SshTarget};
 use pmtwatch::store::{Role, SessionUser, Store};
-use pmtwatch::control::Commands;
 
 /// Where the hostile payloads of these tests try to write: never created, locally or on
 /// the test cluster's host (the same machine, checked both ways).
