@@ -132,3 +132,37 @@ async fn operator_cannot_test_an_unsaved_draft_that_runs_a_program() -> TestResu
     assert!(marker.exists(), "the saved profile's test runs its program");
     Ok(())
 }
+
+/// Regression (issue 10, finding 8): an audit write that failed let the action succeed
+/// unrecorded. Now the action is refused when its audit entry cannot be written.
+#[tokio::test]
+async fn an_action_whose_audit_entry_cannot_be_written_is_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open_dir(dir.path())?;
+    store.add_user("otto", Role::Operator, "operator-password")?;
+    let monitor = Monitor::start(store.clone(), dir.path(), "pmtwatch".into()).await?;
+    let commands = Commands::new(store.clone(), monitor.clone(), Duration::from_secs(3600));
+    let otto = session(&store, "otto").await;
+
+    // A second connection to the same database makes every audit insert fail.
+    let db = rusqlite::Connection::open(dir.path().join(pmtwatch::store::DB_FILE))?;
+    db.execute_batch(
+        "CREATE TRIGGER audit_broken BEFORE INSERT ON audit_log \
+         BEGIN SELECT RAISE(ABORT, 'audit log unavailable (test)'); END;",
+    )?;
+
+    let err = commands.set_executor(&otto, true).await;
+    assert!(err.is_err(), "the start went through unaudited: {err:?}");
+    assert!(
+        !monitor.snapshot().executor.running,
+        "the executor started although its audit entry was lost"
+    );
+
+    // With the audit log writable again, the same action succeeds and is recorded.
+    db.execute_batch("DROP TRIGGER audit_broken;")?;
+    commands.set_executor(&otto, true).await?;
+    assert!(monitor.snapshot().executor.running);
+    let audit = store.recent_audit(10)?;
+    assert!(audit.iter().any(|e| e.action == "executor_start"));
+    Ok(())
+}
