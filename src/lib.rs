@@ -30,6 +30,7 @@
 pub mod cli;
 pub mod control;
 mod layers;
+pub mod model;
 pub mod monitor;
 pub mod pipeline;
 pub mod remote;

@@ -5,13 +5,13 @@
 
 use serde_json::json;
 
+use crate::model::{Report, Role, Run, RunFilter, ScanKind, SessionUser, Theme, User};
 use crate::monitor::{
     self, CleanupItem, CleanupRequest, Comparison, Monitor, ProfileSpec, ReviewAction, RunDetail,
     Started,
 };
 use crate::pipeline::point::PointResult;
-use crate::remote::report::Report;
-use crate::store::{self, Role, Run, RunFilter, ScanKind, SessionUser, Store, Theme, User};
+use crate::store::{self, Store};
 
 /// Why an action did not happen; the text is shown to the operator as is.
 #[derive(Debug, thiserror::Error)]

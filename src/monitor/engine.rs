@@ -372,7 +372,7 @@ async fn follow_pipeline(
                 .await?;
                 let tx2 = tx;
                 Ok(backend
-                    .follow_scan(&scan, local_dir, move |e| queue(&tx2, e, &over1), |_| {})
+                    .follow_scan(scan, local_dir, move |e| queue(&tx2, e, &over1), |_| {})
                     .await?)
             }
             Kind::Slurm => {
@@ -381,7 +381,7 @@ async fn follow_pipeline(
                     None => {
                         // A job submitted before a crash (or whose `sbatch` answer was
                         // lost) is followed, never submitted a second time.
-                        let job = match backend.find_scan_job(&scan).await? {
+                        let job = match backend.find_scan_job(scan).await? {
                             Some(job) => {
                                 tracing::info!(
                                     run = run.id,
@@ -390,7 +390,7 @@ async fn follow_pipeline(
                                 );
                                 job
                             }
-                            None => backend.submit_scan(&scan).await?,
+                            None => backend.submit_scan(scan).await?,
                         };
                         store_job(m, run.id, &job).await?;
                         job
@@ -402,7 +402,7 @@ async fn follow_pipeline(
                 let tx2 = tx;
                 Ok(backend
                     .follow_job(
-                        &scan,
+                        scan,
                         &job,
                         local_dir,
                         seen,

@@ -51,14 +51,7 @@ pub const HV_SCRIPT: &str = include_str!("../../slurm/pmtwatch-hv.sbatch");
 pub const COMMAND_SCRIPT: &str =
     "#!/bin/sh\n# pmtwatch: runs its arguments as the job.\nexec \"$@\"\n";
 
-/// Where work runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Local,
-    Ssh,
-    Slurm,
-}
+pub use crate::model::backend::Kind;
 
 /// A backend's settings (what a compute profile holds).
 #[derive(Debug, Clone)]

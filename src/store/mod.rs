@@ -24,7 +24,7 @@ pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rusqlite::Connection;
 
@@ -169,17 +169,13 @@ impl Store {
     }
 }
 
-/// Seconds since the Unix epoch (the store's clock; all timestamps are stored this way).
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use crate::model::clock::{now, rfc3339};
 
-/// A stored timestamp as RFC 3339 in UTC (`2026-05-01T12:00:00Z`), as the JSON API and the
-/// CLI show it. Times before the epoch show as the epoch.
-pub fn rfc3339(secs: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0));
-    humantime::format_rfc3339_seconds(t).to_string()
+impl From<crate::model::ParseError> for Error {
+    fn from(e: crate::model::ParseError) -> Error {
+        match e {
+            crate::model::ParseError::BadValue { what, value } => Error::BadValue { what, value },
+            crate::model::ParseError::BadRole(role) => Error::BadRole(role),
+        }
+    }
 }

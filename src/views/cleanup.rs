@@ -179,7 +179,7 @@ pub fn CleanupPanel() -> Element {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Review;
+    use crate::model::Review;
 
     #[test]
     fn hours_and_the_result_sentence() {

@@ -3,10 +3,10 @@
 //! in words, a point's coordinates, and the names of the profile kinds and modes. No
 //! component lives here; everything is a plain function with a unit test.
 
+use crate::model::backend::Kind;
+use crate::model::{Review, Run};
 use crate::monitor::Mode;
 use crate::pipeline::scan::PointLabel;
-use crate::remote::backend::Kind;
-use crate::store::{Review, Run};
 
 /// Unix seconds of `YYYY-MM-DD` at 00:00 UTC; `None` unless it is a real date.
 pub fn parse_date(text: &str) -> Option<i64> {
@@ -31,7 +31,7 @@ pub fn parse_date(text: &str) -> Option<i64> {
 /// Unix seconds as `YYYY-MM-DD HH:MM` (UTC).
 pub fn fmt_utc(secs: i64) -> String {
     // `YYYY-MM-DDTHH:MM:SSZ` → `YYYY-MM-DD HH:MM`.
-    let t = crate::store::rfc3339(secs);
+    let t = crate::model::rfc3339(secs);
     format!(
         "{} {}",
         t.get(..10).unwrap_or(&t),

@@ -42,7 +42,7 @@ pub mod users;
 use dioxus::prelude::*;
 
 use crate::control::{Commands, Hub};
-use crate::store::SessionUser;
+use crate::model::SessionUser;
 
 /// What every component of one connection may use: given to the VirtualDom as root
 /// context by the authenticated `/ws` handler.
