@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, watch};
 use super::profile::{Mode, ProfileSpec};
 use super::{Error, Monitor, Result, StopRequest, refused};
 use crate::pipeline::fit::Status;
+use crate::pipeline::label::Label;
 use crate::pipeline::point::Health;
 use crate::pipeline::scan::PointLabel;
 use crate::pipeline::serial::Serial;
@@ -38,15 +39,6 @@ use crate::store::{self, Point, PointStatus, Run, RunState};
 const MAX_UNREACHABLE: u32 = 40;
 const BACKOFF_FIRST: Duration = Duration::from_secs(2);
 const BACKOFF_MAX: Duration = Duration::from_secs(120);
-
-/// Whether `label` can name a directory of its own (one plain path component).
-pub(crate) fn safe_label(label: &str) -> bool {
-    !label.is_empty()
-        && label.len() <= 128
-        && !label.starts_with('.')
-        && !label.contains(['/', '\\', '\0'])
-        && !label.chars().any(char::is_control)
-}
 
 /// Creates a directory (and its parents) on this machine.
 async fn create_dir(dir: &Path) -> Result<()> {
@@ -472,8 +464,11 @@ async fn consume_points(
 async fn consume_job_events(m: &Monitor, run_id: i64, mut rx: mpsc::Receiver<JobEvent>) {
     let mut unreachable = false;
     while let Some(e) = rx.recv().await {
-        let JobEvent::Polled(text) = e else { continue };
-        let now_unreachable = text.starts_with("CLUSTER UNREACHABLE");
+        let (text, now_unreachable) = match e {
+            JobEvent::Polled(text) => (text, false),
+            JobEvent::Unreachable(text) => (text, true),
+            JobEvent::Submitted(_) => continue,
+        };
         if now_unreachable != unreachable {
             unreachable = now_unreachable;
             let (state, msg) = if unreachable {
@@ -523,10 +518,10 @@ fn point_of(run_id: i64, e: &PointEvent) -> Point {
             }
         }
         PointEvent::Failed { label, error } => {
-            let p = PointLabel::parse(label);
+            let p = PointLabel::parse(label.as_str());
             Point {
                 run_id,
-                label: label.clone(),
+                label: label.to_string(),
                 theta: p.and_then(|p| p.theta()),
                 phi: p.and_then(|p| p.phi()),
                 hv: p.and_then(|p| p.hv()),
@@ -543,7 +538,7 @@ fn point_of(run_id: i64, e: &PointEvent) -> Point {
 fn label_of(e: &PointEvent) -> &str {
     match e {
         PointEvent::Done(r) => &r.point,
-        PointEvent::Failed { label, .. } => label,
+        PointEvent::Failed { label, .. } => label.as_str(),
     }
 }
 
@@ -576,7 +571,7 @@ pub(crate) async fn record(
     local_dir: &Path,
 ) -> Result<bool> {
     let label = label_of(e);
-    if !safe_label(label) {
+    if !Label::is_valid(label) {
         tracing::warn!(run = run_id, "refused point label {label:?}");
         return Ok(false);
     }

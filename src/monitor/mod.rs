@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+use crate::pipeline::label::Label;
 use crate::pipeline::point::PointResult;
 use crate::pipeline::serial::Serial;
 use crate::remote::report::Report;
@@ -637,7 +638,7 @@ impl Monitor {
 
     /// A point's full result document (pipeline mode), read from the local copy.
     pub async fn point_result(&self, run_id: i64, label: &str) -> Result<Option<PointResult>> {
-        if !engine::safe_label(label) {
+        if !Label::is_valid(label) {
             return Err(refused(format!("{label:?} is not a point label")));
         }
         let path = self.run_dir(run_id).join(label).join("result.json");

@@ -455,7 +455,7 @@ impl Backend {
             &local_out,
             seen,
             on_point,
-            |polled| on_job(JobEvent::Polled(jobs::describe(polled))),
+            |polled| on_job(JobEvent::of_poll(polled)),
         )
         .await?;
         Ok(done.outcome)
@@ -731,8 +731,23 @@ fn check_job_name(name: &str) -> Result<()> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobEvent {
     Submitted(JobId),
-    /// A poll, as the operator reads it (`RUNNING`, `CLUSTER UNREACHABLE …`).
+    /// A poll that answered (or failed for another reason), as the operator reads it
+    /// (`RUNNING`, `COMPLETED (exit 0)`).
     Polled(String),
+    /// The host or the controller did not answer: the job's state is unknown, not failed.
+    /// The text is what the operator reads (`CLUSTER UNREACHABLE …`).
+    Unreachable(String),
+}
+
+impl JobEvent {
+    /// The event for one poll's outcome: typed, so nobody reads the state back from text.
+    pub fn of_poll(polled: &Result<JobInfo>) -> JobEvent {
+        let text = jobs::describe(polled);
+        match polled {
+            Err(Error::ClusterUnreachable { .. }) => JobEvent::Unreachable(text),
+            _ => JobEvent::Polled(text),
+        }
+    }
 }
 
 /// The state of a detached process job from its job directory.
@@ -843,5 +858,22 @@ mod tests {
             let back: JobId = serde_json::from_str(&text).expect("decode");
             assert_eq!(back, id);
         }
+    }
+
+    #[test]
+    fn an_unanswered_poll_is_a_typed_event() {
+        let unreachable: Result<JobInfo> = Err(Error::ClusterUnreachable {
+            host: "h".into(),
+            detail: "no answer".into(),
+        });
+        match JobEvent::of_poll(&unreachable) {
+            JobEvent::Unreachable(text) => assert!(text.contains("no answer"), "{text}"),
+            other => panic!("{other:?}"),
+        }
+        let other: Result<JobInfo> = Err(Error::Invalid {
+            what: "x".into(),
+            why: "y".into(),
+        });
+        assert!(matches!(JobEvent::of_poll(&other), JobEvent::Polled(_)));
     }
 }

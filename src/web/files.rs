@@ -38,8 +38,8 @@ use super::auth::reader;
 use super::error::{AppError, server_error, text};
 use super::references;
 use crate::monitor::ProfileSpec;
-use crate::monitor::engine::safe_label;
 use crate::pipeline::config::AnalysisConfig;
+use crate::pipeline::label::Label;
 use crate::pipeline::plot::{MapPoint, gain_map_png};
 use crate::pipeline::point::{PointResult, charge_png_from_result};
 use crate::store::{Point, PointStatus, Run, ScanKind};
@@ -116,23 +116,21 @@ async fn run_of(state: &AppState, path: Result<UrlPath<String>, PathRejection>) 
 /// A point label from a URL: one plain path component, or 400.
 // The error is the answer itself, built at most once per request: its size does not matter.
 #[allow(clippy::result_large_err)]
-pub(crate) fn label_from(raw: &str) -> Answer<String> {
-    if safe_label(raw) {
-        Ok(raw.to_string())
-    } else {
-        Err(text(
+pub(crate) fn label_from(raw: &str) -> Answer<Label> {
+    Label::parse(raw).map_err(|_| {
+        text(
             StatusCode::BAD_REQUEST,
             "not a point label: a label is one plain name (no '/', '\\', '..', leading '.' or \
              control characters)",
-        ))
-    }
+        )
+    })
 }
 
 /// `{id}` and `{label}` of a point route, checked.
 async fn point_of(
     state: &AppState,
     path: Result<UrlPath<(String, String)>, PathRejection>,
-) -> Answer<(Run, String)> {
+) -> Answer<(Run, Label)> {
     let UrlPath((id, label)) =
         path.map_err(|_| text(StatusCode::BAD_REQUEST, "this path cannot be read"))?;
     let run = run_for(state, &id).await?;
@@ -558,7 +556,7 @@ fn run_zip(run: &Run, points: &[Point], run_dir: &Path) -> Result<Vec<u8>, Strin
     for p in points {
         // A stored label is safe (the monitor checks it), but the ZIP's names come from it:
         // check again rather than trust.
-        if !safe_label(&p.label) {
+        if !Label::is_valid(&p.label) {
             tracing::warn!(
                 run = run.id,
                 "point label {:?} not zipped: not a plain name",
