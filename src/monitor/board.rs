@@ -84,14 +84,6 @@ impl CellStatus {
             CellStatus::Pending => "pending",
         }
     }
-
-    pub fn class(self) -> &'static str {
-        match self {
-            CellStatus::Done(s) => s.as_str(),
-            CellStatus::Processing => "processing",
-            CellStatus::Pending => "pending",
-        }
-    }
 }
 
 /// One cell of the grid.
@@ -205,26 +197,6 @@ impl RunView {
         let total = self.pattern.len() as i64;
         let elapsed = self.elapsed(now)?;
         (done > 0 && total > done).then(|| elapsed * (total - done) / done)
-    }
-}
-
-/// Formats a gain like `1.02e7`.
-pub fn fmt_gain(g: Option<f64>) -> String {
-    match g {
-        Some(g) if g.is_finite() => format!("{g:.3e}"),
-        _ => "—".into(),
-    }
-}
-
-/// Formats seconds as `1h 02m`, `3m 05s` or `42s`.
-pub fn fmt_secs(s: i64) -> String {
-    let s = s.max(0);
-    if s >= 3600 {
-        format!("{}h {:02}m", s / 3600, (s % 3600) / 60)
-    } else if s >= 60 {
-        format!("{}m {:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
     }
 }
 

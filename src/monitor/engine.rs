@@ -31,7 +31,7 @@ use crate::remote::backend::{Backend, Handle, JobEvent, JobId, JobSpec, Kind};
 use crate::remote::command::CommandProfile;
 use crate::remote::command::sync::{CommandSync, SyncEvent};
 use crate::remote::exec::Exec;
-use crate::remote::pipeline::{PointEvent, RemoteScan, ResultSource, scan_job_name, sync_results};
+use crate::remote::follow::{PointEvent, RemoteScan, ResultSource, scan_job_name, sync_results};
 use crate::store::{self, Point, PointStatus, Run, RunState};
 
 /// How often an unreachable host or controller is retried before the run is failed
@@ -354,7 +354,7 @@ async fn follow_pipeline(
     let scan_ref = &scan;
     let work = async move {
         let scan = scan_ref;
-        let outcome: Result<crate::remote::pipeline::ScanOutcome> = match backend.config().kind {
+        let outcome: Result<crate::remote::follow::ScanOutcome> = match backend.config().kind {
             Kind::Local | Kind::Ssh => {
                 m.set_state(
                     run.id,

@@ -99,7 +99,7 @@ impl std::str::FromStr for Label {
 mod tests {
     use super::*;
 
-    // From remote/pipeline.rs (the follower's rule, now the one rule).
+    // From remote/follow.rs (the follower's rule, now the one rule).
     #[test]
     fn labels_must_be_one_plain_component() {
         assert!(Label::is_valid("theta30_phi90"));

@@ -33,11 +33,9 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
 use super::exec::{Exec, LocalHost};
+use super::follow::{self, Followed, PointEvent, RemoteScan, ResultSource, ScanOutcome, SlurmScan};
 use super::inputs;
 use super::jobs;
-use super::pipeline::{
-    self, Followed, PointEvent, RemoteScan, ResultSource, ScanOutcome, SlurmScan,
-};
 use super::report::{self, Report, TestOptions};
 use super::slurm::{self, JobInfo, JobState, SbatchOptions};
 use super::ssh::{self, LineStream, Output, SshSession, SshTarget};
@@ -362,7 +360,7 @@ impl Backend {
         let h = self.handle().await?;
         match (self.config.kind, &h) {
             (Kind::Local, Handle::Local(l)) => {
-                pipeline::follow_local_scan(l, &self.config.program, scan, on_point).await
+                follow::follow_local_scan(l, &self.config.program, scan, on_point).await
             }
             (Kind::Ssh, Handle::Ssh(_)) => self.follow_ssh_scan(scan, local_out, on_point).await,
             (Kind::Slurm, _) => {
@@ -392,7 +390,7 @@ impl Backend {
             .await?;
         let job = self.slurm_scan(scan, script);
         let h = self.handle().await?;
-        let id = pipeline::submit_slurm_scan(&h, scan, &job).await?;
+        let id = follow::submit_slurm_scan(&h, scan, &job).await?;
         Ok(JobId::Slurm { id })
     }
 
@@ -446,7 +444,7 @@ impl Backend {
             PathBuf::from(&scan.out_dir)
         };
         let job = self.slurm_scan(scan, String::new());
-        let done = pipeline::follow_slurm_job(
+        let done = follow::follow_slurm_job(
             &h,
             results,
             scan,
@@ -492,7 +490,7 @@ impl Backend {
             };
             let transfer = Transfer::open(&session).await?;
             if lost > 0 {
-                pipeline::collect_results(
+                follow::collect_results(
                     ResultSource::Remote(&transfer),
                     &scan.out_dir,
                     local_out,
@@ -502,7 +500,7 @@ impl Backend {
                 )
                 .await?;
             }
-            let run = pipeline::follow_stream(
+            let run = follow::follow_stream(
                 session.as_ref(),
                 &self.config.program,
                 scan,

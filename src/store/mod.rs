@@ -7,7 +7,8 @@
 //! - [`audit`]: the append-only audit log (who, what, when, details as JSON).
 //! - [`password`]: hashing and verifying passwords (argon2id).
 //! - [`runs`]: runs and their points (what the live grid and History show).
-//! - [`bench`]: compute profiles, PMT slots, API tokens, server-wide settings.
+//! - [`profiles`], [`slots`], [`tokens`], [`settings`]: the bench's configuration — compute
+//!   profiles, PMT slots, API tokens for scripts, server-wide settings — one file per table.
 //!
 //! [`Store`] is a cheap handle around one connection behind a `std` mutex: every method is
 //! blocking, so async code calls it through [`Store::run`], which moves the work onto
@@ -15,11 +16,14 @@
 //! runs; WAL mode and a busy timeout make that safe.
 
 pub mod audit;
-pub mod bench;
 pub mod migrations;
 pub mod password;
+pub mod profiles;
 pub mod runs;
 pub mod sessions;
+pub mod settings;
+pub mod slots;
+pub mod tokens;
 pub mod users;
 
 use std::path::{Path, PathBuf};
@@ -29,11 +33,13 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use audit::AuditEntry;
-pub use bench::{ApiToken, ProfileRow, Slot};
+pub use profiles::ProfileRow;
 pub use runs::{
     NewRun, Point, PointStatus, Review, ReviewStep, Run, RunFilter, RunState, ScanKind,
 };
 pub use sessions::{NewSession, SessionToken, SessionUser};
+pub use slots::Slot;
+pub use tokens::ApiToken;
 pub use users::{Role, Theme, User};
 
 /// The database file's name inside the data directory.

@@ -11,11 +11,11 @@ use std::time::Duration;
 use dioxus::prelude::*;
 
 use super::ShellContext;
+use super::format::fmt_secs;
 use super::format::fmt_utc;
 use super::live::use_board;
 use crate::model::clock;
 use crate::monitor::RunView;
-use crate::monitor::board::fmt_secs;
 
 /// One slot's line: id, name and the run it shows.
 type SlotLine = (i64, String, Option<Arc<RunView>>);

@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use dioxus::prelude::*;
 
 use super::ShellContext;
+use super::format::fmt_gain;
 use super::format::{fmt_utc, parse_date, review_word};
 use super::live::use_board;
 use super::run_panel::RunPanel;
 use crate::model::{Review, RunFilter, RunState};
 use crate::monitor::Comparison;
-use crate::monitor::board::fmt_gain;
 
 /// The filter fields as typed.
 #[derive(Debug, Clone, Default, PartialEq)]

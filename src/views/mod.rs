@@ -10,7 +10,7 @@
 //!   [`profile_draft::Draft`]): step 2, compute profiles and their connection test.
 //! - [`cleanup::CleanupPanel`]: step 3, removing local copies of results.
 //! - [`slots::SlotsPanel`] with one [`slot_card::SlotCard`] per PMT slot: steps 4–5 in
-//!   the Scan tab; [`grid::Grid`] (the live grid), [`review::ReviewPanel`] (one point)
+//!   the Scan tab; [`grid::Grid`] (the live grid), [`spectrum_panel::SpectrumPanel`] (one point's spectrum)
 //!   and [`run_actions::RunActions`] (flag/archive) are shared with History.
 //! - [`history::HistoryPanel`]: past runs; [`run_panel::RunPanel`] opens one read-only
 //!   (also for a shared link to a run no slot shows).
@@ -30,12 +30,12 @@ pub mod placeholder;
 pub mod profile_draft;
 pub mod profile_form;
 pub mod profiles;
-pub mod review;
 pub mod run_actions;
 pub mod run_panel;
 pub mod sidebar;
 pub mod slot_card;
 pub mod slots;
+pub mod spectrum_panel;
 pub mod tabs;
 pub mod users;
 
