@@ -58,7 +58,7 @@ pub fn CleanupPanel() -> Element {
         busy.set(true);
         spawn(async move {
             let r = ctx
-                .commands
+                .reads
                 .cleanup_preview(&ctx.user, req)
                 .await
                 .map_err(|e| e.to_string());

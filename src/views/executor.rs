@@ -66,7 +66,7 @@ pub fn ExecutorPanel() -> Element {
         let ctx = ctx.clone();
         spawn(async move {
             let r = ctx
-                .commands
+                .reads
                 .job_log(&ctx.user, run)
                 .await
                 .map_err(|e| e.to_string());

@@ -128,7 +128,7 @@ pub fn HistoryPanel() -> Element {
         let ctx = list_ctx.clone();
         let filter = applied();
         async move {
-            ctx.commands
+            ctx.reads
                 .history(&ctx.user, filter)
                 .await
                 .map_err(|e| e.to_string())
@@ -140,7 +140,7 @@ pub fn HistoryPanel() -> Element {
         let ctx = ctx.clone();
         spawn(async move {
             let r = ctx
-                .commands
+                .reads
                 .compare(&ctx.user, id)
                 .await
                 .map_err(|e| e.to_string());

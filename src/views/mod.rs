@@ -1,6 +1,6 @@
 //! The operator screen as Dioxus LiveView components, one per file. Views only render
 //! shared state (the [`Hub`]'s watch channels, the signed-in user) and send commands
-//! ([`Commands`]); they never touch the store or the remote layer, and nothing in a
+//! ([`Commands`], reads through [`Reads`]); they never touch the store or the remote layer, and nothing in a
 //! component blocks (each LiveView connection runs on a shared worker thread).
 //!
 //! - [`Root`]: the whole shell — [`header::Header`], [`sidebar::Sidebar`] with the three
@@ -41,7 +41,7 @@ pub mod users;
 
 use dioxus::prelude::*;
 
-use crate::control::{Commands, Hub};
+use crate::control::{Commands, Hub, Reads};
 use crate::model::SessionUser;
 
 /// What every component of one connection may use: given to the VirtualDom as root
@@ -51,6 +51,8 @@ pub struct ShellContext {
     /// The signed-in user as of connecting (commands re-check the role on the server).
     pub user: SessionUser,
     pub commands: Commands,
+    /// What the page may read (History, a run's detail, a point's result …).
+    pub reads: Reads,
     pub hub: Hub,
     /// A run (and point) to open at once: the page was loaded from a shared link
     /// (`/runs/{id}` or `/runs/{id}/points/{label}`).

@@ -111,7 +111,7 @@ pub fn SpectrumPanel(view: ReadSignal<Arc<RunView>>, label: ReadSignal<String>) 
             if at.is_none() {
                 return Ok(None);
             }
-            ctx.commands
+            ctx.reads
                 .point_result(&ctx.user, run, label)
                 .await
                 .map_err(|e| e.to_string())

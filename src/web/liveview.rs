@@ -168,6 +168,7 @@ pub async fn socket(
     let ctx = ShellContext {
         user,
         commands: state.commands().clone(),
+        reads: state.reads().clone(),
         hub: state.hub().clone(),
         open,
     };

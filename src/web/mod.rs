@@ -53,7 +53,7 @@ use dioxus_liveview::LiveViewPool;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 
-use crate::control::{Commands, Hub};
+use crate::control::{Commands, Hub, Reads};
 use crate::monitor::Monitor;
 use crate::store::Store;
 pub use config::WebConfig;
@@ -73,6 +73,7 @@ struct Inner {
     hub: Hub,
     monitor: Monitor,
     commands: Commands,
+    reads: Reads,
     /// The LiveView glue script, built once (~39 KB).
     glue: String,
     /// Session ids that just logged out; their open sockets close.
@@ -114,6 +115,7 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 commands: Commands::new(store.clone(), monitor.clone(), config.idle_timeout),
+                reads: Reads::new(store.clone(), monitor.clone(), config.idle_timeout),
                 monitor,
                 store,
                 config,
@@ -142,6 +144,11 @@ impl AppState {
     }
     pub fn commands(&self) -> &Commands {
         &self.inner.commands
+    }
+
+    /// The read side the views use (History, run detail, point results).
+    pub fn reads(&self) -> &Reads {
+        &self.inner.reads
     }
     pub(crate) fn pool(&self) -> &LiveViewPool {
         &self.inner.pool
