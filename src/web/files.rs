@@ -26,7 +26,7 @@ use std::path::Path;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use polars::prelude::{Column, CsvWriter, DataFrame, ParquetWriter, PolarsResult, SerWriter};
 use zip::write::SimpleFileOptions;
@@ -34,7 +34,7 @@ use zip::{CompressionMethod, ZipWriter};
 
 use super::AppState;
 use super::api::parse_run_id;
-use super::auth::reader;
+use super::auth::FileReader;
 use super::error::{AppError, server_error, text};
 use super::references;
 use crate::monitor::ProfileSpec;
@@ -49,16 +49,6 @@ const MAX_FILE: u64 = 64 * 1024 * 1024;
 
 /// Early answers (refusals, missing things) travel as `Err` so handlers can use `?`.
 type Answer<T> = Result<T, Response>;
-
-fn unauthorized() -> Response {
-    let mut r = text(
-        StatusCode::UNAUTHORIZED,
-        "sign in first (or send Authorization: Bearer <token>): no valid session or API token",
-    );
-    r.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    r
-}
 
 /// Runs blocking work on tokio's blocking pool.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Answer<T> {
@@ -238,13 +228,10 @@ fn spec_of(run: &Run) -> Option<ProfileSpec> {
 /// `GET /runs/{id}/points/{label}/charge.png[?overlay=1][&download=1]`.
 pub async fn charge_png(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: FileReader,
     uri: Uri,
     path: Result<UrlPath<(String, String)>, PathRejection>,
 ) -> Result<Response, AppError> {
-    if reader(&state, &headers).await?.is_none() {
-        return Ok(unauthorized());
-    }
     Ok(charge_png_answer(&state, &uri, path)
         .await
         .unwrap_or_else(|r| r))
@@ -359,13 +346,10 @@ async fn overlay_png(state: &AppState, run: &Run, label: &str, download: bool) -
 /// `GET /runs/{id}/points/{label}/result.json[?download=1]`.
 pub async fn result_json(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: FileReader,
     uri: Uri,
     path: Result<UrlPath<(String, String)>, PathRejection>,
 ) -> Result<Response, AppError> {
-    if reader(&state, &headers).await?.is_none() {
-        return Ok(unauthorized());
-    }
     let answer = async {
         let (run, label) = point_of(&state, path).await?;
         let run_dir = state.monitor().run_dir(run.id);
@@ -391,13 +375,10 @@ pub async fn result_json(
 /// (it changes with every point).
 pub async fn gain_map(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: FileReader,
     uri: Uri,
     id: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Response, AppError> {
-    if reader(&state, &headers).await?.is_none() {
-        return Ok(unauthorized());
-    }
     let answer = async {
         let run = run_of(&state, id).await?;
         if run.kind == ScanKind::Hv {
@@ -447,12 +428,9 @@ pub async fn gain_map(
 /// `GET /runs/{id}/download.zip`: the whole run in one file.
 pub async fn download_zip(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: FileReader,
     id: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Response, AppError> {
-    if reader(&state, &headers).await?.is_none() {
-        return Ok(unauthorized());
-    }
     let answer = async {
         let run = run_of(&state, id).await?;
         let rid = run.id;

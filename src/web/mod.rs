@@ -280,7 +280,7 @@ async fn fallback(
         return Ok((StatusCode::NOT_FOUND, "no such page").into_response());
     }
     if uri.path().starts_with("/api/") {
-        return Ok(api::unauthorized());
+        return Ok(error::AppError::NoSession.into_response());
     }
     Ok((StatusCode::FOUND, [(header::LOCATION, "/login")]).into_response())
 }
