@@ -23,6 +23,11 @@
 //! - **Scripts are data.** The batch scripts in `slurm/` are compiled in and written to the
 //!   working directory (`.pmtwatch/`) when missing or different, passed as an argv word —
 //!   never built from text fields. Job values travel as environment variables or argv.
+//!
+//! Why this file is over 600 lines: it is the one interface the monitor uses, each
+//! operation written for Local, Ssh and Slurm side by side so that a reader sees every kind
+//! does every operation; the pieces behind it (`ssh`, `slurm`, `jobs`, `follow`,
+//! `transfer`) have files of their own.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

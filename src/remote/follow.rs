@@ -15,6 +15,10 @@
 //!   (`..`, `a/b`) is refused with a warning rather than followed.
 //! - Lines that are not point records (a banner, a log line on stdout) are kept as
 //!   warnings, never fatal; stderr is kept (its last lines) for the error message.
+//!
+//! Why this file is over 600 lines: the two ways of following a scan (streamed lines; a
+//! SLURM job's result directory) share the record parsing, the label check, fetching a
+//! point and the final sync, and are read side by side; about 60 lines are unit tests.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
