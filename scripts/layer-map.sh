@@ -34,7 +34,11 @@ for my $path (sort @paths) {
     close $fh;
     $files{$layer}++;
     $lines{$layer} += @text;
-    push @big, sprintf('%6d  %s', scalar @text, $rel) if @text > 600;
+    if (@text > 600) {
+        my $head = join '', grep { m{^//!} } @text[0 .. 79];
+        my $why = $head =~ /over 600 lines/i ? '  (says why at its top)' : '  (NO reason at its top)';
+        push @big, sprintf('%6d  %s%s', scalar @text, $rel, $why);
+    }
     # Code only: drop // comments and string literals, line by line.
     my $code = '';
     for my $l (@text) {

@@ -9,20 +9,20 @@
 //! - [`account`]: [`Role`], [`Theme`], [`User`], [`SessionUser`].
 //! - [`backend`]: [`BackendKind`] (local, SSH, SLURM).
 //! - [`report`]: the connection test's [`Report`].
-//! - [`command`]: a command-mode profile as written ([`CommandSpec`]).
+//! - [`command_mode`]: a command-mode profile as written ([`CommandSpec`]).
 //! - [`clock`]: [`now`] and [`rfc3339`], the timestamps everything stores and shows.
 
 pub mod account;
 pub mod backend;
 pub mod clock;
-pub mod command;
+pub mod command_mode;
 pub mod report;
 pub mod run;
 
 pub use account::{Role, SessionUser, Theme, User};
 pub use backend::Kind as BackendKind;
 pub use clock::{now, rfc3339};
-pub use command::CommandSpec;
+pub use command_mode::CommandSpec;
 pub use report::{Check, Report};
 pub use run::{Review, Run, RunFilter, RunState, ScanKind};
 

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::pipeline::config::AnalysisConfig;
 use crate::pipeline::scan::{PointLabel, hv_points};
 use crate::remote::backend::{BackendConfig, Kind};
-use crate::remote::command::{CommandProfile, CommandSpec};
+use crate::remote::command_mode::{CommandProfile, CommandSpec};
 use crate::remote::inputs;
 use crate::remote::quote::preview;
 use crate::remote::slurm::SbatchOptions;

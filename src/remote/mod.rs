@@ -22,13 +22,13 @@
 //! - [`transfer`]: SFTP on the same master: list new results, atomic resumable transfers.
 //! - [`follow`]: follows a remote `process --watch --json` scan (streamed lines or a SLURM
 //!   job's result directory), fetching each point.
-//! - [`command`]: command mode — a lab's own scripts run from a template, their result files
+//! - [`command_mode`]: command mode — a lab's own scripts run from a template, their result files
 //!   synced, θ/φ or HV and the gain read from them.
 //!
 //! `ARCHITECTURE.md` draws how the pieces fit.
 
 pub mod backend;
-pub mod command;
+pub mod command_mode;
 pub mod error;
 pub mod exec;
 pub mod follow;

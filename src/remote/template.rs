@@ -31,7 +31,7 @@ use crate::pipeline::serial::Serial;
 
 /// Placeholders a template may use unless the caller passes its own set to
 /// [`Template::parse_allowing`]: serial number, high voltage(s), run id, directory — each
-/// filled for every run ([`CommandProfile::run_values`](super::command::CommandProfile::run_values)),
+/// filled for every run ([`CommandProfile::run_values`](super::command_mode::CommandProfile::run_values)),
 /// so a template accepted here never lacks a value later. (A per-point `{POINT}` is not
 /// one of them: a command-mode command runs once per run, not once per point.)
 pub const DEFAULT_PLACEHOLDERS: &[&str] = &["SN", "HV", "RUN", "DIR"];

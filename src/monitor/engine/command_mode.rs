@@ -14,8 +14,8 @@ use crate::monitor::{Error, Monitor, Result, refused};
 use crate::pipeline::serial::Serial;
 use crate::remote::Error as RemoteError;
 use crate::remote::backend::{Backend, Handle, JobId, JobSpec};
-use crate::remote::command::CommandProfile;
-use crate::remote::command::sync::{CommandSync, SyncEvent};
+use crate::remote::command_mode::CommandProfile;
+use crate::remote::command_mode::sync::{CommandSync, SyncEvent};
 use crate::store::{self, Point, PointStatus, Run};
 
 pub(super) async fn follow_command(
@@ -167,7 +167,7 @@ pub(super) async fn command_round(
                 .map(|c| c.remote_dir)
                 .unwrap_or_default()
                 .trim_end_matches('/'),
-            crate::remote::command::sync::RUN_DIR_PREFIX
+            crate::remote::command_mode::sync::RUN_DIR_PREFIX
         );
         let id = run.id;
         m.db(move |s| s.set_run_remote_out(id, &dir)).await?;

@@ -1,6 +1,6 @@
 //! A command-mode profile as written (TOML, the profile database, the profile form): the
 //! lab's command template, where it runs, which files to sync and how a point is read from
-//! their paths. Plain data; `remote::command::CommandProfile` is the validated, compiled
+//! their paths. Plain data; `remote::command_mode::CommandProfile` is the validated, compiled
 //! form that runs it.
 
 use serde::{Deserialize, Serialize};
@@ -24,7 +24,7 @@ pub const DEFAULT_GAIN_PATTERN: &str = "*_GAIN.txt";
 pub const DEFAULT_POINT_PATTERN: &str = r"(?i)(?:^|[/_])(?:theta(?P<theta>-?[0-9]+(?:\.[0-9]+)?)_phi(?P<phi>-?[0-9]+(?:\.[0-9]+)?)|hv(?P<hv>-?[0-9]+(?:\.[0-9]+)?)v?)(?:[/_.]|$)";
 
 /// A command-mode profile as written in a configuration (TOML, the profile database).
-/// `remote::command::CommandProfile` is its validated form (deserialising a profile validates it).
+/// `remote::command_mode::CommandProfile` is its validated form (deserialising a profile validates it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommandSpec {

@@ -49,7 +49,7 @@ use crate::pipeline::serial::Serial;
 
 pub use sync::{CommandPoint, CommandSync, PointFailure, SyncEvent, SyncRound, parse_gain};
 
-pub use crate::model::command::{
+pub use crate::model::command_mode::{
     CommandSpec, DEFAULT_CHARGE_PATTERN, DEFAULT_GAIN_PATTERN, DEFAULT_POINT_PATTERN,
     DEFAULT_SYNC_PATTERNS,
 };
