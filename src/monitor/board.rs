@@ -8,8 +8,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::model::{Run, RunState};
 use crate::pipeline::scan::PointLabel;
-use crate::store::{Point, PointStatus, Run, RunState, Slot};
+use crate::store::{Point, PointStatus, Slot};
 
 use super::profile::Profile;
 
@@ -203,7 +204,7 @@ impl RunView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Review, ScanKind};
+    use crate::model::{Review, ScanKind};
 
     fn view(pattern: Vec<PointLabel>, done: &[(&str, PointStatus, f64)]) -> RunView {
         let run = Run {

@@ -30,9 +30,10 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+use crate::model::{Run, RunState, ScanKind};
 use crate::pipeline::serial::Serial;
 use crate::remote::report::Report;
-use crate::store::{self, NewRun, Run, RunState, ScanKind, Store};
+use crate::store::{self, NewRun, Store};
 
 pub use board::{Board, ExecutorStatus, RunView, SlotView};
 pub use profile::{Mode, Profile, ProfileSpec};

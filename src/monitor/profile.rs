@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::ScanKind;
 use crate::pipeline::config::AnalysisConfig;
 use crate::pipeline::scan::{PointLabel, hv_points};
 use crate::remote::backend::{BackendConfig, Kind};
@@ -21,7 +22,6 @@ use crate::remote::inputs;
 use crate::remote::quote::preview;
 use crate::remote::slurm::SbatchOptions;
 use crate::remote::ssh::SshTarget;
-use crate::store::ScanKind;
 
 /// Pipeline mode runs `pmtwatch process --watch` where the profile points; command mode runs
 /// a command template and syncs the files it writes.

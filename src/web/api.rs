@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::{Reader, SignedIn};
 use super::error::AppError;
-use crate::store::{Point, PointStatus, Run, RunFilter, RunState, rfc3339};
+use crate::model::{Run, RunFilter, RunState, rfc3339};
+use crate::store::{Point, PointStatus};
 
 /// `GET /api/me`: who the session belongs to.
 pub async fn me(SignedIn(user): SignedIn) -> Result<Response, AppError> {

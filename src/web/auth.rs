@@ -12,7 +12,9 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
-use crate::store::{SessionToken, SessionUser};
+use crate::model::SessionUser;
+
+use crate::store::SessionToken;
 
 use super::AppState;
 use super::error::AppError;

@@ -37,12 +37,13 @@ use super::api::parse_run_id;
 use super::auth::FileReader;
 use super::error::{AppError, server_error, text};
 use super::references;
+use crate::model::{Run, ScanKind};
 use crate::monitor::ProfileSpec;
 use crate::pipeline::config::AnalysisConfig;
 use crate::pipeline::label::Label;
 use crate::pipeline::plot::{MapPoint, gain_map_png};
 use crate::pipeline::point::{PointResult, charge_png_from_result};
-use crate::store::{Point, PointStatus, Run, ScanKind};
+use crate::store::{Point, PointStatus};
 
 /// The largest local file served or zipped (plots and result documents are far smaller).
 const MAX_FILE: u64 = 64 * 1024 * 1024;

@@ -26,9 +26,9 @@ use super::AppState;
 use super::auth::{Reader, current_user, origin_allowed};
 use super::error::{AppError, server_error, text};
 use crate::control::CommandError;
+use crate::model::rfc3339;
 use crate::pipeline::histogram::Histogram;
 use crate::pipeline::output::write_atomic;
-use crate::store::rfc3339;
 
 /// The largest upload accepted.
 pub const MAX_UPLOAD: usize = 4 * 1024 * 1024;

@@ -9,6 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use super::machine::Event;
 use super::record::{copy_atomic, insert};
 use super::{apply, create_dir, parse_job, spec_of, store_job, stored_labels};
+use crate::model::Run;
 use crate::monitor::profile::ProfileSpec;
 use crate::monitor::{Error, Monitor, Result, refused};
 use crate::pipeline::serial::Serial;
@@ -16,7 +17,7 @@ use crate::remote::Error as RemoteError;
 use crate::remote::backend::{Backend, Handle, JobId, JobSpec};
 use crate::remote::command_mode::CommandProfile;
 use crate::remote::command_mode::sync::{CommandSync, SyncEvent};
-use crate::store::{self, Point, PointStatus, Run};
+use crate::store::{self, Point, PointStatus};
 
 pub(super) async fn follow_command(
     m: &Monitor,

@@ -9,11 +9,11 @@ use tokio::sync::watch;
 
 use super::machine::{Action, Event, StopPoint};
 use super::{apply, load, parse_job, spec_of, stopped};
+use crate::model::RunState;
 use crate::monitor::profile::Mode;
 use crate::monitor::{Error, Monitor, Result, StopRequest, refused};
 use crate::remote::Error as RemoteError;
 use crate::remote::backend::Backend;
-use crate::store::RunState;
 
 pub(super) async fn drive(
     m: &Monitor,

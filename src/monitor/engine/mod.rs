@@ -37,8 +37,8 @@ use tokio::sync::watch;
 
 use super::profile::ProfileSpec;
 use super::{Error, Monitor, Result, StopRequest, refused};
+use crate::model::Run;
 use crate::remote::backend::JobId;
-use crate::store::Run;
 use machine::{Action, Event};
 
 pub(crate) use manual::{job_log, manual_sync};

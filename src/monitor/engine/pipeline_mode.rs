@@ -12,13 +12,13 @@ use tokio::sync::mpsc;
 use super::machine::Event;
 use super::record::record;
 use super::{apply, parse_job, store_job, stored_labels};
+use crate::model::Run;
 use crate::monitor::profile::ProfileSpec;
 use crate::monitor::{Monitor, Result, refused};
 use crate::pipeline::serial::Serial;
 use crate::remote::backend::{Backend, JobEvent, Kind};
 use crate::remote::exec::Exec;
 use crate::remote::follow::{PointEvent, RemoteScan, ResultSource, sync_results};
-use crate::store::Run;
 
 /// The run's result directory where the work runs: `<work_dir>/runs/<id>-<SN>`.
 pub(super) fn remote_out(spec: &ProfileSpec, run: &Run) -> String {
