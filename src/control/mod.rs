@@ -11,9 +11,9 @@
 //! Neither `web` nor `views` imports the other (except `web` launching the root component):
 //! both come here. This layer has no HTTP and no UI code.
 
-pub mod commands;
-pub mod hub;
-pub mod reads;
+pub(crate) mod commands;
+pub(crate) mod hub;
+pub(crate) mod reads;
 
 pub use commands::{CommandError, Commands};
 pub use hub::{ExecutorStatus, Hub};

@@ -12,12 +12,12 @@
 //! - [`command_mode`]: a command-mode profile as written ([`CommandSpec`]).
 //! - [`clock`]: [`now`] and [`rfc3339`], the timestamps everything stores and shows.
 
-pub mod account;
-pub mod backend;
-pub mod clock;
-pub mod command_mode;
-pub mod report;
-pub mod run;
+pub(crate) mod account;
+pub(crate) mod backend;
+pub(crate) mod clock;
+pub(crate) mod command_mode;
+pub(crate) mod report;
+pub(crate) mod run;
 
 pub use account::{Role, SessionUser, Theme, User};
 pub use backend::Kind as BackendKind;

@@ -18,11 +18,11 @@
 //! re-attaches to the SLURM job or restarts the (restart-safe) watch, syncs what finished
 //! meanwhile, and the `(run, label)` key of the points table drops anything reported twice.
 
-pub mod board;
-pub mod engine;
+pub(crate) mod board;
+pub(crate) mod engine;
 pub mod profile;
-pub mod reads;
-pub mod review;
+pub(crate) mod reads;
+pub(crate) mod review;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

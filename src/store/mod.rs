@@ -15,16 +15,16 @@
 //! tokio's blocking pool. The CLI (`pmtwatch user …`) opens the same file while `serve`
 //! runs; WAL mode and a busy timeout make that safe.
 
-pub mod audit;
-pub mod migrations;
-pub mod password;
-pub mod profiles;
-pub mod runs;
-pub mod sessions;
-pub mod settings;
-pub mod slots;
-pub mod tokens;
-pub mod users;
+pub(crate) mod audit;
+pub(crate) mod migrations;
+pub(crate) mod password;
+pub(crate) mod profiles;
+pub(crate) mod runs;
+pub(crate) mod sessions;
+pub(crate) mod settings;
+pub(crate) mod slots;
+pub(crate) mod tokens;
+pub(crate) mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};

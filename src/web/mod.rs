@@ -24,16 +24,16 @@
 //!   `POST /references/{pmt_type}` (operator or admin session, same-site Origin)
 //! - `GET /assets/{style.css,reconnect.js,favicon.svg}` · `GET /favicon.ico`
 
-pub mod api;
-pub mod assets;
+pub(crate) mod api;
+pub(crate) mod assets;
 pub mod auth;
-pub mod config;
-pub mod error;
-pub mod files;
-pub mod liveview;
-pub mod login;
-pub mod pages;
-pub mod references;
+pub(crate) mod config;
+pub(crate) mod error;
+pub(crate) mod files;
+pub(crate) mod liveview;
+pub(crate) mod login;
+pub(crate) mod pages;
+pub(crate) mod references;
 pub mod throttle;
 
 use std::future::Future;
