@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 use criterion::Criterion;
 use pmtwatch::pipeline::serial::Serial;
 use pmtwatch::remote::backend::{Backend, BackendConfig, Kind};
-use pmtwatch::remote::pipeline::{PointEvent, RemoteScan, ResultSource, sync_results};
+use pmtwatch::remote::follow::{PointEvent, RemoteScan, ResultSource, sync_results};
 use pmtwatch::remote::ssh::{SshSession, SshTarget};
 use pmtwatch::remote::transfer::Transfer;
 

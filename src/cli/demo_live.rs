@@ -22,6 +22,7 @@ use anyhow::Context;
 
 use super::demo::DemoArgs;
 use super::serve;
+use crate::model::{Role, ScanKind};
 use crate::monitor::profile::r12860_pattern;
 use crate::monitor::{Monitor, ProfileSpec};
 use crate::pipeline::config::HealthRange;
@@ -29,7 +30,7 @@ use crate::pipeline::scan::PointLabel;
 use crate::pipeline::serial::Serial;
 use crate::pipeline::simulate::{SimParams, simulate_scan};
 use crate::remote::backend::Kind;
-use crate::store::{Role, ScanKind, Store};
+use crate::store::Store;
 use crate::web::WebConfig;
 
 /// The demo's operator account.

@@ -11,7 +11,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use serde_json::json;
 
-use crate::store::{Store, rfc3339};
+use crate::model::rfc3339;
+
+use crate::store::Store;
 
 /// Arguments of `pmtwatch token`.
 #[derive(Debug, Clone, clap::Args)]

@@ -9,7 +9,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use serde_json::json;
 
-use crate::store::{Role, Store};
+use crate::model::Role;
+
+use crate::store::Store;
 
 /// Arguments of `pmtwatch user`.
 #[derive(Debug, Clone, clap::Args)]

@@ -1,17 +1,16 @@
-//! Every action a browser can ask for goes through here. Each one re-reads the account from
+//! Every action a browser can ask for goes through here (what it may read is in
+//! [`super::reads`]). Each one re-reads the account from
 //! the store (so a role change or deletion from the CLI applies at once), checks the role
 //! on the server, writes the audit log and then changes shared state. Views call these and
 //! show the error text; they never decide permissions themselves.
 
 use serde_json::json;
 
+use crate::model::{Report, Role, Run, ScanKind, SessionUser, Theme, User};
 use crate::monitor::{
-    self, CleanupItem, CleanupRequest, Comparison, Monitor, ProfileSpec, ReviewAction, RunDetail,
-    Started,
+    self, CleanupItem, CleanupRequest, Monitor, ProfileSpec, ReviewAction, Started,
 };
-use crate::pipeline::point::PointResult;
-use crate::remote::report::Report;
-use crate::store::{self, Role, Run, RunFilter, ScanKind, SessionUser, Store, Theme, User};
+use crate::store::{self, Store};
 
 /// Why an action did not happen; the text is shown to the operator as is.
 #[derive(Debug, thiserror::Error)]
@@ -52,11 +51,7 @@ impl Commands {
 
     /// The account as it is now in the database, if the page's session is still valid.
     async fn fresh(&self, who: &SessionUser) -> Result<User, CommandError> {
-        let (sid, idle) = (who.session_id, self.idle_secs);
-        self.store
-            .run(move |s| s.session_account(sid, idle))
-            .await?
-            .ok_or(CommandError::SessionEnded)
+        super::account(&self.store, who, self.idle_secs).await
     }
 
     /// Writes an action's audit entry. Called *before* the action: when the entry cannot be
@@ -391,64 +386,5 @@ impl Commands {
     ) -> Result<Vec<CleanupItem>, CommandError> {
         let user = self.operator(who, "cleaning up local data").await?;
         Ok(self.monitor.cleanup(req, &user.name).await?)
-    }
-
-    // ----- reading (every role) -----
-
-    /// What a cleanup would remove.
-    pub async fn cleanup_preview(
-        &self,
-        who: &SessionUser,
-        req: CleanupRequest,
-    ) -> Result<Vec<CleanupItem>, CommandError> {
-        self.fresh(who).await?;
-        Ok(self.monitor.cleanup_preview(req).await?)
-    }
-
-    /// The tail of a run's job output.
-    pub async fn job_log(&self, who: &SessionUser, run: i64) -> Result<String, CommandError> {
-        self.fresh(who).await?;
-        Ok(self.monitor.job_log(run).await?)
-    }
-
-    /// Runs for the History tab.
-    pub async fn history(
-        &self,
-        who: &SessionUser,
-        filter: RunFilter,
-    ) -> Result<Vec<Run>, CommandError> {
-        self.fresh(who).await?;
-        Ok(self.monitor.history(filter).await?)
-    }
-
-    /// A run with its points.
-    pub async fn run_detail(
-        &self,
-        who: &SessionUser,
-        run: i64,
-    ) -> Result<Option<RunDetail>, CommandError> {
-        self.fresh(who).await?;
-        Ok(self.monitor.run_detail(run).await?)
-    }
-
-    /// Per-point gain differences against the previous run of the serial.
-    pub async fn compare(
-        &self,
-        who: &SessionUser,
-        run: i64,
-    ) -> Result<Option<Comparison>, CommandError> {
-        self.fresh(who).await?;
-        Ok(self.monitor.compare(run).await?)
-    }
-
-    /// A point's result document (fit parameters, histogram).
-    pub async fn point_result(
-        &self,
-        who: &SessionUser,
-        run: i64,
-        label: String,
-    ) -> Result<Option<PointResult>, CommandError> {
-        self.fresh(who).await?;
-        Ok(self.monitor.point_result(run, &label).await?)
     }
 }

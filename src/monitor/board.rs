@@ -8,8 +8,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::model::{Run, RunState};
 use crate::pipeline::scan::PointLabel;
-use crate::store::{Point, PointStatus, Run, RunState, Slot};
+use crate::store::{Point, PointStatus, Slot};
 
 use super::profile::Profile;
 
@@ -80,14 +81,6 @@ impl CellStatus {
             CellStatus::Done(PointStatus::FitFailed) => "fit failed",
             CellStatus::Done(PointStatus::NoSignal) => "no signal",
             CellStatus::Done(PointStatus::Failed) => "failed",
-            CellStatus::Processing => "processing",
-            CellStatus::Pending => "pending",
-        }
-    }
-
-    pub fn class(self) -> &'static str {
-        match self {
-            CellStatus::Done(s) => s.as_str(),
             CellStatus::Processing => "processing",
             CellStatus::Pending => "pending",
         }
@@ -208,30 +201,10 @@ impl RunView {
     }
 }
 
-/// Formats a gain like `1.02e7`.
-pub fn fmt_gain(g: Option<f64>) -> String {
-    match g {
-        Some(g) if g.is_finite() => format!("{g:.3e}"),
-        _ => "—".into(),
-    }
-}
-
-/// Formats seconds as `1h 02m`, `3m 05s` or `42s`.
-pub fn fmt_secs(s: i64) -> String {
-    let s = s.max(0);
-    if s >= 3600 {
-        format!("{}h {:02}m", s / 3600, (s % 3600) / 60)
-    } else if s >= 60 {
-        format!("{}m {:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Review, ScanKind};
+    use crate::model::{Review, ScanKind};
 
     fn view(pattern: Vec<PointLabel>, done: &[(&str, PointStatus, f64)]) -> RunView {
         let run = Run {

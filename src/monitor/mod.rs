@@ -7,6 +7,8 @@
 //!   failed | cancelled, with `cluster_unreachable` in between when the cluster or host
 //!   stops answering (the task keeps trying; the run is not lost).
 //! - [`review`]: flag/archive (verified moves of the run's data), auto-archive, cleanup.
+//! - [`reads`]: the read queries — History, a run's detail, the comparison with the previous
+//!   run, a point's result document.
 //! - [`board`]: the published snapshot and the grid's geometry. [`profile`]: compute
 //!   profiles.
 //!
@@ -16,10 +18,11 @@
 //! re-attaches to the SLURM job or restarts the (restart-safe) watch, syncs what finished
 //! meanwhile, and the `(run, label)` key of the points table drops anything reported twice.
 
-pub mod board;
-pub mod engine;
+pub(crate) mod board;
+pub(crate) mod engine;
 pub mod profile;
-pub mod review;
+pub(crate) mod reads;
+pub(crate) mod review;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -27,13 +30,14 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-use crate::pipeline::point::PointResult;
+use crate::model::{Run, RunState, ScanKind};
 use crate::pipeline::serial::Serial;
 use crate::remote::report::Report;
-use crate::store::{self, NewRun, Run, RunFilter, RunState, ScanKind, Store};
+use crate::store::{self, NewRun, Store};
 
 pub use board::{Board, ExecutorStatus, RunView, SlotView};
 pub use profile::{Mode, Profile, ProfileSpec};
+pub use reads::{Comparison, GainDiff, RunDetail};
 pub use review::{CleanupItem, CleanupRequest, ReviewAction};
 
 /// Why a monitor action did not happen; the text is shown to the operator as is.
@@ -94,20 +98,6 @@ pub struct Started {
     /// The slot's previous run, archived automatically because nobody had reviewed it.
     pub auto_archived: Option<i64>,
 }
-
-/// A run opened for review or from History: the run, its points, its pattern.
-pub type RunDetail = RunView;
-
-/// Per-point gain difference against the previous run of the same serial.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Comparison {
-    pub previous: Run,
-    /// label → (this gain, previous gain, relative difference this/previous − 1).
-    pub diffs: BTreeMap<String, GainDiff>,
-}
-
-/// One point of a [`Comparison`]: (this gain, previous gain, this/previous − 1).
-pub type GainDiff = (Option<f64>, Option<f64>, Option<f64>);
 
 /// Handle to the executor. Cloning is cheap.
 #[derive(Clone)]
@@ -579,81 +569,6 @@ impl Monitor {
     /// Removes the local copies a preview lists; returns what was removed.
     pub async fn cleanup(&self, req: CleanupRequest, by: &str) -> Result<Vec<CleanupItem>> {
         review::cleanup(self, req, by).await
-    }
-
-    // ----- history -----
-
-    /// Runs for the History tab.
-    pub async fn history(&self, filter: RunFilter) -> Result<Vec<Run>> {
-        self.db(move |s| s.runs(&filter)).await
-    }
-
-    /// A run with its points, as the grid draws it (also runs no slot shows any more).
-    pub async fn run_detail(&self, run_id: i64) -> Result<Option<RunDetail>> {
-        if let Some(v) = self.snapshot().runs.get(&run_id) {
-            return Ok(Some(v.as_ref().clone()));
-        }
-        let found = self
-            .db(move |s| {
-                let Some(run) = s.get_run(run_id)? else {
-                    return Ok(None);
-                };
-                let points = s.points(run_id)?;
-                Ok(Some((run, points)))
-            })
-            .await?;
-        Ok(found.map(|(run, points)| run_view(run, points, String::new())))
-    }
-
-    /// The per-point gain difference against the previous run of the same serial.
-    pub async fn compare(&self, run_id: i64) -> Result<Option<Comparison>> {
-        let found = self
-            .db(move |s| {
-                let Some(prev) = s.previous_run_of_serial(run_id)? else {
-                    return Ok(None);
-                };
-                let now = s.points(run_id)?;
-                let before = s.points(prev.id)?;
-                Ok(Some((prev, now, before)))
-            })
-            .await?;
-        let Some((previous, now, before)) = found else {
-            return Ok(None);
-        };
-        let mut diffs = BTreeMap::new();
-        for p in &now {
-            let old = before
-                .iter()
-                .find(|b| b.label == p.label)
-                .and_then(|b| b.gain);
-            let rel = match (p.gain, old) {
-                (Some(a), Some(b)) if b != 0.0 => Some(a / b - 1.0),
-                _ => None,
-            };
-            diffs.insert(p.label.clone(), (p.gain, old, rel));
-        }
-        Ok(Some(Comparison { previous, diffs }))
-    }
-
-    /// A point's full result document (pipeline mode), read from the local copy.
-    pub async fn point_result(&self, run_id: i64, label: &str) -> Result<Option<PointResult>> {
-        if !engine::safe_label(label) {
-            return Err(refused(format!("{label:?} is not a point label")));
-        }
-        let path = self.run_dir(run_id).join(label).join("result.json");
-        let text = match tokio::fs::read_to_string(&path).await {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(Error::Io {
-                    what: format!("reading {}", path.display()),
-                    source,
-                });
-            }
-        };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| refused(format!("{} is not a result document: {e}", path.display())))
     }
 }
 

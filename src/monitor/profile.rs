@@ -3,21 +3,25 @@
 //! which analysis settings and scan pattern, and where reviewed runs go (archive and flag
 //! areas). Stored as JSON in the `profiles` table; validated field by field so the form can
 //! show each problem next to its field while the operator types.
+//!
+//! Why this file is over 600 lines: a profile's fields, their defaults and their checks
+//! (shown by the profile form next to each field) are one table that is easier to read
+//! whole; a quarter of the file is its unit tests.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::ScanKind;
 use crate::pipeline::config::AnalysisConfig;
 use crate::pipeline::scan::{PointLabel, hv_points};
 use crate::remote::backend::{BackendConfig, Kind};
-use crate::remote::command::{CommandProfile, CommandSpec};
+use crate::remote::command_mode::{CommandProfile, CommandSpec};
 use crate::remote::inputs;
 use crate::remote::quote::preview;
 use crate::remote::slurm::SbatchOptions;
 use crate::remote::ssh::SshTarget;
-use crate::store::ScanKind;
 
 /// Pipeline mode runs `pmtwatch process --watch` where the profile points; command mode runs
 /// a command template and syncs the files it writes.

@@ -25,11 +25,12 @@ use serde_json::json;
 
 use super::engine::{parse_job, spec_of};
 use super::{Error, Mode, Monitor, ProfileSpec, Result, refused};
+use crate::model::{Review, Run};
 use crate::remote::backend::{Backend, Handle};
 use crate::remote::exec::Exec;
 use crate::remote::jobs;
 use crate::remote::moves::{Settled, move_dir, settle};
-use crate::store::{self, Review, ReviewStep, Run};
+use crate::store::{self, ReviewStep};
 
 /// What the operator decided.
 #[derive(Debug, Clone, PartialEq, Eq)]

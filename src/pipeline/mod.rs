@@ -14,6 +14,7 @@
 //! - [`spectrum`]: channel roles, event alignment, window placement, cuts → the histogram.
 //! - [`point`]: one scan point from files to a [`point::PointResult`] document.
 //! - [`serial`]: validated PMT serial numbers (safe in paths and remote commands).
+//! - [`label`]: validated scan-point labels (one plain path component), used by every layer.
 //! - [`scan`]: the R12860 directory layout (point names, θ/φ/HV labels, completeness).
 //! - [`output`]: atomic file writes (temp name + rename) and the legacy `_GAIN.txt`.
 //! - [`plot`]: `charge.png` per point and the scan's gain map (plotters, embedded font).
@@ -25,6 +26,7 @@ pub mod data;
 pub mod error;
 pub mod fit;
 pub mod histogram;
+pub mod label;
 pub mod output;
 pub mod plot;
 pub mod point;

@@ -23,6 +23,11 @@
 //! - **Scripts are data.** The batch scripts in `slurm/` are compiled in and written to the
 //!   working directory (`.pmtwatch/`) when missing or different, passed as an argv word —
 //!   never built from text fields. Job values travel as environment variables or argv.
+//!
+//! Why this file is over 600 lines: it is the one interface the monitor uses, each
+//! operation written for Local, Ssh and Slurm side by side so that a reader sees every kind
+//! does every operation; the pieces behind it (`ssh`, `slurm`, `jobs`, `follow`,
+//! `transfer`) have files of their own.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -33,11 +38,9 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
 use super::exec::{Exec, LocalHost};
+use super::follow::{self, Followed, PointEvent, RemoteScan, ResultSource, ScanOutcome, SlurmScan};
 use super::inputs;
 use super::jobs;
-use super::pipeline::{
-    self, Followed, PointEvent, RemoteScan, ResultSource, ScanOutcome, SlurmScan,
-};
 use super::report::{self, Report, TestOptions};
 use super::slurm::{self, JobInfo, JobState, SbatchOptions};
 use super::ssh::{self, LineStream, Output, SshSession, SshTarget};
@@ -51,14 +54,7 @@ pub const HV_SCRIPT: &str = include_str!("../../slurm/pmtwatch-hv.sbatch");
 pub const COMMAND_SCRIPT: &str =
     "#!/bin/sh\n# pmtwatch: runs its arguments as the job.\nexec \"$@\"\n";
 
-/// Where work runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Local,
-    Ssh,
-    Slurm,
-}
+pub use crate::model::backend::Kind;
 
 /// A backend's settings (what a compute profile holds).
 #[derive(Debug, Clone)]
@@ -369,7 +365,7 @@ impl Backend {
         let h = self.handle().await?;
         match (self.config.kind, &h) {
             (Kind::Local, Handle::Local(l)) => {
-                pipeline::follow_local_scan(l, &self.config.program, scan, on_point).await
+                follow::follow_local_scan(l, &self.config.program, scan, on_point).await
             }
             (Kind::Ssh, Handle::Ssh(_)) => self.follow_ssh_scan(scan, local_out, on_point).await,
             (Kind::Slurm, _) => {
@@ -399,7 +395,7 @@ impl Backend {
             .await?;
         let job = self.slurm_scan(scan, script);
         let h = self.handle().await?;
-        let id = pipeline::submit_slurm_scan(&h, scan, &job).await?;
+        let id = follow::submit_slurm_scan(&h, scan, &job).await?;
         Ok(JobId::Slurm { id })
     }
 
@@ -453,7 +449,7 @@ impl Backend {
             PathBuf::from(&scan.out_dir)
         };
         let job = self.slurm_scan(scan, String::new());
-        let done = pipeline::follow_slurm_job(
+        let done = follow::follow_slurm_job(
             &h,
             results,
             scan,
@@ -462,7 +458,7 @@ impl Backend {
             &local_out,
             seen,
             on_point,
-            |polled| on_job(JobEvent::Polled(jobs::describe(polled))),
+            |polled| on_job(JobEvent::of_poll(polled)),
         )
         .await?;
         Ok(done.outcome)
@@ -499,7 +495,7 @@ impl Backend {
             };
             let transfer = Transfer::open(&session).await?;
             if lost > 0 {
-                pipeline::collect_results(
+                follow::collect_results(
                     ResultSource::Remote(&transfer),
                     &scan.out_dir,
                     local_out,
@@ -509,7 +505,7 @@ impl Backend {
                 )
                 .await?;
             }
-            let run = pipeline::follow_stream(
+            let run = follow::follow_stream(
                 session.as_ref(),
                 &self.config.program,
                 scan,
@@ -738,8 +734,23 @@ fn check_job_name(name: &str) -> Result<()> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobEvent {
     Submitted(JobId),
-    /// A poll, as the operator reads it (`RUNNING`, `CLUSTER UNREACHABLE …`).
+    /// A poll that answered (or failed for another reason), as the operator reads it
+    /// (`RUNNING`, `COMPLETED (exit 0)`).
     Polled(String),
+    /// The host or the controller did not answer: the job's state is unknown, not failed.
+    /// The text is what the operator reads (`CLUSTER UNREACHABLE …`).
+    Unreachable(String),
+}
+
+impl JobEvent {
+    /// The event for one poll's outcome: typed, so nobody reads the state back from text.
+    pub fn of_poll(polled: &Result<JobInfo>) -> JobEvent {
+        let text = jobs::describe(polled);
+        match polled {
+            Err(Error::ClusterUnreachable { .. }) => JobEvent::Unreachable(text),
+            _ => JobEvent::Polled(text),
+        }
+    }
 }
 
 /// The state of a detached process job from its job directory.
@@ -850,5 +861,22 @@ mod tests {
             let back: JobId = serde_json::from_str(&text).expect("decode");
             assert_eq!(back, id);
         }
+    }
+
+    #[test]
+    fn an_unanswered_poll_is_a_typed_event() {
+        let unreachable: Result<JobInfo> = Err(Error::ClusterUnreachable {
+            host: "h".into(),
+            detail: "no answer".into(),
+        });
+        match JobEvent::of_poll(&unreachable) {
+            JobEvent::Unreachable(text) => assert!(text.contains("no answer"), "{text}"),
+            other => panic!("{other:?}"),
+        }
+        let other: Result<JobInfo> = Err(Error::Invalid {
+            what: "x".into(),
+            why: "y".into(),
+        });
+        assert!(matches!(JobEvent::of_poll(&other), JobEvent::Polled(_)));
     }
 }

@@ -20,20 +20,21 @@
 //! - [`report`]: the connection-test report (`pmtwatch remote test`).
 //! - [`moves`]: verified moves of remote run directories, never overwriting.
 //! - [`transfer`]: SFTP on the same master: list new results, atomic resumable transfers.
-//! - [`pipeline`]: follows a remote `process --watch --json` scan, fetching each point.
-//! - [`command`]: command mode — a lab's own scripts run from a template, their result files
+//! - [`follow`]: follows a remote `process --watch --json` scan (streamed lines or a SLURM
+//!   job's result directory), fetching each point.
+//! - [`command_mode`]: command mode — a lab's own scripts run from a template, their result files
 //!   synced, θ/φ or HV and the gain read from them.
 //!
 //! `ARCHITECTURE.md` draws how the pieces fit.
 
 pub mod backend;
-pub mod command;
+pub mod command_mode;
 pub mod error;
 pub mod exec;
+pub mod follow;
 pub mod inputs;
 pub mod jobs;
 pub mod moves;
-pub mod pipeline;
 pub mod quote;
 pub mod report;
 pub mod slurm;

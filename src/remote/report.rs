@@ -6,33 +6,11 @@
 use std::net::ToSocketAddrs;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use super::error::Error;
 use super::exec::{Exec, LocalHost};
 use super::ssh::{SshSession, SshTarget};
 
-/// One checked item.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Check {
-    /// `settings`, `reachable`, `host_key`, `authenticated`, `remote_dir_writable`, `pmtwatch`,
-    /// `free_disk`, `sbatch`.
-    pub item: &'static str,
-    pub ok: bool,
-    /// Not checked because an earlier item failed.
-    pub skipped: bool,
-    /// What was found, or what to do.
-    pub detail: String,
-    pub ms: f64,
-}
-
-/// The whole report: `ok` only when every item is.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Report {
-    pub ok: bool,
-    pub target: String,
-    pub checks: Vec<Check>,
-}
+pub use crate::model::report::{Check, Report};
 
 /// What to test beyond the connection itself.
 #[derive(Debug, Clone, Default)]

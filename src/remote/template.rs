@@ -17,6 +17,10 @@
 //! [`hostile_values`] is the deterministic generator of hostile inputs shared by the local
 //! (`tests/remote_hostile.rs`) and SSH injection tests; it lives here, hidden from the docs,
 //! so that both tests draw exactly the same values from one definition.
+//!
+//! Why this file is over 600 lines: a parser and its renderer for every value that reaches
+//! a remote shell, followed by about 200 lines of tests of hostile input, kept next to the
+//! code they guard.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -27,7 +31,7 @@ use crate::pipeline::serial::Serial;
 
 /// Placeholders a template may use unless the caller passes its own set to
 /// [`Template::parse_allowing`]: serial number, high voltage(s), run id, directory — each
-/// filled for every run ([`CommandProfile::run_values`](super::command::CommandProfile::run_values)),
+/// filled for every run ([`CommandProfile::run_values`](super::command_mode::CommandProfile::run_values)),
 /// so a template accepted here never lacks a value later. (A per-point `{POINT}` is not
 /// one of them: a command-mode command runs once per run, not once per point.)
 pub const DEFAULT_PLACEHOLDERS: &[&str] = &["SN", "HV", "RUN", "DIR"];

@@ -7,33 +7,39 @@
 //! - [`audit`]: the append-only audit log (who, what, when, details as JSON).
 //! - [`password`]: hashing and verifying passwords (argon2id).
 //! - [`runs`]: runs and their points (what the live grid and History show).
-//! - [`bench`]: compute profiles, PMT slots, API tokens, server-wide settings.
+//! - [`profiles`], [`slots`], [`tokens`], [`settings`]: the bench's configuration — compute
+//!   profiles, PMT slots, API tokens for scripts, server-wide settings — one file per table.
 //!
 //! [`Store`] is a cheap handle around one connection behind a `std` mutex: every method is
 //! blocking, so async code calls it through [`Store::run`], which moves the work onto
 //! tokio's blocking pool. The CLI (`pmtwatch user …`) opens the same file while `serve`
 //! runs; WAL mode and a busy timeout make that safe.
 
-pub mod audit;
-pub mod bench;
-pub mod migrations;
-pub mod password;
-pub mod runs;
-pub mod sessions;
-pub mod users;
+pub(crate) mod audit;
+pub(crate) mod migrations;
+pub(crate) mod password;
+pub(crate) mod profiles;
+pub(crate) mod runs;
+pub(crate) mod sessions;
+pub(crate) mod settings;
+pub(crate) mod slots;
+pub(crate) mod tokens;
+pub(crate) mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rusqlite::Connection;
 
 pub use audit::AuditEntry;
-pub use bench::{ApiToken, ProfileRow, Slot};
+pub use profiles::ProfileRow;
 pub use runs::{
     NewRun, Point, PointStatus, Review, ReviewStep, Run, RunFilter, RunState, ScanKind,
 };
 pub use sessions::{NewSession, SessionToken, SessionUser};
+pub use slots::Slot;
+pub use tokens::ApiToken;
 pub use users::{Role, Theme, User};
 
 /// The database file's name inside the data directory.
@@ -169,17 +175,13 @@ impl Store {
     }
 }
 
-/// Seconds since the Unix epoch (the store's clock; all timestamps are stored this way).
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use crate::model::clock::{now, rfc3339};
 
-/// A stored timestamp as RFC 3339 in UTC (`2026-05-01T12:00:00Z`), as the JSON API and the
-/// CLI show it. Times before the epoch show as the epoch.
-pub fn rfc3339(secs: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0));
-    humantime::format_rfc3339_seconds(t).to_string()
+impl From<crate::model::ParseError> for Error {
+    fn from(e: crate::model::ParseError) -> Error {
+        match e {
+            crate::model::ParseError::BadValue { what, value } => Error::BadValue { what, value },
+            crate::model::ParseError::BadRole(role) => Error::BadRole(role),
+        }
+    }
 }

@@ -6,93 +6,8 @@
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Error, Result, Store, now};
-
-/// Declares a string-backed enum with `as_str`, `FromStr` and `Display`.
-macro_rules! text_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($(#[$vm])* $v),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$v),+];
-            /// The name as stored, shown and used in the JSON API.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$v => $s),+ }
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = Error;
-            fn from_str(s: &str) -> Result<Self> {
-                match s { $($s => Ok($name::$v),)+ _ => Err(Error::BadValue {
-                    what: stringify!($name), value: s.to_string() }) }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-text_enum! {
-    /// Where a run is in its life. `queued` waits for the executor; `cluster_unreachable` is
-    /// recoverable (the run goes back to `running` when the cluster answers again).
-    RunState {
-        Queued = "queued",
-        Submitting = "submitting",
-        Running = "running",
-        Complete = "complete",
-        Failed = "failed",
-        Cancelled = "cancelled",
-        ClusterUnreachable = "cluster_unreachable",
-    }
-}
-
-impl RunState {
-    /// Still being worked on: a restarted server resumes these.
-    pub fn is_active(self) -> bool {
-        !self.is_final()
-    }
-
-    /// Ended for good.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            RunState::Complete | RunState::Failed | RunState::Cancelled
-        )
-    }
-}
-
-text_enum! {
-    /// The operator's review of a run. `*_requested`: the move of its data is under way.
-    Review {
-        Unreviewed = "unreviewed",
-        ArchiveRequested = "archive_requested",
-        Archived = "archived",
-        FlagRequested = "flag_requested",
-        Flagged = "flagged",
-    }
-}
-
-impl Review {
-    /// Archived or flagged (the data has been moved and confirmed).
-    pub fn is_reviewed(self) -> bool {
-        matches!(self, Review::Archived | Review::Flagged)
-    }
-}
-
-text_enum! {
-    /// What a run scans: the photocathode surface (θ/φ points) or the HV check.
-    ScanKind {
-        Surface = "surface",
-        Hv = "hv",
-    }
-}
+pub use crate::model::run::{Review, Run, RunFilter, RunState, ScanKind};
+use crate::model::{ParseError, text_enum};
 
 text_enum! {
     /// A finished point's verdict (the grid's colours). Points not yet finished are
@@ -104,39 +19,6 @@ text_enum! {
         NoSignal = "no_signal",
         Failed = "failed",
     }
-}
-
-/// One run as stored, with its count of finished points.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Run {
-    pub id: i64,
-    pub slot_id: i64,
-    pub serial: String,
-    pub kind: ScanKind,
-    pub profile_name: String,
-    /// The profile (JSON) as it was when the run was created.
-    #[serde(skip)]
-    pub profile: String,
-    pub state: RunState,
-    pub message: String,
-    /// The job (a `remote::backend::JobId` as JSON) once submitted.
-    pub job: Option<String>,
-    /// The run's result directory where the work runs.
-    pub remote_out: String,
-    pub points_total: i64,
-    pub points_done: i64,
-    pub operator: String,
-    pub review: Review,
-    pub review_reason: String,
-    pub reviewed_by: String,
-    pub reviewed_at: Option<i64>,
-    /// Where a review moved the data to.
-    pub review_dest: String,
-    /// The local copy of the results was removed by a cleanup.
-    pub local_removed: bool,
-    pub created_at: i64,
-    pub started_at: Option<i64>,
-    pub ended_at: Option<i64>,
 }
 
 /// One finished point.
@@ -189,30 +71,14 @@ impl ReviewStep<'_> {
     };
 }
 
-/// A History query; `None` fields do not filter.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RunFilter {
-    /// Serial numbers containing this text (case-insensitive).
-    pub serial: Option<String>,
-    pub state: Option<RunState>,
-    pub review: Option<Review>,
-    pub operator: Option<String>,
-    /// Created at or after (Unix seconds).
-    pub since: Option<i64>,
-    /// Created before (Unix seconds).
-    pub until: Option<i64>,
-    /// At most this many, newest first (default 200).
-    pub limit: Option<u32>,
-}
-
 const RUN_COLUMNS: &str = "r.id, r.slot_id, r.serial, r.kind, r.profile_name, r.profile, r.state, \
      r.message, r.job, r.remote_out, r.points_total, \
      (SELECT COUNT(*) FROM points p WHERE p.run_id = r.id), r.operator, r.review, \
      r.review_reason, r.reviewed_by, r.reviewed_at, r.review_dest, r.local_removed, \
      r.created_at, r.started_at, r.ended_at";
 
-fn parse<T: std::str::FromStr<Err = Error>>(idx: usize, s: String) -> rusqlite::Result<T> {
-    s.parse().map_err(|e: Error| {
+fn parse<T: std::str::FromStr<Err = ParseError>>(idx: usize, s: String) -> rusqlite::Result<T> {
+    s.parse().map_err(|e: ParseError| {
         rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
     })
 }

@@ -60,17 +60,7 @@ pub struct NewSession {
     pub expires_at: i64,
 }
 
-/// The account behind a valid session, as looked up for a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionUser {
-    pub session_id: i64,
-    pub user_id: i64,
-    pub name: String,
-    pub role: Role,
-    pub theme: Theme,
-    /// The view the session's page last showed (opaque to the store; see `views`).
-    pub view: String,
-}
+pub use crate::model::account::SessionUser;
 
 /// The longest view string stored (they are short keys like `system/executor`).
 const MAX_VIEW_LEN: usize = 128;

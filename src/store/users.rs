@@ -5,102 +5,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Error, Result, Store, now, password};
 
-/// What an account may do. Checked on the server for every mutating action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Manages users and compute profiles, and may do everything an operator does.
-    Admin,
-    /// Starts and stops runs and the executor, reviews (flags/archives) runs.
-    Operator,
-    /// Sees everything, changes nothing (except their own display preferences).
-    Observer,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Admin, Role::Operator, Role::Observer];
-
-    /// The role's name as stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Operator => "operator",
-            Role::Observer => "observer",
-        }
-    }
-
-    /// Whether this role may operate runs and the executor (operator or admin).
-    pub fn can_operate(self) -> bool {
-        matches!(self, Role::Admin | Role::Operator)
-    }
-
-    /// Whether this role may manage users and profiles (admin only).
-    pub fn can_administer(self) -> bool {
-        matches!(self, Role::Admin)
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "admin" => Ok(Role::Admin),
-            "operator" => Ok(Role::Operator),
-            "observer" => Ok(Role::Observer),
-            _ => Err(Error::BadRole(s.to_string())),
-        }
-    }
-}
-
-/// The display theme a user chose (dark by default, matching the lab's dark plots).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Theme {
-    #[default]
-    Dark,
-    Light,
-}
-
-impl Theme {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Theme::Dark => "dark",
-            Theme::Light => "light",
-        }
-    }
-
-    /// The other theme.
-    pub fn toggled(self) -> Theme {
-        match self {
-            Theme::Dark => Theme::Light,
-            Theme::Light => Theme::Dark,
-        }
-    }
-
-    fn from_db(s: &str) -> Theme {
-        if s == "light" {
-            Theme::Light
-        } else {
-            Theme::Dark
-        }
-    }
-}
-
-/// An account as the rest of pmtwatch sees it. The password hash never leaves this module.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct User {
-    pub id: i64,
-    pub name: String,
-    pub role: Role,
-    pub theme: Theme,
-    pub created_at: i64,
-}
+pub use crate::model::account::{Role, Theme, User};
 
 /// Checks a user name: 1–64 of `[A-Za-z0-9._-]`, starting with a letter or digit.
 pub fn validate_name(name: &str) -> Result<()> {
@@ -120,6 +25,15 @@ pub fn validate_name(name: &str) -> Result<()> {
     }
 }
 
+/// The stored theme name; anything but `light` is the default (dark).
+fn theme_from_db(s: &str) -> Theme {
+    if s == "light" {
+        Theme::Light
+    } else {
+        Theme::Dark
+    }
+}
+
 const USER_COLUMNS: &str = "id, name, role, theme, created_at";
 
 fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
@@ -130,7 +44,7 @@ fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         name: row.get(1)?,
         // The CHECK constraint keeps the column to the three names.
         role: role.parse().unwrap_or(Role::Observer),
-        theme: Theme::from_db(&theme),
+        theme: theme_from_db(&theme),
         created_at: row.get(4)?,
     })
 }

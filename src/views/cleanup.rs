@@ -58,7 +58,7 @@ pub fn CleanupPanel() -> Element {
         busy.set(true);
         spawn(async move {
             let r = ctx
-                .commands
+                .reads
                 .cleanup_preview(&ctx.user, req)
                 .await
                 .map_err(|e| e.to_string());
@@ -179,7 +179,7 @@ pub fn CleanupPanel() -> Element {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Review;
+    use crate::model::Review;
 
     #[test]
     fn hours_and_the_result_sentence() {

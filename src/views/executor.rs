@@ -11,11 +11,11 @@ use std::time::Duration;
 use dioxus::prelude::*;
 
 use super::ShellContext;
+use super::format::fmt_secs;
 use super::format::fmt_utc;
 use super::live::use_board;
+use crate::model::clock;
 use crate::monitor::RunView;
-use crate::monitor::board::fmt_secs;
-use crate::store;
 
 /// One slot's line: id, name and the run it shows.
 type SlotLine = (i64, String, Option<Arc<RunView>>);
@@ -39,13 +39,13 @@ pub fn ExecutorPanel() -> Element {
             .collect::<Vec<SlotLine>>()
     });
     // Elapsed time and time left move on while a run is active: a clock that ticks then.
-    let mut now = use_signal(store::now);
+    let mut now = use_signal(clock::now);
     use_future(move || async move {
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let active = board.peek().runs.values().any(|r| r.run.state.is_active());
             if active {
-                now.set(store::now());
+                now.set(clock::now());
             }
         }
     });
@@ -66,7 +66,7 @@ pub fn ExecutorPanel() -> Element {
         let ctx = ctx.clone();
         spawn(async move {
             let r = ctx
-                .commands
+                .reads
                 .job_log(&ctx.user, run)
                 .await
                 .map_err(|e| e.to_string());

@@ -1,12 +1,14 @@
 //! Small pure helpers the views share: UTC dates for the History filters and tables
 //! (through `humantime`, as the store's timestamps), byte sizes, a run's review
-//! in words, a point's coordinates, and the names of the profile kinds and modes. No
-//! component lives here; everything is a plain function with a unit test.
+//! in words, a point's coordinates, the names of the profile kinds and modes, a grid cell's
+//! CSS class, gains and durations as shown. No component lives here; everything is a plain
+//! function.
 
+use crate::model::backend::Kind;
+use crate::model::{Review, Run};
 use crate::monitor::Mode;
+use crate::monitor::board::CellStatus;
 use crate::pipeline::scan::PointLabel;
-use crate::remote::backend::Kind;
-use crate::store::{Review, Run};
 
 /// Unix seconds of `YYYY-MM-DD` at 00:00 UTC; `None` unless it is a real date.
 pub fn parse_date(text: &str) -> Option<i64> {
@@ -31,7 +33,7 @@ pub fn parse_date(text: &str) -> Option<i64> {
 /// Unix seconds as `YYYY-MM-DD HH:MM` (UTC).
 pub fn fmt_utc(secs: i64) -> String {
     // `YYYY-MM-DDTHH:MM:SSZ` → `YYYY-MM-DD HH:MM`.
-    let t = crate::store::rfc3339(secs);
+    let t = crate::model::rfc3339(secs);
     format!(
         "{} {}",
         t.get(..10).unwrap_or(&t),
@@ -126,6 +128,35 @@ pub fn mode_name(mode: Mode) -> &'static str {
         .find(|(m, _)| *m == mode)
         .map(|(_, n)| *n)
         .unwrap_or("pipeline")
+}
+
+/// A grid cell's CSS class: the stored verdict's name, `processing` or `pending`.
+pub fn cell_class(status: CellStatus) -> &'static str {
+    match status {
+        CellStatus::Done(s) => s.as_str(),
+        CellStatus::Processing => "processing",
+        CellStatus::Pending => "pending",
+    }
+}
+
+/// Formats a gain like `1.02e7`.
+pub fn fmt_gain(g: Option<f64>) -> String {
+    match g {
+        Some(g) if g.is_finite() => format!("{g:.3e}"),
+        _ => "—".into(),
+    }
+}
+
+/// Formats seconds as `1h 02m`, `3m 05s` or `42s`.
+pub fn fmt_secs(s: i64) -> String {
+    let s = s.max(0);
+    if s >= 3600 {
+        format!("{}h {:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
 }
 
 #[cfg(test)]

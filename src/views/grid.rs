@@ -10,11 +10,12 @@ use std::sync::Arc;
 use dioxus::prelude::*;
 
 use super::format::fmt_coords;
+use super::format::{cell_class, fmt_gain};
 use super::live::{OpenPoint, use_review_target};
-use super::review::ReviewPanel;
 use super::run_actions::RunActions;
+use super::spectrum_panel::SpectrumPanel;
 use crate::monitor::RunView;
-use crate::monitor::board::{Cell, fmt_gain};
+use crate::monitor::board::Cell;
 
 /// One cell: a button with the status word, the gain and the coordinates.
 fn cell_button(
@@ -24,7 +25,7 @@ fn cell_button(
     target: Signal<Option<OpenPoint>>,
 ) -> Element {
     let mut target = target;
-    let class = cell.status.class();
+    let class = cell_class(cell.status);
     let word = cell.status.word();
     let gain = fmt_gain(cell.gain);
     let coords = fmt_coords(&cell.point);
@@ -117,7 +118,7 @@ pub fn Grid(view: Arc<RunView>) -> Element {
                 }
             }
             if let Some(label) = open_label {
-                ReviewPanel { view: view.clone(), label }
+                SpectrumPanel { view: view.clone(), label }
             }
             RunActions { run: view.run.clone() }
         }

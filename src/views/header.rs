@@ -4,7 +4,7 @@
 use dioxus::prelude::*;
 
 use super::ShellContext;
-use crate::store::Theme;
+use crate::model::Theme;
 
 #[component]
 pub fn Header(mut theme: Signal<Theme>) -> Element {

@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use dioxus::prelude::*;
 
 use super::ShellContext;
+use super::format::fmt_gain;
 use super::format::{fmt_utc, parse_date, review_word};
 use super::live::use_board;
 use super::run_panel::RunPanel;
+use crate::model::{Review, RunFilter, RunState};
 use crate::monitor::Comparison;
-use crate::monitor::board::fmt_gain;
-use crate::store::{Review, RunFilter, RunState};
 
 /// The filter fields as typed.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -128,7 +128,7 @@ pub fn HistoryPanel() -> Element {
         let ctx = list_ctx.clone();
         let filter = applied();
         async move {
-            ctx.commands
+            ctx.reads
                 .history(&ctx.user, filter)
                 .await
                 .map_err(|e| e.to_string())
@@ -140,7 +140,7 @@ pub fn HistoryPanel() -> Element {
         let ctx = ctx.clone();
         spawn(async move {
             let r = ctx
-                .commands
+                .reads
                 .compare(&ctx.user, id)
                 .await
                 .map_err(|e| e.to_string());

@@ -1,6 +1,6 @@
 //! The operator screen as Dioxus LiveView components, one per file. Views only render
 //! shared state (the [`Hub`]'s watch channels, the signed-in user) and send commands
-//! ([`Commands`]); they never touch the store or the remote layer, and nothing in a
+//! ([`Commands`], reads through [`Reads`]); they never touch the store or the remote layer, and nothing in a
 //! component blocks (each LiveView connection runs on a shared worker thread).
 //!
 //! - [`Root`]: the whole shell — [`header::Header`], [`sidebar::Sidebar`] with the three
@@ -10,7 +10,7 @@
 //!   [`profile_draft::Draft`]): step 2, compute profiles and their connection test.
 //! - [`cleanup::CleanupPanel`]: step 3, removing local copies of results.
 //! - [`slots::SlotsPanel`] with one [`slot_card::SlotCard`] per PMT slot: steps 4–5 in
-//!   the Scan tab; [`grid::Grid`] (the live grid), [`review::ReviewPanel`] (one point)
+//!   the Scan tab; [`grid::Grid`] (the live grid), [`spectrum_panel::SpectrumPanel`] (one point's spectrum)
 //!   and [`run_actions::RunActions`] (flag/archive) are shared with History.
 //! - [`history::HistoryPanel`]: past runs; [`run_panel::RunPanel`] opens one read-only
 //!   (also for a shared link to a run no slot shows).
@@ -30,19 +30,19 @@ pub mod placeholder;
 pub mod profile_draft;
 pub mod profile_form;
 pub mod profiles;
-pub mod review;
 pub mod run_actions;
 pub mod run_panel;
 pub mod sidebar;
 pub mod slot_card;
 pub mod slots;
+pub mod spectrum_panel;
 pub mod tabs;
 pub mod users;
 
 use dioxus::prelude::*;
 
-use crate::control::{Commands, Hub};
-use crate::store::SessionUser;
+use crate::control::{Commands, Hub, Reads};
+use crate::model::SessionUser;
 
 /// What every component of one connection may use: given to the VirtualDom as root
 /// context by the authenticated `/ws` handler.
@@ -51,6 +51,8 @@ pub struct ShellContext {
     /// The signed-in user as of connecting (commands re-check the role on the server).
     pub user: SessionUser,
     pub commands: Commands,
+    /// What the page may read (History, a run's detail, a point's result …).
+    pub reads: Reads,
     pub hub: Hub,
     /// A run (and point) to open at once: the page was loaded from a shared link
     /// (`/runs/{id}` or `/runs/{id}/points/{label}`).

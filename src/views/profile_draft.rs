@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+use crate::model::CommandSpec;
 use crate::monitor::profile::{check_name, format_pattern, parse_pattern, r12860_pattern};
 use crate::monitor::{Profile, ProfileSpec};
 use crate::pipeline::fit::Model as FitModel;
-use crate::remote::command::CommandSpec;
 
 use super::format::{KINDS, MODES, kind_name, mode_name};
 
@@ -351,8 +351,8 @@ pub fn models() -> impl Iterator<Item = FitModel> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::backend::Kind;
     use crate::monitor::Mode;
-    use crate::remote::backend::Kind;
 
     fn valid() -> Draft {
         let mut d = Draft::default();

@@ -11,7 +11,7 @@ use dioxus::prelude::*;
 use super::ShellContext;
 use super::format::{KINDS, MODES};
 use super::profile_draft::{Draft, Input, models};
-use crate::remote::report::Report;
+use crate::model::Report;
 
 type Problems = BTreeMap<&'static str, Vec<String>>;
 

@@ -9,7 +9,7 @@ use super::format::kind_name;
 use super::live::use_board;
 use super::profile_draft::Draft;
 use super::profile_form::ProfileForm;
-use crate::remote::report::Report;
+use crate::model::Report;
 
 #[component]
 pub fn ProfilesPanel() -> Element {

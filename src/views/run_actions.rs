@@ -7,8 +7,8 @@ use dioxus::prelude::*;
 
 use super::ShellContext;
 use super::format::{review_text, review_word};
+use crate::model::{Review, Run};
 use crate::monitor::ReviewAction;
-use crate::store::{Review, Run};
 
 /// Provided by a panel that shows a run fetched once (History, a shared link) so that it
 /// fetches the run again after a review action; slot runs come back through the board.

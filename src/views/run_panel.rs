@@ -28,7 +28,7 @@ pub fn RunPanel(mut open: Signal<Option<i64>>, title: String) -> Element {
         async move {
             match id {
                 Some(id) if !from_board => ctx
-                    .commands
+                    .reads
                     .run_detail(&ctx.user, id)
                     .await
                     .map(|d| d.map(Arc::new))

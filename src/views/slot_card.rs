@@ -10,8 +10,8 @@ use super::ShellContext;
 use super::grid::Grid;
 use super::live::use_board;
 use crate::control::CommandError;
+use crate::model::ScanKind;
 use crate::pipeline::serial::Serial;
-use crate::store::ScanKind;
 
 /// What is wrong with a typed serial number; an empty one is allowed (not yet entered).
 fn serial_problem(typed: &str) -> Option<String> {

@@ -4,7 +4,7 @@
 use dioxus::prelude::*;
 
 use super::ShellContext;
-use crate::store::Role;
+use crate::model::Role;
 
 #[component]
 pub fn UsersPanel() -> Element {

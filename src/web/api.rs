@@ -7,29 +7,18 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::{current_user, reader};
+use super::auth::{Reader, SignedIn};
 use super::error::AppError;
-use crate::store::{Point, PointStatus, Run, RunFilter, RunState, rfc3339};
-
-/// The 401 answer of every API route without a session.
-pub fn unauthorized() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({ "error": "no valid session: sign in at /login" })),
-    )
-        .into_response()
-}
+use crate::model::{Run, RunFilter, RunState, rfc3339};
+use crate::store::{Point, PointStatus};
 
 /// `GET /api/me`: who the session belongs to.
-pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
-    let Some(user) = current_user(&state, &headers).await? else {
-        return Ok(unauthorized());
-    };
+pub async fn me(SignedIn(user): SignedIn) -> Result<Response, AppError> {
     Ok(Json(json!({
         "name": user.name,
         "role": user.role.as_str(),
@@ -39,27 +28,8 @@ pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
 }
 
 /// `GET /api/status`: how many LiveView connections are open.
-pub async fn status(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, AppError> {
-    if current_user(&state, &headers).await?.is_none() {
-        return Ok(unauthorized());
-    }
+pub async fn status(State(state): State<AppState>, _: SignedIn) -> Result<Response, AppError> {
     Ok(Json(json!({ "liveview_connections": state.live_sockets() })).into_response())
-}
-
-/// The 401 answer of the API routes that also take a token: one constant text, whether
-/// the token was missing, malformed, unknown or revoked.
-pub fn unauthorized_reader() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Bearer")],
-        Json(json!({
-            "error": "no valid session or API token: sign in at /login or send Authorization: Bearer <token>"
-        })),
-    )
-        .into_response()
 }
 
 fn bad_request(message: String) -> Response {
@@ -129,12 +99,9 @@ struct RunsQuery {
 /// `GET /api/runs?serial=&state=&limit=`: runs, newest first (default 200, at most 1000).
 pub async fn runs(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Reader,
     uri: Uri,
 ) -> Result<Response, AppError> {
-    if reader(&state, &headers).await?.is_none() {
-        return Ok(unauthorized_reader());
-    }
     let Ok(Query(q)) = Query::<RunsQuery>::try_from_uri(&uri) else {
         return Ok(bad_request(
             "the query cannot be read: use ?serial=SN&state=STATE&limit=N".into(),
@@ -175,12 +142,9 @@ pub async fn runs(
 /// `GET /api/runs/{id}`: one run with its points.
 pub async fn run(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Reader,
     id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, AppError> {
-    if reader(&state, &headers).await?.is_none() {
-        return Ok(unauthorized_reader());
-    }
     let Some(id) = id.ok().and_then(|Path(s)| parse_run_id(&s)) else {
         return Ok(bad_request(
             "not a run id: use a positive whole number".into(),

@@ -1,13 +1,20 @@
 //! Who is asking: the session cookie, API tokens (`Authorization: Bearer`), the Origin
-//! check and the client address. Every handler that serves data calls [`current_user`] (or,
-//! on read-only routes scripts may use, [`reader`]) first; the LiveView socket also calls
-//! [`origin_allowed`] before it upgrades. Token values are never logged.
+//! check and the client address. Handlers that serve data take an extractor — [`SignedIn`]
+//! (a session), [`Reader`] (session or API token, JSON 401) or [`FileReader`] (the same,
+//! plain-text 401) — so the check runs before the handler and its refusal is one
+//! [`AppError`]; pages that redirect to the login form call [`current_user`] themselves.
+//! The LiveView socket also calls [`origin_allowed`] before it upgrades. Token values are
+//! never logged.
 
 use std::net::{IpAddr, SocketAddr};
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
-use crate::store::{SessionToken, SessionUser};
+use crate::model::SessionUser;
+
+use crate::store::SessionToken;
 
 use super::AppState;
 use super::error::AppError;
@@ -52,6 +59,50 @@ pub enum Reader {
     User(SessionUser),
     /// An API token, by its name.
     Token(String),
+}
+
+/// A signed-in user; without a valid session the request is answered
+/// [`AppError::NoSession`] before the handler runs.
+#[derive(Debug, Clone)]
+pub struct SignedIn(pub SessionUser);
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        current_user(state, &parts.headers)
+            .await?
+            .map(SignedIn)
+            .ok_or(AppError::NoSession)
+    }
+}
+
+/// On read-only API routes: the session or API token of [`reader`], or
+/// [`AppError::NoReader`].
+impl FromRequestParts<AppState> for Reader {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        reader(state, &parts.headers)
+            .await?
+            .ok_or(AppError::NoReader)
+    }
+}
+
+/// On file routes: the session or API token of [`reader`], or [`AppError::NoFileReader`]
+/// (plain text: the answer may open in a browser tab).
+#[derive(Debug, Clone)]
+pub struct FileReader(pub Reader);
+
+impl FromRequestParts<AppState> for FileReader {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        reader(state, &parts.headers)
+            .await?
+            .map(FileReader)
+            .ok_or(AppError::NoFileReader)
+    }
 }
 
 /// The value of an `Authorization: Bearer …` header, when there is one.

@@ -26,7 +26,7 @@ use std::path::Path;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use polars::prelude::{Column, CsvWriter, DataFrame, ParquetWriter, PolarsResult, SerWriter};
 use zip::write::SimpleFileOptions;
@@ -34,31 +34,22 @@ use zip::{CompressionMethod, ZipWriter};
 
 use super::AppState;
 use super::api::parse_run_id;
-use super::auth::reader;
+use super::auth::FileReader;
 use super::error::{AppError, server_error, text};
 use super::references;
+use crate::model::{Run, ScanKind};
 use crate::monitor::ProfileSpec;
-use crate::monitor::engine::safe_label;
 use crate::pipeline::config::AnalysisConfig;
+use crate::pipeline::label::Label;
 use crate::pipeline::plot::{MapPoint, gain_map_png};
 use crate::pipeline::point::{PointResult, charge_png_from_result};
-use crate::store::{Point, PointStatus, Run, ScanKind};
+use crate::store::{Point, PointStatus};
 
 /// The largest local file served or zipped (plots and result documents are far smaller).
 const MAX_FILE: u64 = 64 * 1024 * 1024;
 
 /// Early answers (refusals, missing things) travel as `Err` so handlers can use `?`.
 type Answer<T> = Result<T, Response>;
-
-fn unauthorized() -> Response {
-    let mut r = text(
-        StatusCode::UNAUTHORIZED,
-        "sign in first (or send Authorization: Bearer <token>): no valid session or API token",
-    );
-    r.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    r
-}
 
 /// Runs blocking work on tokio's blocking pool.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Answer<T> {
@@ -116,23 +107,21 @@ async fn run_of(state: &AppState, path: Result<UrlPath<String>, PathRejection>) 
 /// A point label from a URL: one plain path component, or 400.
 // The error is the answer itself, built at most once per request: its size does not matter.
 #[allow(clippy::result_large_err)]
-pub(crate) fn label_from(raw: &str) -> Answer<String> {
-    if safe_label(raw) {
-        Ok(raw.to_string())
-    } else {
-        Err(text(
+pub(crate) fn label_from(raw: &str) -> Answer<Label> {
+    Label::parse(raw).map_err(|_| {
+        text(
             StatusCode::BAD_REQUEST,
             "not a point label: a label is one plain name (no '/', '\\', '..', leading '.' or \
              control characters)",
-        ))
-    }
+        )
+    })
 }
 
 /// `{id}` and `{label}` of a point route, checked.
 async fn point_of(
     state: &AppState,
     path: Result<UrlPath<(String, String)>, PathRejection>,
-) -> Answer<(Run, String)> {
+) -> Answer<(Run, Label)> {
     let UrlPath((id, label)) =
         path.map_err(|_| text(StatusCode::BAD_REQUEST, "this path cannot be read"))?;
     let run = run_for(state, &id).await?;
@@ -240,13 +229,10 @@ fn spec_of(run: &Run) -> Option<ProfileSpec> {
 /// `GET /runs/{id}/points/{label}/charge.png[?overlay=1][&download=1]`.
 pub async fn charge_png(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: FileReader,
     uri: Uri,
     path: Result<UrlPath<(String, String)>, PathRejection>,
 ) -> Result<Response, AppError> {
-    if reader(&state, &headers).await?.is_none() {
-        return Ok(unauthorized());
-    }
     Ok(charge_png_answer(&state, &uri, path)
         .await
         .unwrap_or_else(|r| r))
@@ -361,13 +347,10 @@ async fn overlay_png(state: &AppState, run: &Run, label: &str, download: bool) -
 /// `GET /runs/{id}/points/{label}/result.json[?download=1]`.
 pub async fn result_json(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: FileReader,
     uri: Uri,
     path: Result<UrlPath<(String, String)>, PathRejection>,
 ) -> Result<Response, AppError> {
-    if reader(&state, &headers).await?.is_none() {
-        return Ok(unauthorized());
-    }
     let answer = async {
         let (run, label) = point_of(&state, path).await?;
         let run_dir = state.monitor().run_dir(run.id);
@@ -393,13 +376,10 @@ pub async fn result_json(
 /// (it changes with every point).
 pub async fn gain_map(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: FileReader,
     uri: Uri,
     id: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Response, AppError> {
-    if reader(&state, &headers).await?.is_none() {
-        return Ok(unauthorized());
-    }
     let answer = async {
         let run = run_of(&state, id).await?;
         if run.kind == ScanKind::Hv {
@@ -449,12 +429,9 @@ pub async fn gain_map(
 /// `GET /runs/{id}/download.zip`: the whole run in one file.
 pub async fn download_zip(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: FileReader,
     id: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Response, AppError> {
-    if reader(&state, &headers).await?.is_none() {
-        return Ok(unauthorized());
-    }
     let answer = async {
         let run = run_of(&state, id).await?;
         let rid = run.id;
@@ -558,7 +535,7 @@ fn run_zip(run: &Run, points: &[Point], run_dir: &Path) -> Result<Vec<u8>, Strin
     for p in points {
         // A stored label is safe (the monitor checks it), but the ZIP's names come from it:
         // check again rather than trust.
-        if !safe_label(&p.label) {
+        if !Label::is_valid(&p.label) {
             tracing::warn!(
                 run = run.id,
                 "point label {:?} not zipped: not a plain name",

@@ -90,7 +90,7 @@ pub async fn point_page(
         Err(answer) => return Ok(answer),
     };
     Ok(shell_page(
-        &socket_url(run.id, Some(&label)),
+        &socket_url(run.id, Some(label.as_str())),
         user.theme.as_str(),
     ))
 }
@@ -121,7 +121,7 @@ async fn open_from_query(
     };
     let run = run_for(state, raw).await?;
     let point = match q.get("point") {
-        Some(p) => Some(label_from(p)?),
+        Some(p) => Some(label_from(p)?.into_string()),
         None => None,
     };
     Ok(Some((run.id, point)))
@@ -168,6 +168,7 @@ pub async fn socket(
     let ctx = ShellContext {
         user,
         commands: state.commands().clone(),
+        reads: state.reads().clone(),
         hub: state.hub().clone(),
         open,
     };

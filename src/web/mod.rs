@@ -24,16 +24,16 @@
 //!   `POST /references/{pmt_type}` (operator or admin session, same-site Origin)
 //! - `GET /assets/{style.css,reconnect.js,favicon.svg}` · `GET /favicon.ico`
 
-pub mod api;
-pub mod assets;
+pub(crate) mod api;
+pub(crate) mod assets;
 pub mod auth;
-pub mod config;
-pub mod error;
-pub mod files;
-pub mod liveview;
-pub mod login;
-pub mod pages;
-pub mod references;
+pub(crate) mod config;
+pub(crate) mod error;
+pub(crate) mod files;
+pub(crate) mod liveview;
+pub(crate) mod login;
+pub(crate) mod pages;
+pub(crate) mod references;
 pub mod throttle;
 
 use std::future::Future;
@@ -53,7 +53,7 @@ use dioxus_liveview::LiveViewPool;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 
-use crate::control::{Commands, Hub};
+use crate::control::{Commands, Hub, Reads};
 use crate::monitor::Monitor;
 use crate::store::Store;
 pub use config::WebConfig;
@@ -73,6 +73,7 @@ struct Inner {
     hub: Hub,
     monitor: Monitor,
     commands: Commands,
+    reads: Reads,
     /// The LiveView glue script, built once (~39 KB).
     glue: String,
     /// Session ids that just logged out; their open sockets close.
@@ -114,6 +115,7 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 commands: Commands::new(store.clone(), monitor.clone(), config.idle_timeout),
+                reads: Reads::new(store.clone(), monitor.clone(), config.idle_timeout),
                 monitor,
                 store,
                 config,
@@ -142,6 +144,11 @@ impl AppState {
     }
     pub fn commands(&self) -> &Commands {
         &self.inner.commands
+    }
+
+    /// The read side the views use (History, run detail, point results).
+    pub fn reads(&self) -> &Reads {
+        &self.inner.reads
     }
     pub(crate) fn pool(&self) -> &LiveViewPool {
         &self.inner.pool
@@ -273,7 +280,7 @@ async fn fallback(
         return Ok((StatusCode::NOT_FOUND, "no such page").into_response());
     }
     if uri.path().starts_with("/api/") {
-        return Ok(api::unauthorized());
+        return Ok(error::AppError::NoSession.into_response());
     }
     Ok((StatusCode::FOUND, [(header::LOCATION, "/login")]).into_response())
 }

@@ -23,13 +23,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::api::unauthorized_reader;
-use super::auth::{current_user, origin_allowed, reader};
+use super::auth::{Reader, current_user, origin_allowed};
 use super::error::{AppError, server_error, text};
 use crate::control::CommandError;
+use crate::model::rfc3339;
 use crate::pipeline::histogram::Histogram;
 use crate::pipeline::output::write_atomic;
-use crate::store::rfc3339;
 
 /// The largest upload accepted.
 pub const MAX_UPLOAD: usize = 4 * 1024 * 1024;
@@ -224,10 +223,7 @@ pub async fn upload(
     body: Body,
 ) -> Result<Response, AppError> {
     let Some(user) = current_user(&state, &headers).await? else {
-        return Ok(text(
-            StatusCode::UNAUTHORIZED,
-            "sign in first: no valid session (uploads need an operator's or admin's session)",
-        ));
+        return Err(AppError::NoUploadSession);
     };
     if !origin_allowed(&state, &headers, false) {
         tracing::warn!(user = %user.name, "reference upload refused: foreign Origin");
@@ -314,10 +310,7 @@ pub async fn upload(
 }
 
 /// `GET /references`: `[{pmt_type, entries, bins, unit, updated}]`, by name.
-pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
-    if reader(&state, &headers).await?.is_none() {
-        return Ok(unauthorized_reader());
-    }
+pub async fn list(State(state): State<AppState>, _: Reader) -> Result<Response, AppError> {
     let root = dir(state.monitor().data_dir());
     let listed = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<Value>> {
         let rd = match std::fs::read_dir(&root) {
@@ -372,12 +365,9 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<R
 /// `GET /references/{pmt_type}`: the stored histogram.
 pub async fn get(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Reader,
     pmt_type: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Response, AppError> {
-    if reader(&state, &headers).await?.is_none() {
-        return Ok(unauthorized_reader());
-    }
     let ty = match type_of(pmt_type) {
         Ok(t) => t,
         Err(answer) => return Ok(answer),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use pmtwatch::monitor::{Mode, ProfileSpec, ReviewAction};
 use pmtwatch::remote::backend::{Backend, JobId, Kind};
-use pmtwatch::remote::command::CommandSpec;
+use pmtwatch::remote::command_mode::CommandSpec;
 use pmtwatch::remote::slurm::JobState;
 use pmtwatch::store::{PointStatus, Review, RunState};
 

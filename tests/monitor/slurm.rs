@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use pmtwatch::pipeline::serial::Serial;
 use pmtwatch::remote::backend::{Backend, JobId, Kind};
+use pmtwatch::remote::follow::RemoteScan;
 use pmtwatch::remote::jobs;
-use pmtwatch::remote::pipeline::RemoteScan;
 use pmtwatch::remote::slurm::JobState;
 use pmtwatch::store::{PointStatus, RunState};
 

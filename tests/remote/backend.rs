@@ -13,7 +13,7 @@
 //! `/tmp` directory.
 
 use crate::common;
-use crate::pipeline::done_labels;
+use crate::follow::done_labels;
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use pmtwatch::pipeline::serial::Serial;
 use pmtwatch::remote::backend::{Backend, BackendConfig, JobEvent, JobId, JobSpec, Kind};
-use pmtwatch::remote::pipeline::RemoteScan;
+use pmtwatch::remote::follow::RemoteScan;
 use pmtwatch::remote::slurm::JobState;
 
 const SERIAL: &str = "KM24680";

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 use pmtwatch::pipeline::scan::PointLabel;
 use pmtwatch::pipeline::serial::Serial;
 use pmtwatch::remote::Error;
-use pmtwatch::remote::command::{
+use pmtwatch::remote::command_mode::{
     CommandPoint, CommandProfile, CommandSync, PointFailure, SyncEvent, SyncRound,
 };
 use pmtwatch::remote::jobs;

@@ -272,7 +272,7 @@ async fn hostile_values_over_ssh_never_run_remotely() {
 use pmtwatch::control::Commands;
 use pmtwatch::monitor::{Mode, Monitor, ProfileSpec};
 use pmtwatch::remote::backend::{Backend, BackendConfig, Kind};
-use pmtwatch::remote::command::CommandSpec;
+use pmtwatch::remote::command_mode::CommandSpec;
 use pmtwatch::remote::ssh::{SshSession, SshTarget};
 use pmtwatch::store::{Role, SessionUser, Store};
 

@@ -12,11 +12,11 @@ mod common;
 
 mod backend;
 mod command_mode;
+mod follow;
 mod hostile;
 mod jobs;
 mod limits;
 mod moves;
-mod pipeline;
 mod slurm;
 mod ssh;
 mod stream;

@@ -3,7 +3,7 @@
 //! stamps, and hostile input (never a panic).
 
 use super::*;
-use crate::remote::command::{CommandSpec, DEFAULT_POINT_PATTERN};
+use crate::remote::command_mode::{CommandSpec, DEFAULT_POINT_PATTERN};
 use proptest::prelude::*;
 
 fn default_re() -> Regex {

@@ -30,6 +30,11 @@
 //!   seen, because filesystem timestamps come from a coarse clock and a file moved into
 //!   place keeps its old mtime; versions already fetched (same mtime and size) are skipped.
 //!   A file whose download failed holds the watermark back so that the next sync retries it.
+//!
+//! Why this file is over 600 lines: one sync round is one rule — the watermark, which file
+//! names are a point, the gain file's grammar and the download limits decide together which
+//! file counts, and splitting them would spread that rule over files. Its tests are in
+//! `sync/tests.rs`.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};

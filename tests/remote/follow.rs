@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use pmtwatch::pipeline::serial::Serial;
-use pmtwatch::remote::pipeline::{PointEvent, RemoteScan, follow_scan};
+use pmtwatch::remote::follow::{PointEvent, RemoteScan, follow_scan};
 use pmtwatch::remote::ssh::SshSession;
 
 const SERIAL: &str = "KM54321";

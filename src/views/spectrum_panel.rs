@@ -1,4 +1,4 @@
-//! The review panel of one scan point (opened from a grid cell or a shared link): the
+//! The spectrum panel of one scan point (opened from a grid cell or a shared link): the
 //! charge spectrum with its fit (optionally over the PMT type's reference spectrum), the
 //! fit's parameters from the point's `result.json`, previous/next in scan order, downloads
 //! and a link to share. The result is fetched only when the point itself changes (another
@@ -10,9 +10,9 @@ use dioxus::prelude::*;
 
 use super::ShellContext;
 use super::format::fmt_coords;
+use super::format::fmt_gain;
 use super::live::{OpenPoint, use_review_target};
 use crate::monitor::RunView;
-use crate::monitor::board::fmt_gain;
 use crate::pipeline::fit::param_unit;
 use crate::pipeline::point::PointResult;
 use crate::pipeline::scan::PointLabel;
@@ -94,7 +94,7 @@ fn params_table(r: &PointResult) -> Element {
 }
 
 #[component]
-pub fn ReviewPanel(view: ReadSignal<Arc<RunView>>, label: ReadSignal<String>) -> Element {
+pub fn SpectrumPanel(view: ReadSignal<Arc<RunView>>, label: ReadSignal<String>) -> Element {
     let ctx = use_context::<ShellContext>();
     let mut target = use_review_target();
     let mut overlay = use_signal(|| false);
@@ -111,7 +111,7 @@ pub fn ReviewPanel(view: ReadSignal<Arc<RunView>>, label: ReadSignal<String>) ->
             if at.is_none() {
                 return Ok(None);
             }
-            ctx.commands
+            ctx.reads
                 .point_result(&ctx.user, run, label)
                 .await
                 .map_err(|e| e.to_string())

@@ -1,0 +1,159 @@
+//! One point, once: its files copied here first (atomically), then the store (the `(run,
+//! label)` key drops repeats), then the board. Labels are checked ([`Label`]) before they
+//! name a directory.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::create_dir;
+use crate::monitor::{Error, Monitor, Result};
+use crate::pipeline::fit::Status;
+use crate::pipeline::label::Label;
+use crate::pipeline::point::Health;
+use crate::pipeline::scan::PointLabel;
+use crate::remote::follow::PointEvent;
+use crate::store::{self, Point, PointStatus};
+
+/// The stored form of a point event.
+fn point_of(run_id: i64, e: &PointEvent) -> Point {
+    let now = store::now();
+    match e {
+        PointEvent::Done(r) => {
+            let status = match r.status {
+                Status::Ok => match r.health {
+                    Health::Healthy => PointStatus::Healthy,
+                    Health::Poor => PointStatus::Poor,
+                },
+                Status::NoSignal => PointStatus::NoSignal,
+                Status::InsufficientData | Status::FitFailed => PointStatus::FitFailed,
+            };
+            Point {
+                run_id,
+                label: r.point.clone(),
+                theta: r.theta,
+                phi: r.phi,
+                hv: r.hv,
+                status,
+                gain: r.gain,
+                gain_err: r.gain_err,
+                message: r.message.clone().unwrap_or_default(),
+                at: now,
+            }
+        }
+        PointEvent::Failed { label, error } => {
+            let p = PointLabel::parse(label.as_str());
+            Point {
+                run_id,
+                label: label.to_string(),
+                theta: p.and_then(|p| p.theta()),
+                phi: p.and_then(|p| p.phi()),
+                hv: p.and_then(|p| p.hv()),
+                status: PointStatus::Failed,
+                gain: None,
+                gain_err: None,
+                message: error.clone(),
+                at: now,
+            }
+        }
+    }
+}
+
+fn label_of(e: &PointEvent) -> &str {
+    match e {
+        PointEvent::Done(r) => &r.point,
+        PointEvent::Failed { label, .. } => label.as_str(),
+    }
+}
+
+/// Copies `src` to `dest` atomically (temp name in the same directory, flushed to disk,
+/// then renamed); a failed copy leaves no `.part` file behind.
+pub(super) async fn copy_atomic(src: &Path, dest: &Path) -> std::io::Result<()> {
+    let tmp = dest.with_extension(format!(
+        "{}.part",
+        dest.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    let copied = async {
+        tokio::fs::copy(src, &tmp).await?;
+        tokio::fs::File::open(&tmp).await?.sync_all().await?;
+        tokio::fs::rename(&tmp, dest).await
+    }
+    .await;
+    if copied.is_err() {
+        // Best effort: the error that matters is the copy's.
+        let _ = tokio::fs::remove_file(&tmp).await;
+    }
+    copied
+}
+
+/// Files local, then the store, then the board: one point, once. `true` when it was new.
+pub(super) async fn record(
+    m: &Monitor,
+    run_id: i64,
+    e: &PointEvent,
+    copy_from: Option<&Path>,
+    local_dir: &Path,
+) -> Result<bool> {
+    let label = label_of(e);
+    if !Label::is_valid(label) {
+        tracing::warn!(run = run_id, "refused point label {label:?}");
+        return Ok(false);
+    }
+    if let Some(from) = copy_from {
+        let dir = local_dir.join(label);
+        create_dir(&dir).await?;
+        for name in ["charge.png", "result.json", "failed.json"] {
+            let src = from.join(label).join(name);
+            match copy_atomic(&src, &dir.join(name)).await {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(Error::Io {
+                        what: format!("copying {}", src.display()),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+    insert(m, point_of(run_id, e)).await
+}
+
+/// Stores a point and, when it is new, shows it.
+pub(super) async fn insert(m: &Monitor, point: Point) -> Result<bool> {
+    let p = point.clone();
+    let new = m.db(move |s| s.insert_point(&p)).await?;
+    if new {
+        m.publish(|b| {
+            if let Some(v) = b.runs.get_mut(&point.run_id) {
+                let v = Arc::make_mut(v);
+                v.points.insert(point.label.clone(), point);
+                v.run.points_done = v.points.len() as i64;
+            }
+        });
+    }
+    Ok(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 10, finding 8): a copy that failed left its `.part` file behind.
+    #[tokio::test]
+    async fn a_failed_copy_leaves_no_part_file() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let src = d.path().join("charge.png");
+        std::fs::write(&src, b"png").expect("write");
+        // The destination is a directory: the final rename fails after the copy.
+        let dest = d.path().join("out.png");
+        std::fs::create_dir(&dest).expect("mkdir");
+        assert!(copy_atomic(&src, &dest).await.is_err());
+        assert!(
+            !d.path().join("out.png.part").exists(),
+            "a .part file is left"
+        );
+        let ok = d.path().join("ok.png");
+        copy_atomic(&src, &ok).await.expect("copy");
+        assert_eq!(std::fs::read(&ok).expect("read"), b"png");
+    }
+}
