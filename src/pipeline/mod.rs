@@ -12,6 +12,7 @@
 //! - [`histogram`]: binned spectra with automatic range and binning.
 //! - [`fit`]: SPE models (`seed-compatible`, `poisson-gauss`, `bellamy`), minimiser, errors.
 //! - [`spectrum`]: channel roles, event alignment, window placement, cuts → the histogram.
+//! - [`hv`]: the HV check's power-law fit and the voltage at the target gain.
 //! - [`point`]: one scan point from files to a [`point::PointResult`] document.
 //! - [`serial`]: validated PMT serial numbers (safe in paths and remote commands).
 //! - [`scan`]: the R12860 directory layout (point names, θ/φ/HV labels, completeness).
@@ -19,12 +20,14 @@
 //! - [`plot`]: `charge.png` per point and the scan's gain map (plotters, embedded font).
 //! - [`table`]: a scan's points as CSV and Parquet (polars).
 //! - [`simulate`]: realistic R12860 scans with known truth.
+//! - [`simulate_hv`]: an HV check in the bench's layout with a known power law.
 
 pub mod config;
 pub mod data;
 pub mod error;
 pub mod fit;
 pub mod histogram;
+pub mod hv;
 pub mod output;
 pub mod plot;
 pub mod point;
@@ -32,6 +35,7 @@ pub mod readers;
 pub mod scan;
 pub mod serial;
 pub mod simulate;
+pub mod simulate_hv;
 pub mod spectrum;
 pub mod table;
 pub mod waveform;
