@@ -14,7 +14,9 @@ use super::hv_inputs::{Source, gather, serial_from_paths};
 use super::process::{ProcessArgs, load_config, process_options};
 use crate::pipeline::config::AnalysisConfig;
 use crate::pipeline::fit::{Model, Status};
-use crate::pipeline::hv::{DEFAULT_GAIN_SYST, ExclusionKind, HvFit, HvFitOptions, HvInput, fit_hv};
+use crate::pipeline::hv::{
+    DEFAULT_GAIN_SYST, DEFAULT_POINT_SYST, ExclusionKind, HvFit, HvFitOptions, HvInput, fit_hv,
+};
 use crate::pipeline::output::write_atomic;
 use crate::pipeline::plot::{HvPlot, hv_png};
 use crate::pipeline::point::{self, PointResult};
@@ -46,6 +48,10 @@ pub struct HvFitArgs {
     /// Relative gain-model systematic, stated separately from the statistical error.
     #[arg(long, value_name = "FRACTION", default_value_t = DEFAULT_GAIN_SYST)]
     pub gain_syst: f64,
+    /// Per-point relative uncertainty added in quadrature to each point's error (the
+    /// points' scatter about a pure power law); 0 for simulated data.
+    #[arg(long, value_name = "FRACTION", default_value_t = DEFAULT_POINT_SYST)]
+    pub point_syst: f64,
     /// Analysis configuration (TOML) for raw points and spectra.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -76,6 +82,11 @@ pub fn run(args: &HvFitArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    anyhow::ensure!(
+        args.point_syst.is_finite() && (0.0..1.0).contains(&args.point_syst),
+        "--point-syst must be a fraction between 0 and 1, got {}",
+        args.point_syst
+    );
     anyhow::ensure!(
         args.gain_syst.is_finite() && (0.0..1.0).contains(&args.gain_syst),
         "--gain-syst must be a fraction between 0 and 1, got {}",
@@ -113,6 +124,7 @@ pub fn run(args: &HvFitArgs) -> anyhow::Result<ExitCode> {
     let opts = HvFitOptions {
         target: args.target_q1.or(args.target).unwrap_or(1e7),
         gain_syst: args.gain_syst,
+        point_syst: args.point_syst,
         ..Default::default()
     };
     let fit = fit_hv(&inputs, &opts);
@@ -283,6 +295,7 @@ fn document(
         "hv_at_target_err_syst": fit.hv_at_target_err_syst,
         "hv_at_target_err_total": fit.hv_at_target_err_total,
         "gain_syst": fit.gain_syst,
+        "point_syst": fit.point_syst,
         "warnings": fit.warnings,
     });
     doc[key] = serde_json::json!(values);
@@ -318,7 +331,7 @@ fn write_outputs(
     let name = if q1_mode {
         format!("{prefix}HV_at_q1_{}.txt", fit.target)
     } else {
-        format!("{prefix}HV_at_gain_{:.2e}.txt", fit.target).replace('e', "e+")
+        format!("{prefix}HV_at_gain_{}.txt", c_sci(fit.target))
     };
     let text = match fit.hv_at_target {
         Some(v) => format!("{v:.1}\n"),
@@ -327,6 +340,18 @@ fn write_outputs(
     write_atomic(&out.join(name), text.as_bytes())?;
     write_atomic(&out.join("hv_fit.json"), &serde_json::to_vec_pretty(doc)?)?;
     Ok(())
+}
+
+/// `1e7` as C's `%.2e` writes it (`1.00e+07`), as the old script named its file.
+fn c_sci(v: f64) -> String {
+    let s = format!("{v:.2e}");
+    match s.split_once('e') {
+        Some((m, e)) => {
+            let exp: i32 = e.parse().unwrap_or(0);
+            format!("{m}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+        }
+        None => s,
+    }
 }
 
 /// The human-readable result.
@@ -369,7 +394,7 @@ fn print_summary(fit: &HvFit, points: &[Point], serial: Option<&str>, q1_mode: b
     let excl: Vec<String> = fit
         .exclusions
         .iter()
-        .map(|e| format!("{:.0} V excluded: {}", e.volts, e.reason))
+        .map(|e| format!("{:.0} V excluded: {}", e.volts, e.kind.words()))
         .collect();
     let tail = if excl.is_empty() {
         String::new()
