@@ -202,7 +202,7 @@ pub struct HvFit {
 /// The χ² survival function `P(χ²_k > x)` for integer `k` (closed forms: a finite sum
 /// for even `k`, erfc plus a finite sum for odd `k`).
 pub fn chi2_sf(x: f64, k: u32) -> f64 {
-    if !(x > 0.0) || k == 0 {
+    if x.is_nan() || x <= 0.0 || k == 0 {
         return 1.0;
     }
     let h = 0.5 * x;

@@ -77,6 +77,39 @@ fn ranges(f: &HvFit) -> ((f64, f64), (f64, f64)) {
     (span(&xs, 1.03), span(&ys, 1.3))
 }
 
+/// Round voltages for the x axis: an HV check spans a few hundred volts, far less than
+/// the decade a log axis would label by itself.
+fn volt_ticks(x: (f64, f64)) -> Vec<f64> {
+    let span = x.1 - x.0;
+    let step = [10.0, 20.0, 25.0, 50.0, 100.0, 200.0, 250.0, 500.0, 1000.0]
+        .into_iter()
+        .find(|s| span / s <= 10.0)
+        .unwrap_or(2000.0);
+    let first = (x.0 / step).ceil() as i64;
+    let last = (x.1 / step).floor() as i64;
+    (first..=last.min(first + 40))
+        .map(|k| k as f64 * step)
+        .collect()
+}
+
+/// 1-2-5 ticks per decade on the y axis (every integer mantissa when that gives fewer
+/// than three), so a span of less than a decade still reads.
+fn log_ticks(y: (f64, f64)) -> Vec<f64> {
+    let (k0, k1) = (y.0.log10().floor() as i32, y.1.log10().ceil() as i32);
+    let within = |ms: &[f64]| -> Vec<f64> {
+        (k0..=k1.min(k0 + 30))
+            .flat_map(|k| ms.iter().map(move |m| m * 10f64.powi(k)))
+            .filter(|v| *v >= y.0 && *v <= y.1)
+            .collect()
+    };
+    let t = within(&[1.0, 2.0, 5.0]);
+    if t.len() >= 3 {
+        t
+    } else {
+        within(&[1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])
+    }
+}
+
 fn draw(root: &Canvas, p: &HvPlot) -> Result<()> {
     let title = if p.title.trim().is_empty() {
         "gain vs HV"
@@ -93,14 +126,17 @@ fn draw(root: &Canvas, p: &HvPlot) -> Result<()> {
         .margin_top(5)
         .x_label_area_size(50)
         .y_label_area_size(80)
-        .build_cartesian_2d((x.0..x.1).log_scale(), (y.0..y.1).log_scale())
+        .build_cartesian_2d(
+            (x.0..x.1).log_scale().with_key_points(volt_ticks(x)),
+            (y.0..y.1).log_scale().with_key_points(log_ticks(y)),
+        )
         .map_err(draw_err)?;
     let x_fmt = |v: &f64| format!("{v:.0}");
     let y_fmt = |v: &f64| sig(*v, 2);
     chart
         .configure_mesh()
-        .x_labels(8)
-        .y_labels(8)
+        .x_labels(20)
+        .y_labels(20)
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
         .x_desc("high voltage [V]")
@@ -289,6 +325,17 @@ fn draw_info(area: &Canvas, p: &HvPlot) -> Result<()> {
 mod tests {
     use super::*;
     use crate::pipeline::hv::{ExclusionKind, HvFitOptions, HvInput, fit_hv};
+
+    #[test]
+    fn ticks_are_round_and_inside() {
+        assert_eq!(
+            volt_ticks((1455.0, 1750.0)),
+            vec![1500.0, 1550.0, 1600.0, 1650.0, 1700.0, 1750.0]
+        );
+        let t = log_ticks((30.0, 400.0));
+        assert_eq!(t, vec![50.0, 100.0, 200.0]);
+        assert!(log_ticks((6e6, 1.5e7)).len() >= 3);
+    }
 
     #[test]
     fn draws_fits_exclusions_and_empty_input() {
