@@ -39,7 +39,8 @@ fn font(size: u32) -> TextStyle<'static> {
     (FAMILY, size).into_font().color(&BLACK)
 }
 
-/// Axis ranges (both positive, for log axes) covering points, error bars and target.
+/// Axis ranges (both positive, for log axes) covering points, error bars, target and
+/// the fit line.
 fn ranges(f: &HvFit) -> ((f64, f64), (f64, f64)) {
     let mut xs: Vec<f64> = f.points.iter().map(|p| p.volts).collect();
     let mut ys: Vec<f64> = Vec::new();
@@ -74,7 +75,17 @@ fn ranges(f: &HvFit) -> ((f64, f64), (f64, f64)) {
             (1.0, 10.0)
         }
     };
-    (span(&xs, 1.03), span(&ys, 1.3))
+    let x = span(&xs, 1.03);
+    // The fit line over the whole x range stays on the plot (no flat clamped ends).
+    if let Some(law) = &f.fit {
+        for v in [x.0, x.1] {
+            let ly = law.ln_value_at(v).0;
+            if ly.is_finite() && ly.abs() < 700.0 {
+                ys.push(ly.exp());
+            }
+        }
+    }
+    (x, span(&ys, 1.3))
 }
 
 /// Round voltages for the x axis: an HV check spans a few hundred volts, far less than
@@ -227,7 +238,8 @@ fn draw(root: &Canvas, p: &HvPlot) -> Result<()> {
             )))
             .map_err(draw_err)?;
     }
-    // Excluded points without a value: a hollow marker on the bottom axis.
+    // Excluded points without a value: a hollow marker on the bottom axis. Every excluded
+    // point gets its kind written next to it (the reason in full is in the side column).
     chart
         .draw_series(
             f.points
@@ -235,6 +247,18 @@ fn draw(root: &Canvas, p: &HvPlot) -> Result<()> {
                 .filter(|pt| !pt.used && pt.value.is_none_or(|v| !(v > 0.0 && v.is_finite())))
                 .map(|pt| Circle::new((pt.volts, y.0), 5, EXCLUDED.stroke_width(2))),
         )
+        .map_err(draw_err)?;
+    let label_style = font(12).color(&EXCLUDED);
+    chart
+        .draw_series(f.points.iter().filter(|pt| !pt.used).map(|pt| {
+            let at = pt
+                .value
+                .filter(|v| *v > 0.0 && v.is_finite())
+                .map_or(y.0, |v| v.clamp(y.0, y.1));
+            let words = pt.excluded.as_ref().map_or("excluded", |e| e.kind.words());
+            EmptyElement::at((pt.volts, at))
+                + Text::new(words.to_string(), (8, -18), label_style.clone())
+        }))
         .map_err(draw_err)?;
     draw_info(&right, p)
 }
