@@ -247,6 +247,31 @@ fn simulated_bench_run_end_to_end() {
         assert!(out.join("EA0012_gain_vs_hv_loglog.png").is_file());
         let one = std::fs::read_to_string(out.join("EA0012_HV_at_gain_1.00e+07.txt")).expect("txt");
         assert!((one.trim().parse::<f64>().expect("a number") - v).abs() < 0.1);
+
+        // The same voltages processed first (`process --out <run>/data_HV_<V>`, as a
+        // cluster job leaves them): hv-fit over the result documents gives the same answer.
+        let results = tmp.path().join("results");
+        for volts in [1500, 1550, 1600, 1650, 1700] {
+            let files: Vec<_> = (0..3)
+                .map(|ch| layout.join(format!("wave{ch}save_HV_{volts}.txt")))
+                .collect();
+            let st = Command::new(BIN)
+                .arg("process")
+                .args(&files)
+                .args(["--serial", "EA0012", "--no-plot", "--json", "--out"])
+                .arg(results.join(format!("data_HV_{volts}")))
+                .stdout(std::process::Stdio::null())
+                .status()
+                .expect("run pmtwatch process");
+            assert!(st.success(), "process {volts} V failed");
+        }
+        let res_s = results.to_string_lossy().into_owned();
+        let (again, _) = hv_fit_json(&[&res_s, "--point-syst", "0"]);
+        let v2 = again["hv_at_target"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{again}"));
+        assert!((v2 - v).abs() < 0.01, "results {v2} V, raw {v} V");
+        assert_eq!(again["exclusions"], doc["exclusions"], "{again}");
     }
 }
 
