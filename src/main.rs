@@ -18,6 +18,8 @@ enum Command {
     Process(cli::process::ProcessArgs),
     /// Write a realistic simulated scan in the R12860 bench layout, with its truth.
     Simulate(cli::simulate::SimulateArgs),
+    /// Fit gain against HV (an HV check) and give the voltage for the target gain.
+    HvFit(cli::hv_fit::HvFitArgs),
     /// Remote profiles: test a connection (SSH, SLURM).
     Remote(cli::remote::RemoteArgs),
     /// Simulate a scan, process every point and compare the gains with the truth.
@@ -42,6 +44,7 @@ fn main() -> std::process::ExitCode {
     let result = match args.command {
         Command::Process(a) => cli::process::run(&a),
         Command::Simulate(a) => cli::simulate::run(&a),
+        Command::HvFit(a) => cli::hv_fit::run(&a),
         Command::Remote(a) => cli::remote::run(&a),
         Command::Demo(a) => cli::demo::run(&a),
         Command::Serve(a) => cli::serve::run(&a),

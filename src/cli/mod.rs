@@ -4,6 +4,9 @@
 //! - [`process`]: `pmtwatch process` — one point (files or a point directory).
 //! - [`watch`]: `pmtwatch process --watch` — follow a scan directory as points complete.
 //! - [`simulate`]: `pmtwatch simulate` — write a realistic scan with known truth.
+//! - [`simulate_hv`]: `pmtwatch simulate --hv-check` — an HV check in the bench's layout.
+//! - [`hv_fit`]: `pmtwatch hv-fit` — gain against HV and the voltage at the target gain.
+//! - [`hv_inputs`]: what `hv-fit` is given, sorted into one source per voltage.
 //! - [`demo`]: `pmtwatch demo --offline` — simulate a scan, process it and compare with the truth.
 //! - [`demo_live`]: `pmtwatch demo` — the dashboard on a simulated bench.
 //! - [`remote`]: `pmtwatch remote test` — the connection test of a remote profile.
@@ -14,11 +17,14 @@
 
 pub mod demo;
 pub mod demo_live;
+pub mod hv_fit;
+pub mod hv_inputs;
 pub mod process;
 pub mod remote;
 pub mod scan_outputs;
 pub mod serve;
 pub mod simulate;
+pub mod simulate_hv;
 pub mod token;
 pub mod user;
 pub mod watch;

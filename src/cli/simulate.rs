@@ -60,10 +60,16 @@ pub struct SimulateArgs {
     /// given), so the pipeline calls it poor. Repeatable.
     #[arg(long, value_name = "LABEL[=FACTOR]")]
     pub poor: Vec<String>,
+    /// HV check in the bench's layout with a known power law (`--hv-check --nominal V`).
+    #[command(flatten)]
+    pub hv_check: super::simulate_hv::HvCheckArgs,
 }
 
 /// Runs `pmtwatch simulate`.
 pub fn run(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
+    if args.hv_check.hv_check {
+        return super::simulate_hv::run(args);
+    }
     let serial = Serial::parse(&args.serial).map_err(|e| anyhow::anyhow!("--serial: {e}"))?;
     let interval = match args.interval {
         None => None,

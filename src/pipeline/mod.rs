@@ -12,6 +12,7 @@
 //! - [`histogram`]: binned spectra with automatic range and binning.
 //! - [`fit`]: SPE models (`seed-compatible`, `poisson-gauss`, `bellamy`), minimiser, errors.
 //! - [`spectrum`]: channel roles, event alignment, window placement, cuts → the histogram.
+//! - [`hv`]: the HV check's power-law fit and the voltage at the target gain.
 //! - [`point`]: one scan point from files to a [`point::PointResult`] document.
 //! - [`serial`]: validated PMT serial numbers (safe in paths and remote commands).
 //! - [`label`]: validated scan-point labels (one plain path component), used by every layer.
@@ -20,12 +21,14 @@
 //! - [`plot`]: `charge.png` per point and the scan's gain map (plotters, embedded font).
 //! - [`table`]: a scan's points as CSV and Parquet (polars).
 //! - [`simulate`]: realistic R12860 scans with known truth.
+//! - [`simulate_hv`]: an HV check in the bench's layout with a known power law.
 
 pub mod config;
 pub mod data;
 pub mod error;
 pub mod fit;
 pub mod histogram;
+pub mod hv;
 pub mod label;
 pub mod output;
 pub mod plot;
@@ -34,6 +37,7 @@ pub mod readers;
 pub mod scan;
 pub mod serial;
 pub mod simulate;
+pub mod simulate_hv;
 pub mod spectrum;
 pub mod table;
 pub mod waveform;

@@ -1,6 +1,6 @@
 //! Integration tests of the processing side, as one test binary: readers on the labs'
 //! real files, reference fits, robustness of every reader against broken input, the
-//! `process`/`simulate`/`demo` command lines, watch mode and the plots.
+//! `process`/`simulate`/`demo` command lines, watch mode, the plots and the HV check.
 //!
 //! One binary instead of one per file: every test binary links the whole dependency
 //! tree (polars, plotters, tokio …), so a binary per file multiplied link time and disk
@@ -8,6 +8,7 @@
 
 mod cli_process;
 mod demo;
+mod hv_check;
 mod plots;
 mod readers;
 mod readers_robustness;
