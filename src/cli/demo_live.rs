@@ -72,6 +72,7 @@ fn demo_profile(data: &Path, points: usize) -> ProfileSpec {
     spec.analysis.health = HealthRange {
         gain_min: 0.85e7,
         gain_max: 1.2e7,
+        ..HealthRange::default()
     };
     spec
 }

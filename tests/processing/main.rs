@@ -8,6 +8,7 @@
 
 mod cli_process;
 mod demo;
+mod hv_scan;
 mod plots;
 mod readers;
 mod readers_robustness;

@@ -6,7 +6,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use pmtwatch::pipeline::data::{ChargeInput, Input, Waveforms};
 use pmtwatch::pipeline::readers::{Format, ReadOptions, SampleType, detect, read, read_waveforms};
@@ -322,12 +321,12 @@ fn binary_u8_and_f32() {
 }
 
 #[test]
-fn binary_absurd_header_is_a_quick_error() {
+fn binary_absurd_header_is_an_error() {
+    // (That it is a quick one — no 2 GB allocation first — is measured by
+    // `benches/pipeline.rs`, `readers/binary_absurd_header`, not asserted on a clock here.)
     let bytes = binary_event(1 << 31, 0, 0, &[0; 40]);
     let (_d, path) = temp_file("wave0.dat", &bytes);
-    let t = Instant::now();
     let e = read(&path, &opts()).unwrap_err().to_string();
-    assert!(t.elapsed() < Duration::from_secs(1));
     assert!(e.contains("wave0.dat") && e.contains("at byte 0"), "{e}");
     assert!(e.contains("2147483648"), "{e}");
 }

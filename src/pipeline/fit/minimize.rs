@@ -14,7 +14,7 @@ use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 
 use super::covariance::covariance;
-use super::models::Kind;
+use super::models::{Kind, UA_MAX_FRACTION};
 use super::seed;
 use super::{FitCurve, FitResult, Model, Param, Status};
 use crate::pipeline::histogram::Histogram;
@@ -30,12 +30,47 @@ const PEDESTAL_REACH: f64 = 6.0;
 /// Q1 must stand this many pedestal widths clear of the pedestal.
 const MIN_Q1_OVER_SIGMA0: f64 = 2.5;
 
+/// Starting values of the under-amplified component (fraction, mean and width in units
+/// of Q1), each tried from the poisson-gauss minimum; the lowest −ln L wins.
+const UA_STARTS: [[f64; 3]; 2] = [[0.08, 0.3, 10.0], [0.2, 0.35, 2.0]];
+
+/// Spectra with fewer entries than this, and fewer than [`MIN_BEYOND_PEDESTAL`] of them
+/// more than 3σ0 above the pedestal, are `insufficient_data` (nearly empty).
+const NEARLY_EMPTY_ENTRIES: f64 = 1000.0;
+const MIN_BEYOND_PEDESTAL: f64 = 50.0;
+
+/// How much the under-amplified component must improve 2·ln L over poisson-gauss to be
+/// kept (three more parameters, one at its boundary: ~1 % false positives).
+const UA_MIN_GAIN: f64 = 9.0;
+
+/// A poisson-gauss minimum as the under-amplified model's with w = 0: the shape of the
+/// absent component (its mean and Gamma shape) at nominal values, without errors.
+fn nested_without_ua(pg: Minimum) -> Minimum {
+    let np_pg = pg.p.len();
+    let np = np_pg + 3;
+    let mut p = pg.p;
+    p.extend([0.0, 0.3, 10.0]);
+    let cov = pg.cov.map(|c| {
+        let mut full = vec![f64::NAN; np * np];
+        for r in 0..np_pg {
+            full[r * np..r * np + np_pg].copy_from_slice(&c[r * np_pg..(r + 1) * np_pg]);
+        }
+        full
+    });
+    Minimum {
+        p,
+        nll: pg.nll,
+        cov,
+        iterations: pg.iterations,
+    }
+}
+
 /// The likelihood of one model on one histogram (bin units).
 struct Problem<'a> {
     kind: Kind,
     counts: &'a [f64],
     /// Likelihood evaluations, for the benchmark notes.
-    evals: AtomicU64,
+    evals: &'a AtomicU64,
     /// The minimiser sees −ln L / scale (scale = entries), so that gradients are of
     /// order one whatever the statistics and the first L-BFGS step stays sensible.
     scale: f64,
@@ -83,13 +118,175 @@ impl Problem<'_> {
                     }
                 }
             }
+            l += self.penalty(p, Some(g), None);
+        } else {
+            l += self.penalty(p, None, None);
         }
         if l.is_finite() { l } else { f64::MAX / 4.0 }
+    }
+
+    /// The one physical constraint the likelihood cannot express: an SPE whose width σ1
+    /// exceeds its charge Q1 is not a photoelectron peak (a wide Gaussian at the pedestal
+    /// would otherwise describe a non-Gaussian pedestal's tails). A quadratic wall beyond
+    /// σ1 = Q1, zero inside; adds its gradient (and, with `hess`, its Hessian, row stride
+    /// np) in the natural parameters.
+    fn penalty(&self, p: &[f64], grad: Option<&mut [f64]>, hess: Option<&mut [f64]>) -> f64 {
+        if !matches!(self.kind, Kind::PoissonGauss | Kind::Bellamy | Kind::Underamp) {
+            return 0.0;
+        }
+        let (q1, s1) = (p[3], p[4]);
+        let t = s1 / q1 - 1.0;
+        if !(t > 0.0) {
+            return 0.0;
+        }
+        let w = 0.1 * self.scale + 1000.0;
+        if let Some(g) = grad {
+            g[4] += 2.0 * w * t / q1;
+            g[3] -= 2.0 * w * t * s1 / (q1 * q1);
+        }
+        if let Some(h) = hess {
+            let np = p.len();
+            h[4 * np + 4] += 2.0 * w / (q1 * q1);
+            let a = s1 / (q1 * q1);
+            h[3 * np + 3] += 2.0 * w * (a * a + 2.0 * t * s1 / (q1 * q1 * q1));
+            let c = 2.0 * w * (-a / q1 - t / (q1 * q1));
+            h[3 * np + 4] += c;
+            h[4 * np + 3] += c;
+        }
+        w * t * t
     }
 
     fn nll_theta(&self, theta: &[f64]) -> f64 {
         self.nll(&self.params(theta), None)
     }
+
+    /// −ln L, gradient and Fisher information with respect to the natural parameters.
+    fn nll_fisher_natural(&self, p: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
+        self.fisher_with(p, false)
+    }
+
+    /// −ln L at internal parameters `theta`, its gradient and the Fisher information
+    /// Σ ∂ν ∂νᵀ / ν (the expected Hessian of a Poisson likelihood), both with respect to
+    /// `theta` (the transforms' second derivatives are left out: a Gauss–Newton step).
+    fn nll_fisher(&self, theta: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
+        self.fisher_with(theta, true)
+    }
+
+    /// [`Self::nll_fisher`] at internal (`internal`) or natural parameters `x`.
+    fn fisher_with(&self, x: &[f64], internal: bool) -> (f64, Vec<f64>, Vec<f64>) {
+        self.evals.fetch_add(1, Ordering::Relaxed);
+        let p = if internal { self.params(x) } else { x.to_vec() };
+        let np = p.len();
+        let bins = self.counts.len();
+        let mut nu = vec![0.0; bins];
+        let mut jac = vec![0.0; bins * np];
+        self.kind.eval(&p, &mut nu, Some(&mut jac));
+        let d: Vec<f64> = if internal {
+            self.kind
+                .transforms()
+                .iter()
+                .zip(&p)
+                .map(|(t, &v)| t.derivative(v))
+                .collect()
+        } else {
+            vec![1.0; np]
+        };
+        let mut l = 0.0;
+        let mut g = vec![0.0; np];
+        let mut f = vec![0.0; np * np];
+        let mut row = vec![0.0; np];
+        for i in 0..bins {
+            let n = self.counts[i];
+            let v = nu[i].max(1e-300);
+            l += v - n;
+            if n > 0.0 {
+                l += n * (n / v).ln();
+            }
+            if nu[i] < 1e-12 {
+                continue;
+            }
+            let r = 1.0 - n / v;
+            for j in 0..np {
+                row[j] = jac[i * np + j] * d[j];
+                g[j] += r * row[j];
+            }
+            let inv = 1.0 / v;
+            for a in 0..np {
+                let ra = row[a] * inv;
+                if ra == 0.0 {
+                    continue;
+                }
+                for b in a..np {
+                    f[a * np + b] += ra * row[b];
+                }
+            }
+        }
+        for a in 0..np {
+            for b in 0..a {
+                f[a * np + b] = f[b * np + a];
+            }
+        }
+        let (mut gp, mut hp) = (vec![0.0; np], vec![0.0; np * np]);
+        l += self.penalty(&p, Some(&mut gp), Some(&mut hp));
+        for a in 0..np {
+            g[a] += gp[a] * d[a];
+            for b in 0..np {
+                f[a * np + b] += hp[a * np + b] * d[a] * d[b];
+            }
+        }
+        (if l.is_finite() { l } else { f64::MAX / 4.0 }, g, f)
+    }
+}
+
+/// Minimises by Fisher scoring with Levenberg–Marquardt damping, in internal parameters:
+/// each step solves (F + λ·diag F) δ = −∇ with the Fisher information F, which a binned
+/// Poisson likelihood gives for free from the model's Jacobian. Converges in tens of
+/// evaluations where a quasi-Newton method needs hundreds on the nine-parameter
+/// under-amplified model. Returns the end point, its −ln L and the iterations.
+fn fisher_scoring(problem: &Problem, mut theta: Vec<f64>) -> (Vec<f64>, f64, u64) {
+    let np = theta.len();
+    let mut lambda = 1e-3;
+    let (mut nll, mut g, mut f) = problem.nll_fisher(&theta);
+    let mut iterations = 0;
+    for _ in 0..200 {
+        iterations += 1;
+        let mut step = None;
+        while lambda < 1e12 {
+            let mut a = f.clone();
+            for j in 0..np {
+                a[j * np + j] += lambda * f[j * np + j].max(1e-12) + 1e-12;
+            }
+            let Some(chol) = nalgebra::DMatrix::from_row_slice(np, np, &a).cholesky() else {
+                lambda *= 10.0;
+                continue;
+            };
+            let delta = chol.solve(&nalgebra::DVector::from_iterator(
+                np,
+                g.iter().map(|x| -x),
+            ));
+            let trial: Vec<f64> = theta.iter().zip(delta.iter()).map(|(t, d)| t + d).collect();
+            let c = problem.nll_theta(&trial);
+            if c.is_finite() && c <= nll {
+                step = Some((trial, c, delta.amax()));
+                break;
+            }
+            lambda *= 10.0;
+        }
+        let Some((trial, c, size)) = step else {
+            break;
+        };
+        let gain = nll - c;
+        theta = trial;
+        lambda = (lambda * 0.1).max(1e-9);
+        (nll, g, f) = problem.nll_fisher(&theta);
+        if gain < 1e-9 * nll.abs().max(1.0) && size < 1e-6 {
+            break;
+        }
+        if gain < 1e-10 {
+            break;
+        }
+    }
+    (theta, nll, iterations)
 }
 
 impl CostFunction for Problem<'_> {
@@ -128,10 +325,12 @@ struct Minimum {
 /// estimate, which is what stalls quasi-Newton methods on these likelihoods).
 fn minimize(kind: Kind, counts: &[f64], p0: &[f64]) -> Result<Minimum, String> {
     let scale = counts.iter().sum::<f64>().max(1.0);
+    let evals = AtomicU64::new(0);
+    let t0 = std::time::Instant::now();
     let problem = || Problem {
         kind,
         counts,
-        evals: AtomicU64::new(0),
+        evals: &evals,
         scale,
     };
     let mut theta: Vec<f64> = kind
@@ -142,10 +341,25 @@ fn minimize(kind: Kind, counts: &[f64], p0: &[f64]) -> Result<Minimum, String> {
         .collect();
     let mut cost = problem().nll_theta(&theta);
     let mut iterations = 0;
-    for _round in 0..4 {
+    if matches!(kind, Kind::Underamp | Kind::PoissonGauss) {
+        let (t, c, it) = fisher_scoring(&problem(), theta.clone());
+        iterations += it;
+        if c < cost {
+            theta = t;
+            cost = c;
+        }
+    }
+    // L-BFGS: the minimiser of the other models, and a check after Fisher scoring for
+    // poisson-gauss (it stops at once when the gradient is already flat).
+    let rounds = match kind {
+        Kind::Underamp => 0,
+        Kind::PoissonGauss => 1,
+        _ => 4,
+    };
+    for _round in 0..rounds {
         let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10)
             .with_tolerance_grad(1e-9)
-            .and_then(|s| s.with_tolerance_cost(1e-14))
+            .and_then(|s| s.with_tolerance_cost(1e-9 / scale))
             .map_err(|e| e.to_string())?;
         let res = Executor::new(problem(), solver)
             .configure(|state| state.param(theta.clone()).max_iters(400))
@@ -173,7 +387,30 @@ fn minimize(kind: Kind, counts: &[f64], p0: &[f64]) -> Result<Minimum, String> {
     if !nll.is_finite() || p.iter().any(|v| !v.is_finite()) {
         return Err("minimiser ended at a non-finite point".into());
     }
-    let cov = covariance(&p, problem.kind, |x, g| problem.nll(x, g));
+    let cov = if kind == Kind::Underamp {
+        // The under-amplified model's SPE derivatives are numerical: a Hessian by
+        // differences of them would be noise. Its Fisher information is exact (from the
+        // Jacobian) and is the Hessian's expectation at the minimum.
+        let (_, _, f) = problem.nll_fisher_natural(&p);
+        super::covariance::from_hessian(&f, &p, kind)
+    } else {
+        covariance(&p, problem.kind, |x, g| problem.nll(x, g))
+    };
+    tracing::debug!(
+        ?kind,
+        iterations,
+        evaluations = evals.load(Ordering::Relaxed),
+        ms = t0.elapsed().as_secs_f64() * 1e3,
+        nll,
+        "minimised"
+    );
+    if std::env::var("PMTWATCH_FIT_DEBUG").is_ok() {
+        eprintln!(
+            "{kind:?}: {iterations} iterations, {} evaluations, {:.1} ms, nll {nll:.2}, p {p:?}",
+            evals.load(Ordering::Relaxed),
+            t0.elapsed().as_secs_f64() * 1e3
+        );
+    }
     Ok(Minimum {
         p,
         nll,
@@ -213,6 +450,7 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
         },
         Model::PoissonGauss => Kind::PoissonGauss,
         Model::Bellamy => Kind::Bellamy,
+        Model::PoissonGaussUa => Kind::Underamp,
     };
     let npar = kind.names().len();
     let filled = h.counts.iter().filter(|&&c| c > 0.0).count();
@@ -237,6 +475,9 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
         Kind::Seed { origin } => (0, seed::seed_start(&h.counts, origin).to_vec(), None),
         _ => {
             let st = seed::poisson_start(&h.counts);
+            if std::env::var("PMTWATCH_FIT_DEBUG").is_ok() {
+                eprintln!("start {st:?} bins {} width {}", h.counts.len(), h.width);
+            }
             let first = ((st.q0 - PEDESTAL_REACH * st.s0).floor().max(0.0) as usize)
                 .min(h.counts.len().saturating_sub(1));
             let q0 = st.q0 - first as f64;
@@ -250,6 +491,29 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
     };
     let counts = &h.counts[first..];
     let excluded: f64 = h.counts[..first].iter().sum();
+    // A nearly empty spectrum (a broken acquisition: a few hundred entries, almost all in
+    // the pedestal) is reported as such, not fitted into a number.
+    if !matches!(kind, Kind::Seed { .. }) && total < NEARLY_EMPTY_ENTRIES {
+        let (q0, s0) = (p0[1] + first as f64, p0[2]);
+        let beyond: f64 = h
+            .counts
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (*i as f64 + 0.5) > q0 + 3.0 * s0)
+            .map(|(_, c)| c)
+            .sum();
+        if beyond < MIN_BEYOND_PEDESTAL {
+            return FitResult::without_fit(
+                Status::InsufficientData,
+                model,
+                h,
+                format!(
+                    "nearly empty: {total:.0} entries, {beyond:.0} of them beyond the pedestal \
+                     (at least {MIN_BEYOND_PEDESTAL:.0} are needed for an SPE fit)"
+                ),
+            );
+        }
+    }
     // The moments and peaks behind the start values can mislead (a high occupancy hides
     // the SPE peak; a tail pulls the mean), and a quasi-Newton method finds the minimum
     // nearest its start. A few starts around Q1 cost a millisecond and remove that risk:
@@ -264,10 +528,17 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
             starts.push(p);
         }
     }
+    // The under-amplified model starts from the poisson-gauss minimum (which it nests
+    // at w = 0): first the plain model from its starts, then the full one from there.
+    let first_kind = if kind == Kind::Underamp {
+        Kind::PoissonGauss
+    } else {
+        kind
+    };
     let mut best: Option<Minimum> = None;
     let mut last_err = String::new();
     for p in &starts {
-        match minimize(kind, counts, p) {
+        match minimize(first_kind, counts, p) {
             Ok(m) if best.as_ref().is_none_or(|b| m.nll < b.nll) => best = Some(m),
             Ok(_) => {}
             Err(e) => last_err = e,
@@ -289,6 +560,36 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
             best = m;
         }
     }
+    let mut notes = Vec::new();
+    if kind == Kind::Underamp {
+        let pg = best.p.clone();
+        let mut ua: Option<Minimum> = None;
+        for extra in UA_STARTS {
+            let mut p1 = pg.clone();
+            p1.extend(extra);
+            // A start that fails leaves the poisson-gauss minimum to stand.
+            if let Ok(m) = minimize(kind, counts, &p1)
+                && ua.as_ref().is_none_or(|b| m.nll < b.nll)
+            {
+                ua = Some(m);
+            }
+        }
+        let gain = ua.as_ref().map(|u| 2.0 * (best.nll - u.nll));
+        match ua {
+            // The under-amplified component is kept only where the spectrum asks for it:
+            // with none in the data it would still take a little of the Gaussian's low
+            // side (its fraction cannot go below 0), and push Q1 up.
+            Some(u) if gain.is_some_and(|g| g >= UA_MIN_GAIN) => best = u,
+            _ => {
+                notes.push(format!(
+                    "no under-amplified component found (it improves 2·ln L by {:.1} < \
+                     {UA_MIN_GAIN}): fitted without one",
+                    gain.unwrap_or(f64::NAN)
+                ));
+                best = nested_without_ua(best);
+            }
+        }
+    }
     // Back to the bins of the whole histogram: q0 is the only positional parameter.
     if first > 0 {
         best.p[1] += first as f64;
@@ -303,6 +604,7 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
     };
     let mut r = assemble(kind, model, h, span, best, pedestal_only.map(|m| m.nll));
     r.excluded = excluded.round() as u64;
+    r.notes.extend(notes);
     r
 }
 
@@ -328,6 +630,24 @@ fn assemble(
             _ => (1.0, 0.0),
         }
     };
+    let chi2 = 2.0 * m.nll;
+    let ndf = span.saturating_sub(np) as u32;
+    let mut notes = Vec::new();
+    if kind == Kind::Underamp && m.p[6] > UA_MAX_FRACTION * (1.0 - 1e-3) {
+        notes.push(format!(
+            "the under-amplified fraction is at its limit {UA_MAX_FRACTION}: the spectrum \
+             asks for more low-charge events than photoelectrons can physically give (a \
+             background, or a pedestal that is not Gaussian); Q1 is from the fully amplified \
+             peak with that limit"
+        ));
+    }
+    // Errors from the Hessian assume the model describes the spectrum; where χ²/ndf says
+    // it does not, they are scaled up by √(χ²/ndf) (the PDG's prescription).
+    let error_scale = if ndf > 0 {
+        (chi2 / f64::from(ndf)).sqrt().max(1.0)
+    } else {
+        1.0
+    };
     let mut params = BTreeMap::new();
     for (j, name) in names.iter().enumerate() {
         let (scale, offset) = unit_map(name);
@@ -336,7 +656,7 @@ fn assemble(
             .as_ref()
             .map(|c| c[j * np + j])
             .filter(|v| *v >= 0.0)
-            .map(|v| v.sqrt() * scale.abs());
+            .map(|v| v.sqrt() * scale.abs() * error_scale);
         params.insert(
             (*name).to_string(),
             Param {
@@ -372,8 +692,48 @@ fn assemble(
             },
         );
     }
-    let chi2 = 2.0 * m.nll;
-    let ndf = span.saturating_sub(np) as u32;
+    if kind == Kind::Underamp {
+        // The mean SPE charge, under-amplified part included: (1 − w)·⟨N(Q1, σ1) truncated
+        // at 0⟩ + w·r·Q1, with its error from the covariance (numerical gradient).
+        let mean_of = |p: &[f64]| {
+            let (q1, s1, wf, r) = (p[3], p[4], p[6], p[7]);
+            let a = q1 / s1;
+            let pdf = (-0.5 * a * a).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            let cdf = 0.5 * libm::erfc(-a / std::f64::consts::SQRT_2);
+            (1.0 - wf) * (q1 + s1 * pdf / cdf.max(1e-300)) + wf * r * q1
+        };
+        let value = mean_of(&m.p);
+        let grad: Vec<f64> = (0..np)
+            .map(|j| {
+                let h = 1e-6 * m.p[j].abs().max(1e-6);
+                let (mut a, mut b) = (m.p.clone(), m.p.clone());
+                a[j] += h;
+                b[j] -= h;
+                (mean_of(&a) - mean_of(&b)) / (2.0 * h)
+            })
+            .collect();
+        let var = m.cov.as_ref().map(|c| {
+            let mut v = 0.0;
+            for a in 0..np {
+                for b in 0..np {
+                    let cab = c[a * np + b];
+                    if grad[a] != 0.0 && grad[b] != 0.0 && cab.is_finite() {
+                        v += grad[a] * grad[b] * cab;
+                    }
+                }
+            }
+            v
+        });
+        params.insert(
+            "mean_spe".into(),
+            Param {
+                value: value * w,
+                error: var
+                    .filter(|v| *v >= 0.0)
+                    .map(|v| v.sqrt() * w * error_scale),
+            },
+        );
+    }
 
     let curve = curve(kind, h, &m.p);
     let mut result = FitResult {
@@ -386,13 +746,15 @@ fn assemble(
         range: [h.lo, h.hi()],
         iterations: m.iterations,
         excluded: 0,
+        error_scale,
+        notes,
         curve: Some(curve),
     };
     let fail = |r: &mut FitResult, s: Status, msg: String| {
         r.status = s;
         r.message = Some(msg);
     };
-    if matches!(kind, Kind::PoissonGauss | Kind::Bellamy) {
+    if matches!(kind, Kind::PoissonGauss | Kind::Bellamy | Kind::Underamp) {
         let (n, s0, q1, mu) = (m.p[0], m.p[2], m.p[3], m.p[5]);
         let delta = ped_nll.map(|l0| 2.0 * (l0 - m.nll));
         if mu * n < MIN_SIGNAL_EVENTS {
@@ -404,15 +766,6 @@ fn assemble(
                     mu * n
                 ),
             );
-        } else if q1 < MIN_Q1_OVER_SIGMA0 * s0 {
-            fail(
-                &mut result,
-                Status::NoSignal,
-                format!(
-                    "the fitted SPE ({:.3}σ₀ from the pedestal) is not separated from the pedestal noise",
-                    q1 / s0
-                ),
-            );
         } else if let Some(d) = delta
             && d < MIN_SIGNAL_DELTA
         {
@@ -420,6 +773,24 @@ fn assemble(
                 &mut result,
                 Status::NoSignal,
                 format!("an SPE component improves the fit by only Δχ² = {d:.1}: pedestal only"),
+            );
+        } else if q1 < MIN_Q1_OVER_SIGMA0 * s0 {
+            // There is a signal (the pedestal alone does not describe the spectrum), but
+            // its SPE peak lies within the pedestal's noise: no gain can be read off.
+            fail(
+                &mut result,
+                Status::Unresolved,
+                format!(
+                    "pedestal and SPE overlap: the fitted SPE lies {:.2} pedestal widths \
+                     (σ₀ = {:.3e} {}) from the pedestal, at least {MIN_Q1_OVER_SIGMA0} are \
+                     needed to separate them{}",
+                    q1 / s0,
+                    s0 * w,
+                    h.unit,
+                    delta.map_or(String::new(), |d| format!(
+                        "; the spectrum is not pedestal only (Δχ² = {d:.0})"
+                    ))
+                ),
             );
         }
     }
