@@ -184,12 +184,14 @@ fn point_to_charges(files: &[PathBuf; 3], cfg: &AnalysisConfig) -> Vec<f64> {
     let waves: Vec<Waveforms> = files.par_iter().map(|p| read_waves(p)).collect();
     let (q, ft) = rayon::join(
         || charges(&waves[2], cfg),
-        || waveform::features(
+        || {
+            waveform::features(
                 &waves[0],
                 &cfg.trigger_pulse(),
                 Polarity::Positive,
                 &cfg.digitizer,
-            ),
+            )
+        },
     );
     black_box(ft);
     q
@@ -271,8 +273,9 @@ fn stages(c: &mut Criterion, fx: &Fixture) {
     });
     g.bench_function("features", |b| {
         b.iter(|| {
-            fx.one_thread
-                .install(|| waveform::features(black_box(&w), &cfg.pmt, Polarity::Negative, &cfg.digitizer))
+            fx.one_thread.install(|| {
+                waveform::features(black_box(&w), &cfg.pmt, Polarity::Negative, &cfg.digitizer)
+            })
         })
     });
     g.bench_function("integrate", |b| {

@@ -261,7 +261,9 @@ mod tests {
         // above, which stretch the range.
         let mut state = 7u64;
         let mut uni = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
         };
         let mut v = Vec::new();
@@ -277,16 +279,26 @@ mod tests {
         }
         v.push(10.8);
         let h = Histogram::auto(&v, None, None, "pC").expect("hist");
-        assert!(h.width <= 0.08, "width {} for a pedestal σ of 0.124", h.width);
+        assert!(
+            h.width <= 0.08,
+            "width {} for a pedestal σ of 0.124",
+            h.width
+        );
     }
 
     #[test]
     fn auto_bins_resolve_the_pedestal_at_high_occupancy() {
         // A narrow pedestal (σ 0.1) with 5 % of the events, and broad signal to 20.
-        let mut v: Vec<f64> = (0..1000).map(|i| 0.1 * ((i as f64 + 0.5) / 1000.0 * 6.0 - 3.0)).collect();
+        let mut v: Vec<f64> = (0..1000)
+            .map(|i| 0.1 * ((i as f64 + 0.5) / 1000.0 * 6.0 - 3.0))
+            .collect();
         v.extend((0..19_000).map(|i| 1.0 + 19.0 * (i as f64 / 19_000.0)));
         let h = Histogram::auto(&v, None, None, "pC").expect("hist");
-        assert!(h.width <= 0.12, "width {} for a pedestal σ of ~0.1", h.width);
+        assert!(
+            h.width <= 0.12,
+            "width {} for a pedestal σ of ~0.1",
+            h.width
+        );
     }
 
     #[test]
@@ -302,6 +314,10 @@ mod tests {
             .collect();
         let h = Histogram::from_centers(&centers, &vec![1.0; 1500], "mV*ns").expect("h");
         assert!((h.lo + 500.0).abs() < 1e-3, "lo {}", h.lo);
-        assert!((h.width - 2500.0 / 1500.0).abs() < 1e-6, "width {}", h.width);
+        assert!(
+            (h.width - 2500.0 / 1500.0).abs() < 1e-6,
+            "width {}",
+            h.width
+        );
     }
 }

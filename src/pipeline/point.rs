@@ -54,13 +54,22 @@ pub fn judge(
         );
     };
     let k = h.confidence_sigma;
-    let fit_note = chi2_ndf
-        .filter(|c| *c > h.max_chi2_ndf)
-        .map(|c| format!("the fit does not describe the spectrum (χ²/ndf = {c:.1} > {})", h.max_chi2_ndf));
+    let fit_note = chi2_ndf.filter(|c| *c > h.max_chi2_ndf).map(|c| {
+        format!(
+            "the fit does not describe the spectrum (χ²/ndf = {c:.1} > {})",
+            h.max_chi2_ndf
+        )
+    });
     if h.contains(g) {
         return match fit_note {
-            Some(n) => (Health::Warning, format!("gain {g:.4e} inside the band, but {n}")),
-            None => (Health::Healthy, format!("gain {g:.4e} inside the band {band}")),
+            Some(n) => (
+                Health::Warning,
+                format!("gain {g:.4e} inside the band, but {n}"),
+            ),
+            None => (
+                Health::Healthy,
+                format!("gain {g:.4e} inside the band {band}"),
+            ),
         };
     }
     let (side, edge) = if g < h.gain_min {

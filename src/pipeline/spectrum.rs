@@ -147,14 +147,31 @@ pub fn waveform_spectrum(
     };
     // Each channel's polarity: configured, or from the data (`auto`).
     let pmt_scan = scan(pmt, cfg.pmt.threshold_mv);
-    let pmt_pol = pmt_polarity(cfg.pmt.polarity, &pmt_scan, &channel_name(pmt, "PMT"), warnings);
+    let pmt_pol = pmt_polarity(
+        cfg.pmt.polarity,
+        &pmt_scan,
+        &channel_name(pmt, "PMT"),
+        warnings,
+    );
     let trig_pol = trig.and_then(|t| {
         let s = scan(t, cfg.trigger.threshold_mv);
-        trigger_polarity(cfg.trigger.polarity, &s, &channel_name(t, "trigger"), true, warnings)
+        trigger_polarity(
+            cfg.trigger.polarity,
+            &s,
+            &channel_name(t, "trigger"),
+            true,
+            warnings,
+        )
     });
     if let Some(p) = pickoff {
         let s = scan(p, cfg.pickoff.threshold_mv);
-        trigger_polarity(cfg.pickoff.polarity, &s, &channel_name(p, "pick-off"), false, warnings);
+        trigger_polarity(
+            cfg.pickoff.polarity,
+            &s,
+            &channel_name(p, "pick-off"),
+            false,
+            warnings,
+        );
     }
     let trig = trig.filter(|_| trig_pol.is_some());
     let (fp, ft) = rayon::join(
@@ -190,8 +207,7 @@ pub fn waveform_spectrum(
         warnings,
     );
     let starts: Vec<Option<i64>> = anchors.iter().map(|a| a.map(|a| a - pre)).collect();
-    let (mut q, clipped) =
-        waveform::integrate(pmt, &fp.baseline, pmt_pol, &starts, w.length, dig);
+    let (mut q, clipped) = waveform::integrate(pmt, &fp.baseline, pmt_pol, &starts, w.length, dig);
     if clipped > 0 {
         warnings.push(format!(
             "{clipped} events had the charge window partly outside the record (clipped)"
@@ -274,9 +290,7 @@ fn pmt_polarity(
     warnings: &mut Vec<String>,
 ) -> Polarity {
     let d = scan.dominant();
-    let clear = |p: Polarity| {
-        scan.count(p) >= MIN_PULSES.max(3 * scan.count(p.flip()))
-    };
+    let clear = |p: Polarity| scan.count(p) >= MIN_PULSES.max(3 * scan.count(p.flip()));
     match setting.fixed() {
         Some(p) => {
             if clear(p.flip()) {
@@ -388,7 +402,15 @@ fn anchors(
                  placed from the PMT pulses instead"
                     .into(),
             );
-            anchors(WindowMode::Auto, cfg, fp, trig_start, false, record_len, warnings)
+            anchors(
+                WindowMode::Auto,
+                cfg,
+                fp,
+                trig_start,
+                false,
+                record_len,
+                warnings,
+            )
         }
         WindowMode::Auto if have_trigger => {
             // Transit time from the data: the most frequent PMT − trigger delay.

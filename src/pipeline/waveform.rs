@@ -156,7 +156,11 @@ impl PolarityScan {
                 self.threshold_mv, self.events
             )
         } else {
-            format!("{p} pulses of ~{} mV in {n} of {} events", round_mv(h), self.events)
+            format!(
+                "{p} pulses of ~{} mV in {n} of {} events",
+                round_mv(h),
+                self.events
+            )
         }
     }
 }
@@ -226,12 +230,7 @@ pub fn scan_polarity(
 
 /// Baseline, peak and leading edge of every event, for pulses of sign `polarity` (the
 /// resolved sign: `cfg.polarity` may be `auto`).
-pub fn features(
-    w: &Waveforms,
-    cfg: &PulseConfig,
-    polarity: Polarity,
-    dig: &Digitizer,
-) -> Features {
+pub fn features(w: &Waveforms, cfg: &PulseConfig, polarity: Polarity, dig: &Digitizer) -> Features {
     let n = w.events();
     let mut f = Features {
         baseline: vec![0.0; n],

@@ -30,7 +30,11 @@ fn cell_button(
     let coords = fmt_coords(&cell.point);
     let mut tip = match cell.gain_err {
         Some(e) if cell.gain.is_some() => {
-            format!("{} · {word} · gain {gain} ± {}", cell.label, fmt_gain(Some(e)))
+            format!(
+                "{} · {word} · gain {gain} ± {}",
+                cell.label,
+                fmt_gain(Some(e))
+            )
         }
         _ => format!("{} · {word}", cell.label),
     };

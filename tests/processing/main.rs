@@ -8,6 +8,7 @@
 
 mod cli_process;
 mod demo;
+mod fit_status;
 mod hv_scan;
 mod plots;
 mod readers;

@@ -40,8 +40,7 @@ fn pmtwatch(args: &[&str]) -> std::process::Output {
 fn simulate_scan(dir: &Path, extra: &[&str]) -> Vec<(PathBuf, f64)> {
     let scan = dir.to_str().expect("utf8");
     let mut args = vec![
-        "simulate", scan, "--serial", "SIMPOL", "--points", "3", "--events", "4000", "--seed",
-        "11",
+        "simulate", scan, "--serial", "SIMPOL", "--points", "3", "--events", "4000", "--seed", "11",
     ];
     args.extend_from_slice(extra);
     pmtwatch(&args);
@@ -109,7 +108,14 @@ fn the_bench_polarities_give_a_gain_on_every_point() {
         // A NIM-like negative trigger: found (auto), used, and said.
         let n = process_dir(n_dir, &cfg);
         assert_eq!(n.status, Status::Ok, "{}: {:?}", n.point, n.message);
-        assert_eq!(n.gain, p.gain, "{}: the same PMT data, the same gain", n.point);
+        // The same PMT data, the same gain: the trigger's sign moves its leading edge by
+        // less than a sample, so the window (and the gain) can differ only in the noise.
+        let gn = n.gain.expect("a gain with a negative trigger");
+        assert!(
+            (gn - g).abs() <= 0.05 * e,
+            "{}: the same PMT data, the same gain: {gn:e} vs {g:e} ± {e:e}",
+            n.point
+        );
         let w = polarity_warnings(&n);
         assert!(
             w.iter().any(|w| w.contains("ch0 (trigger)")
@@ -133,11 +139,7 @@ fn the_bench_polarities_give_a_gain_on_every_point() {
             x.warnings
         );
         let gx = x.gain.expect("a gain from the PMT-only window");
-        assert!(
-            (gx / g - 1.0).abs() < 0.03,
-            "{}: {gx:e} vs {g:e}",
-            x.point
-        );
+        assert!((gx / g - 1.0).abs() < 0.03, "{}: {gx:e} vs {g:e}", x.point);
     }
 }
 
@@ -184,7 +186,11 @@ fn cell(underamp: f64, occupancy: f64, dark_hz: f64, seed: u64) {
         r.chi2.unwrap_or(f64::NAN),
         r.ndf.unwrap_or(0)
     );
-    assert!(rel.abs() <= 0.03, "gain {:+.2} % off the truth", rel * 100.0);
+    assert!(
+        rel.abs() <= 0.03,
+        "gain {:+.2} % off the truth",
+        rel * 100.0
+    );
     assert!(pull.abs() <= 3.0, "gain {pull:+.2}σ off the truth");
     let m = r.mean_spe_gain.expect("mean SPE gain");
     assert!(
@@ -289,7 +295,9 @@ fn accuracy_grid() {
                 let mut ok = 0;
                 for s in 0..seeds {
                     let seed = pmtwatch::pipeline::simulate::derive_seed(
-                        (ua * 1000.0) as u64 * 1_000_003 + (occ * 1000.0) as u64 * 101 + dark as u64,
+                        (ua * 1000.0) as u64 * 1_000_003
+                            + (occ * 1000.0) as u64 * 101
+                            + dark as u64,
                         s as u64,
                     );
                     let (r, truth) = simulated_point(&p, seed);
@@ -311,8 +319,8 @@ fn accuracy_grid() {
                         / v.len().max(1) as f64)
                         .sqrt()
                 };
-                let rms = (pulls.iter().map(|x| x * x).sum::<f64>() / pulls.len().max(1) as f64)
-                    .sqrt();
+                let rms =
+                    (pulls.iter().map(|x| x * x).sum::<f64>() / pulls.len().max(1) as f64).sqrt();
                 fit_ms.sort_by(f64::total_cmp);
                 println!(
                     "| {:.0} % | {occ} | {} kHz | {ok}/{seeds} | {:+.2} % | {:.2} % | {rms:.2} | {:+.2} % | {:.0} |",
@@ -388,7 +396,12 @@ fn seed_compatible_applies_the_old_selection() {
 #[test]
 #[ignore]
 fn debug_dump() {
-    let env = |k: &str, d: f64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let env = |k: &str, d: f64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
     let p = SimParams {
         events: 20_000,
         underamp_fraction: env("UA", 0.15),
@@ -396,7 +409,10 @@ fn debug_dump() {
         dark_rate_hz: env("DARK", 50000.0),
         ..SimParams::default()
     };
-    let label = pmtwatch::pipeline::scan::PointLabel::Surface { theta: 0.0, phi: 0.0 };
+    let label = pmtwatch::pipeline::scan::PointLabel::Surface {
+        theta: 0.0,
+        phi: 0.0,
+    };
     let waves = simulate_point(&p, env("SEED", 3.0) as u64);
     let pp = process_loaded(
         waves.into_iter().map(Input::Waveforms).collect(),
@@ -407,17 +423,31 @@ fn debug_dump() {
     )
     .expect("process");
     let r = &pp.result;
-    eprintln!("{:?} {:?} gain {:?} chi2 {:?}/{:?} warnings {:?}", r.status, r.message, r.gain, r.chi2, r.ndf, r.warnings);
+    eprintln!(
+        "{:?} {:?} gain {:?} chi2 {:?}/{:?} warnings {:?}",
+        r.status, r.message, r.gain, r.chi2, r.ndf, r.warnings
+    );
     for (k, v) in &r.params {
         eprintln!("  {k} = {} ± {:?}", v.value, v.error);
     }
     let h = &r.histogram;
     let csv: String = std::iter::once("charge[pC],count\n".to_string())
-        .chain(h.counts.iter().enumerate().map(|(i, c)| format!("{},{c}\n", h.lo + (i as f64 + 0.5) * h.width)))
+        .chain(
+            h.counts
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{},{c}\n", h.lo + (i as f64 + 0.5) * h.width)),
+        )
         .collect();
     std::fs::write("/tmp/debug_dump.csv", csv).expect("write");
     let nu = &pp.fit.curve.as_ref().expect("curve").per_bin;
     for (i, c) in h.counts.iter().enumerate() {
-        eprintln!("{:8.4} {:6.0} {:8.1} {:+5.1}", h.lo + (i as f64 + 0.5) * h.width, c, nu[i], (c - nu[i]) / nu[i].max(1.0).sqrt());
+        eprintln!(
+            "{:8.4} {:6.0} {:8.1} {:+5.1}",
+            h.lo + (i as f64 + 0.5) * h.width,
+            c,
+            nu[i],
+            (c - nu[i]) / nu[i].max(1.0).sqrt()
+        );
     }
 }

@@ -15,12 +15,15 @@
 //! large a: a peak at r·Q1, as for photoelectrons that miss the first dynode). Its shape is
 //! tied to Q1 and bounded (w ≤ 40 %, r ≤ 0.6), so it cannot turn into a second SPE peak or a
 //! description of the pedestal — what breaks the gain-versus-HV power law on real spectra.
+//!
+//! An optional tenth parameter κ scales the zero-photoelectron (pedestal) term against its
+//! Poisson expectation: ν̂ = N · Ĝ · (exp(μ(φ − 1)) + (κ − 1)·e^{−μ}). κ = 1 is the plain
+//! compound Poisson; real spectra whose pedestal is not the Poisson zero term (events
+//! triggered without light, a pedestal-suppressing trigger, a varying LED) need κ ≠ 1, and
+//! otherwise pretend the multi-photoelectron tail that Poisson statistics would demand.
 
 use std::cell::RefCell;
 use std::f64::consts::PI;
-
-/// Number of parameters: norm, q0, σ0, Q1, σ1, μ, w, r, a.
-pub(super) const NP: usize = 9;
 
 /// Complex number (only what the transform needs).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -194,11 +197,15 @@ fn pedestal_hat(m: usize, d: f64, s0: f64, which: u8) -> Vec<C> {
 }
 
 /// Expected counts per bin of the compound spectrum into `nu` and, with `jac`, their
-/// derivatives (`jac[i * NP + j] = ∂ν_i/∂p_j`). `p` = [N, q0, σ0, Q1, σ1, μ, w, r, a].
+/// derivatives (`jac[i * np + j] = ∂ν_i/∂p_j`, np = `p.len()`). `p` = [N, q0, σ0, Q1, σ1, μ,
+/// w, r, a] and optionally κ (see the module docs; 1 when absent).
 pub(super) fn eval(p: &[f64], nu: &mut [f64], jac: Option<&mut [f64]>) {
+    let np = p.len();
     let bins = nu.len();
     let m = size_for(bins);
     let (n, q0, s0, mu) = (p[0], p[1], p[2], p[5]);
+    let kappa = p.get(9).copied().unwrap_or(1.0);
+    let extra = (kappa - 1.0) * (-mu).exp();
     let s = [p[3], p[4], p[6], p[7], p[8]];
     let mut f1 = vec![0.0; m];
     spe(&s, &mut f1);
@@ -217,7 +224,24 @@ pub(super) fn eval(p: &[f64], nu: &mut [f64], jac: Option<&mut [f64]>) {
             }
         })
         .collect();
-    let base: Vec<C> = e.iter().zip(&ped).map(|(a, b)| a.mul(*b).scale(n)).collect();
+    // With κ: exp(μ(φ − 1)) + (κ − 1)·e^{−μ}.
+    let ek: Vec<C> = e
+        .iter()
+        .map(|c| C {
+            re: c.re + extra,
+            im: c.im,
+        })
+        .collect();
+    let base: Vec<C> = e
+        .iter()
+        .zip(&ped)
+        .map(|(a, b)| a.mul(*b).scale(n))
+        .collect();
+    let full: Vec<C> = ek
+        .iter()
+        .zip(&ped)
+        .map(|(a, b)| a.mul(*b).scale(n))
+        .collect();
     let inv = 1.0 / m as f64;
     let back = |spec: Vec<C>| -> Vec<f64> {
         let mut spec = spec;
@@ -227,7 +251,7 @@ pub(super) fn eval(p: &[f64], nu: &mut [f64], jac: Option<&mut [f64]>) {
     // Far from every component the transform leaves round-off (~1e-13 of the total),
     // possibly negative: a floor far below one count keeps −ln L finite there.
     let floor = 1e-12 * n.abs().max(1.0);
-    let values: Vec<f64> = back(base.clone()).into_iter().map(|v| v.max(floor)).collect();
+    let values: Vec<f64> = back(full).into_iter().map(|v| v.max(floor)).collect();
     nu.copy_from_slice(&values);
     let Some(jac) = jac else {
         return;
@@ -235,29 +259,40 @@ pub(super) fn eval(p: &[f64], nu: &mut [f64], jac: Option<&mut [f64]>) {
     jac.fill(0.0);
     let mut set = |col: usize, vals: &[f64]| {
         for (i, v) in vals.iter().enumerate() {
-            jac[i * NP + col] = *v;
+            jac[i * np + col] = *v;
         }
     };
     let norm_col: Vec<f64> = values.iter().map(|v| v / n.max(1e-300)).collect();
     set(0, &norm_col);
-    // q0 and σ0: the pedestal kernel's derivatives; μ: × (φ − 1).
+    // q0 and σ0: the pedestal kernel's derivatives; μ: × (φ − 1), less the κ term's.
     for (col, which) in [(1, 1u8), (2, 2u8)] {
         let dk = pedestal_hat(m, d, s0, which);
         set(
             col,
-            &back(e.iter().zip(&dk).map(|(a, b)| a.mul(*b).scale(n)).collect()),
+            &back(
+                ek.iter()
+                    .zip(&dk)
+                    .map(|(a, b)| a.mul(*b).scale(n))
+                    .collect(),
+            ),
         );
     }
     let times = |g: &dyn Fn(usize) -> C| -> Vec<C> {
         base.iter().enumerate().map(|(k, b)| b.mul(g(k))).collect()
     };
-    set(
-        5,
-        &back(times(&|k| C {
-            re: phi[k].re - 1.0,
-            im: phi[k].im,
-        })),
-    );
+    let mut dmu = back(times(&|k| C {
+        re: phi[k].re - 1.0,
+        im: phi[k].im,
+    }));
+    if np > 9 {
+        // ∂/∂κ = N·e^{−μ}·G; the κ term's ∂/∂μ is −(κ − 1)·N·e^{−μ}·G.
+        let g = back(ped.iter().map(|c| c.scale(n * (-mu).exp())).collect());
+        for (v, gi) in dmu.iter_mut().zip(&g) {
+            *v -= (kappa - 1.0) * gi;
+        }
+        set(9, &g);
+    }
+    set(5, &dmu);
     // SPE parameters: ∂φ/∂θ from central differences of the (cheap) SPE cells.
     for (col, idx) in [(3, 0), (4, 1), (6, 2), (7, 3), (8, 4)] {
         let h = 1e-5 * s[idx].abs().max(1e-4);
@@ -285,6 +320,7 @@ pub(super) fn eval(p: &[f64], nu: &mut [f64], jac: Option<&mut [f64]>) {
 pub(super) fn components(p: &[f64], bins: usize) -> Vec<(String, Vec<f64>)> {
     let m = size_for(bins);
     let (n, q0, s0, mu) = (p[0], p[1], p[2], p[5]);
+    let kappa = p.get(9).copied().unwrap_or(1.0);
     let s = [p[3], p[4], p[6], p[7], p[8]];
     let mut f1 = vec![0.0; m];
     spe(&s, &mut f1);
@@ -308,7 +344,7 @@ pub(super) fn components(p: &[f64], bins: usize) -> Vec<(String, Vec<f64>)> {
     let mut out = Vec::new();
     out.push((
         "pedestal".to_string(),
-        back(ped.iter().map(|c| c.scale(n * p0)).collect()),
+        back(ped.iter().map(|c| c.scale(n * p0 * kappa)).collect()),
     ));
     let mut pk = p0;
     let mut power = vec![C { re: 1.0, im: 0.0 }; m];

@@ -34,15 +34,16 @@ pub(super) fn covariance(
             h[k * np + j] = m;
         }
     }
-    from_hessian(&h, p, kind)
+    from_hessian(&h, p, kind, &[])
 }
 
 /// The inverse of `h` (the Hessian, or the Fisher information, of −ln L in the natural
-/// parameters `p`), with the degenerate cases handled (below); `None` when even then it is
+/// parameters `p`) without the parameters `fixed` (held in the fit: no error, no
+/// correlation), with the degenerate cases handled (below); `None` when even then it is
 /// not positive definite.
-pub(super) fn from_hessian(h: &[f64], p: &[f64], kind: Kind) -> Option<Vec<f64>> {
+pub(super) fn from_hessian(h: &[f64], p: &[f64], kind: Kind, fixed: &[usize]) -> Option<Vec<f64>> {
     let np = p.len();
-    invert(h, np).or_else(|| {
+    reduced(h, np, fixed).or_else(|| {
         // A component weight at its boundary (w → 0) leaves that component's shape
         // undetermined: the Hessian is singular in the shape parameters only. Then the
         // other parameters' errors come from the Hessian without those, and the shape
@@ -66,22 +67,37 @@ pub(super) fn from_hessian(h: &[f64], p: &[f64], kind: Kind) -> Option<Vec<f64>>
         if drop.is_empty() {
             return None;
         }
-        let keep: Vec<usize> = (0..np).filter(|j| !drop.contains(j)).collect();
-        let k = keep.len();
-        let sub: Vec<f64> = keep
-            .iter()
-            .flat_map(|&r| keep.iter().map(move |&c| (r, c)))
-            .map(|(r, c)| h[r * np + c])
-            .collect();
-        let inv = invert(&sub, k)?;
-        let mut cov = vec![f64::NAN; np * np];
-        for (a, &r) in keep.iter().enumerate() {
-            for (b, &c) in keep.iter().enumerate() {
-                cov[r * np + c] = inv[a * k + b];
-            }
-        }
-        Some(cov)
+        drop.extend(
+            fixed
+                .iter()
+                .filter(|j| !drop.contains(j))
+                .copied()
+                .collect::<Vec<_>>(),
+        );
+        reduced(h, np, &drop)
     })
+}
+
+/// The inverse of `h` without the rows and columns `drop` (NaN there).
+fn reduced(h: &[f64], np: usize, drop: &[usize]) -> Option<Vec<f64>> {
+    if drop.is_empty() {
+        return invert(h, np);
+    }
+    let keep: Vec<usize> = (0..np).filter(|j| !drop.contains(j)).collect();
+    let k = keep.len();
+    let sub: Vec<f64> = keep
+        .iter()
+        .flat_map(|&r| keep.iter().map(move |&c| (r, c)))
+        .map(|(r, c)| h[r * np + c])
+        .collect();
+    let inv = invert(&sub, k)?;
+    let mut cov = vec![f64::NAN; np * np];
+    for (a, &r) in keep.iter().enumerate() {
+        for (b, &c) in keep.iter().enumerate() {
+            cov[r * np + c] = inv[a * k + b];
+        }
+    }
+    Some(cov)
 }
 
 /// Inverse of a symmetric positive-definite `n × n` matrix (row-major), if it is one.

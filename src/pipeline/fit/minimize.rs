@@ -43,13 +43,33 @@ const MIN_BEYOND_PEDESTAL: f64 = 50.0;
 /// kept (three more parameters, one at its boundary: ~1 % false positives).
 const UA_MIN_GAIN: f64 = 9.0;
 
-/// A poisson-gauss minimum as the under-amplified model's with w = 0: the shape of the
-/// absent component (its mean and Gamma shape) at nominal values, without errors.
+/// Largest SPE resolution σ1/Q1 of the fully amplified peak: the cascade's relative
+/// variance is ≈ 1/(δ1 − 1) for a first-dynode gain δ1, so σ1/Q1 ≤ 0.71 for any δ1 ≥ 3
+/// (real tubes: 0.25–0.5). Beyond it a soft wall (see `Problem::penalty`).
+const MAX_SPE_RESOLUTION: f64 = 0.7;
+
+/// Index of κ, the pedestal's weight relative to the Poisson zero term.
+const KAPPA: usize = 9;
+
+/// How much a free pedestal weight must improve 2·ln L to be kept: one more parameter,
+/// far beyond chance; Poisson spectra keep κ = 1.
+const KAPPA_MIN_GAIN: f64 = 25.0;
+
+/// An experiment's override of a constant (`PMTWATCH_…` in the environment).
+fn knob(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A poisson-gauss minimum as the under-amplified model's with w = 0 and κ = 1: the shape
+/// of the absent component (its mean and Gamma shape) at nominal values, without errors.
 fn nested_without_ua(pg: Minimum) -> Minimum {
     let np_pg = pg.p.len();
-    let np = np_pg + 3;
+    let np = np_pg + 4;
     let mut p = pg.p;
-    p.extend([0.0, 0.3, 10.0]);
+    p.extend([0.0, 0.3, 10.0, 1.0]);
     let cov = pg.cov.map(|c| {
         let mut full = vec![f64::NAN; np * np];
         for r in 0..np_pg {
@@ -71,6 +91,10 @@ struct Problem<'a> {
     counts: &'a [f64],
     /// Likelihood evaluations, for the benchmark notes.
     evals: &'a AtomicU64,
+    /// Parameters held at their start values (Fisher scoring leaves them alone).
+    fixed: &'a [usize],
+    /// The SPE width σ1 may reach this many Q1 before the penalty wall.
+    wall: f64,
     /// The minimiser sees −ln L / scale (scale = entries), so that gradients are of
     /// order one whatever the statistics and the first L-BFGS step stays sensible.
     scale: f64,
@@ -125,31 +149,38 @@ impl Problem<'_> {
         if l.is_finite() { l } else { f64::MAX / 4.0 }
     }
 
-    /// The one physical constraint the likelihood cannot express: an SPE whose width σ1
-    /// exceeds its charge Q1 is not a photoelectron peak (a wide Gaussian at the pedestal
-    /// would otherwise describe a non-Gaussian pedestal's tails). A quadratic wall beyond
-    /// σ1 = Q1, zero inside; adds its gradient (and, with `hess`, its Hessian, row stride
-    /// np) in the natural parameters.
+    /// The one physical constraint the likelihood cannot express: the fully amplified
+    /// SPE peak of a dynode PMT is no wider than [`MAX_SPE_RESOLUTION`]·Q1 (a wide
+    /// Gaussian at the pedestal would otherwise describe a non-Gaussian pedestal's tails,
+    /// or a skewed SPE bump pull Q1 far below its peak). A quadratic wall beyond
+    /// σ1 = wall·Q1, zero inside; adds its gradient (and, with `hess`, its Hessian, row
+    /// stride np) in the natural parameters.
     fn penalty(&self, p: &[f64], grad: Option<&mut [f64]>, hess: Option<&mut [f64]>) -> f64 {
-        if !matches!(self.kind, Kind::PoissonGauss | Kind::Bellamy | Kind::Underamp) {
+        if !matches!(
+            self.kind,
+            Kind::PoissonGauss | Kind::Bellamy | Kind::Underamp
+        ) {
             return 0.0;
         }
         let (q1, s1) = (p[3], p[4]);
-        let t = s1 / q1 - 1.0;
+        let t = s1 / (q1 * self.wall) - 1.0;
         if !(t > 0.0) {
             return 0.0;
         }
         let w = 0.1 * self.scale + 1000.0;
+        // In terms of q = wall·Q1: ∂/∂Q1 = wall·∂/∂q.
+        let k = self.wall;
+        let q = q1 * k;
         if let Some(g) = grad {
-            g[4] += 2.0 * w * t / q1;
-            g[3] -= 2.0 * w * t * s1 / (q1 * q1);
+            g[4] += 2.0 * w * t / q;
+            g[3] -= k * 2.0 * w * t * s1 / (q * q);
         }
         if let Some(h) = hess {
             let np = p.len();
-            h[4 * np + 4] += 2.0 * w / (q1 * q1);
-            let a = s1 / (q1 * q1);
-            h[3 * np + 3] += 2.0 * w * (a * a + 2.0 * t * s1 / (q1 * q1 * q1));
-            let c = 2.0 * w * (-a / q1 - t / (q1 * q1));
+            h[4 * np + 4] += 2.0 * w / (q * q);
+            let a = s1 / (q * q);
+            h[3 * np + 3] += k * k * 2.0 * w * (a * a + 2.0 * t * s1 / (q * q * q));
+            let c = k * 2.0 * w * (-a / q - t / (q * q));
             h[3 * np + 4] += c;
             h[4 * np + 3] += c;
         }
@@ -234,6 +265,17 @@ impl Problem<'_> {
                 f[a * np + b] += hp[a * np + b] * d[a] * d[b];
             }
         }
+        if internal {
+            // A fixed parameter: no gradient, and a unit row in F, so its step is zero.
+            for &j in self.fixed {
+                g[j] = 0.0;
+                for k in 0..np {
+                    f[j * np + k] = 0.0;
+                    f[k * np + j] = 0.0;
+                }
+                f[j * np + j] = 1.0;
+            }
+        }
         (if l.is_finite() { l } else { f64::MAX / 4.0 }, g, f)
     }
 }
@@ -260,10 +302,7 @@ fn fisher_scoring(problem: &Problem, mut theta: Vec<f64>) -> (Vec<f64>, f64, u64
                 lambda *= 10.0;
                 continue;
             };
-            let delta = chol.solve(&nalgebra::DVector::from_iterator(
-                np,
-                g.iter().map(|x| -x),
-            ));
+            let delta = chol.solve(&nalgebra::DVector::from_iterator(np, g.iter().map(|x| -x)));
             let trial: Vec<f64> = theta.iter().zip(delta.iter()).map(|(t, d)| t + d).collect();
             let c = problem.nll_theta(&trial);
             if c.is_finite() && c <= nll {
@@ -324,6 +363,17 @@ struct Minimum {
 /// its best point while that still lowers −ln L (a restart forgets a poor curvature
 /// estimate, which is what stalls quasi-Newton methods on these likelihoods).
 fn minimize(kind: Kind, counts: &[f64], p0: &[f64]) -> Result<Minimum, String> {
+    minimize_fixed(kind, counts, p0, &[])
+}
+
+/// [`minimize`] with the parameters `fixed` held at their start values (only for the
+/// models minimised by Fisher scoring alone: the under-amplified one).
+fn minimize_fixed(
+    kind: Kind,
+    counts: &[f64],
+    p0: &[f64],
+    fixed: &[usize],
+) -> Result<Minimum, String> {
     let scale = counts.iter().sum::<f64>().max(1.0);
     let evals = AtomicU64::new(0);
     let t0 = std::time::Instant::now();
@@ -331,6 +381,8 @@ fn minimize(kind: Kind, counts: &[f64], p0: &[f64]) -> Result<Minimum, String> {
         kind,
         counts,
         evals: &evals,
+        fixed,
+        wall: knob("PMTWATCH_S1_WALL", MAX_SPE_RESOLUTION),
         scale,
     };
     let mut theta: Vec<f64> = kind
@@ -392,7 +444,7 @@ fn minimize(kind: Kind, counts: &[f64], p0: &[f64]) -> Result<Minimum, String> {
         // differences of them would be noise. Its Fisher information is exact (from the
         // Jacobian) and is the Hessian's expectation at the minimum.
         let (_, _, f) = problem.nll_fisher_natural(&p);
-        super::covariance::from_hessian(&f, &p, kind)
+        super::covariance::from_hessian(&f, &p, kind, fixed)
     } else {
         covariance(&p, problem.kind, |x, g| problem.nll(x, g))
     };
@@ -564,29 +616,84 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
     if kind == Kind::Underamp {
         let pg = best.p.clone();
         let mut ua: Option<Minimum> = None;
+        // From the poisson-gauss minimum, and from a fully amplified peak above and
+        // narrower than it (poisson-gauss has pulled Q1 down and widened σ1 to cover the
+        // under-amplified photoelectrons).
+        let mut ua_starts: Vec<Vec<f64>> = Vec::new();
         for extra in UA_STARTS {
             let mut p1 = pg.clone();
             p1.extend(extra);
+            p1.push(1.0);
+            ua_starts.push(p1);
+        }
+        let mut shifted = pg.clone();
+        shifted[3] *= 1.08;
+        shifted[4] *= 0.8;
+        shifted.extend([0.12, 0.3, 20.0, 1.0]);
+        ua_starts.push(shifted);
+        for p1 in ua_starts {
             // A start that fails leaves the poisson-gauss minimum to stand.
-            if let Ok(m) = minimize(kind, counts, &p1)
+            if let Ok(m) = minimize_fixed(kind, counts, &p1, &[KAPPA])
                 && ua.as_ref().is_none_or(|b| m.nll < b.nll)
             {
                 ua = Some(m);
             }
         }
         let gain = ua.as_ref().map(|u| 2.0 * (best.nll - u.nll));
+        let ua_min = knob("PMTWATCH_UA_MIN", UA_MIN_GAIN);
         match ua {
             // The under-amplified component is kept only where the spectrum asks for it:
             // with none in the data it would still take a little of the Gaussian's low
             // side (its fraction cannot go below 0), and push Q1 up.
-            Some(u) if gain.is_some_and(|g| g >= UA_MIN_GAIN) => best = u,
+            Some(u) if gain.is_some_and(|g| g >= ua_min) => best = u,
             _ => {
                 notes.push(format!(
                     "no under-amplified component found (it improves 2·ln L by {:.1} < \
-                     {UA_MIN_GAIN}): fitted without one",
+                     {ua_min}): fitted without one",
                     gain.unwrap_or(f64::NAN)
                 ));
                 best = nested_without_ua(best);
+            }
+        }
+        // The pedestal's own weight (κ): from the fit so far, and from the SPE bump seen
+        // in the data with a pedestal as large as it looks (what a spectrum whose pedestal
+        // is not the Poisson zero term needs: the Poisson fits above then read the bump
+        // as several photoelectrons).
+        let mut kstarts = Vec::new();
+        let mut from_best = best.p.clone();
+        from_best[6] = from_best[6].max(0.05);
+        kstarts.push(from_best);
+        let mut from_pg = pg.clone();
+        from_pg.extend([0.1, 0.3, 3.0, 1.0]);
+        kstarts.push(from_pg);
+        let (q0, s0) = (p0[1], p0[2]);
+        if let Some(peak) = seed::spe_peak(&h.counts, q0 + first as f64, s0) {
+            let q1 = peak - first as f64 - q0;
+            let ped_frac = (-p0[5]).exp();
+            for (mu, a) in [(0.2, 3.0), (0.6, 3.0), (0.3, 20.0)] {
+                let kappa = (ped_frac / (-mu as f64).exp()).max(0.05);
+                let norm = total / (1.0 + (kappa - 1.0) * (-mu as f64).exp());
+                kstarts.push(vec![norm, q0, s0, q1, 0.3 * q1, mu, 0.1, 0.3, a, kappa]);
+            }
+        }
+        let mut free: Option<Minimum> = None;
+        for st in &kstarts {
+            if let Ok(m) = minimize(kind, counts, st)
+                && free.as_ref().is_none_or(|b| m.nll < b.nll)
+            {
+                free = Some(m);
+            }
+        }
+        let kappa_min = knob("PMTWATCH_KAPPA_MIN", KAPPA_MIN_GAIN);
+        if let Some(f) = free {
+            let g = 2.0 * (best.nll - f.nll);
+            if g >= kappa_min {
+                notes.push(format!(
+                    "the pedestal holds {:.2} × the events a Poisson occupancy of {:.3} gives \
+                     it (improves 2·ln L by {g:.0}): fitted with its own weight",
+                    f.p[KAPPA], f.p[5]
+                ));
+                best = f;
             }
         }
     }
@@ -639,6 +746,16 @@ fn assemble(
              asks for more low-charge events than photoelectrons can physically give (a \
              background, or a pedestal that is not Gaussian); Q1 is from the fully amplified \
              peak with that limit"
+        ));
+    }
+    if matches!(kind, Kind::PoissonGauss | Kind::Bellamy | Kind::Underamp)
+        && m.p[4] >= 0.98 * MAX_SPE_RESOLUTION * m.p[3]
+    {
+        notes.push(format!(
+            "the SPE peak is as broad as a dynode PMT's can be (σ1/Q1 = {:.2}, at most \
+             {MAX_SPE_RESOLUTION}): the bump is not a Gaussian peak, Q1 is its centre at that \
+             width",
+            m.p[4] / m.p[3]
         ));
     }
     // Errors from the Hessian assume the model describes the spectrum; where χ²/ndf says

@@ -81,7 +81,8 @@ pub(super) enum Kind {
     Bellamy,
     /// Pedestal ⊛ Σₙ P(n; μ) · SPE^{⊛n}, the SPE a fully amplified Gaussian N(Q1, σ1)
     /// (truncated at 0) of weight 1 − w and an under-amplified Gamma component of mean
-    /// r·Q1 and shape a of weight w: see [`super::compound`].
+    /// r·Q1 and shape a of weight w, and the pedestal's weight κ relative to the Poisson
+    /// zero term (1 unless the spectrum asks otherwise): see [`super::compound`].
     Underamp,
 }
 
@@ -97,8 +98,16 @@ impl Kind {
             Kind::PoissonGauss => &["norm", "q0", "sigma0", "q1", "sigma1", "mu"],
             Kind::Bellamy => &["norm", "q0", "sigma0", "q1", "sigma1", "mu", "w", "alpha"],
             Kind::Underamp => &[
-                "norm", "q0", "sigma0", "q1", "sigma1", "mu", "ua_fraction", "ua_mean",
+                "norm",
+                "q0",
+                "sigma0",
+                "q1",
+                "sigma1",
+                "mu",
+                "ua_fraction",
+                "ua_mean",
                 "ua_shape",
+                "pedestal_ratio",
             ],
         }
     }
@@ -122,6 +131,7 @@ impl Kind {
                 Between(0.0, UA_MAX_FRACTION),
                 Between(UA_MEAN.0, UA_MEAN.1),
                 Between(UA_SHAPE.0, UA_SHAPE.1),
+                Positive,
             ],
         }
     }
@@ -507,7 +517,7 @@ mod tests {
         for (w, a) in [(0.12, 8.0), (1e-9, 2.0), (0.3, 1.0)] {
             check_jacobian(
                 Kind::Underamp,
-                &[1000.0, 20.0, 3.0, 25.0, 7.0, 1.3, w, 0.3, a],
+                &[1000.0, 20.0, 3.0, 25.0, 7.0, 1.3, w, 0.3, a, 1.4],
                 200,
             );
         }
@@ -531,7 +541,7 @@ mod tests {
             ),
             (
                 Kind::Underamp,
-                vec![1000.0, 100.0, 5.0, 40.0, 12.0, 2.0, 0.2, 0.3, 5.0],
+                vec![1000.0, 100.0, 5.0, 40.0, 12.0, 2.0, 0.2, 0.3, 5.0, 1.0],
             ),
         ] {
             let mut nu = vec![0.0; bins];
@@ -551,7 +561,7 @@ mod tests {
             let mut a = vec![0.0; bins];
             Kind::PoissonGauss.eval(&pg, &mut a, None);
             let mut ua = pg.to_vec();
-            ua.extend([1e-12, 0.3, 10.0]);
+            ua.extend([1e-12, 0.3, 10.0, 1.0]);
             let mut b = vec![0.0; bins];
             Kind::Underamp.eval(&ua, &mut b, None);
             for i in 0..bins {
