@@ -113,9 +113,6 @@ impl Histogram {
             // photoelectrons, and a bin can be wider than the pedestal: the fit could then
             // not see it. Bins are made narrow enough for ≥ 2 per pedestal σ.
             let est = leftmost_peak_sigma(&v, lo, hi);
-            if std::env::var("PMTWATCH_FIT_DEBUG").is_ok() {
-                eprintln!("auto bins: fd n {n}, range [{lo}, {hi}], pedestal σ estimate {est:?}");
-            }
             match est {
                 Some(s) if s > 0.0 && (hi - lo) / n as f64 > 0.5 * s => {
                     (((hi - lo) / (0.5 * s)).ceil() as usize).clamp(n, MAX_AUTO_BINS)

@@ -347,9 +347,10 @@ pub fn process_loaded(
     let fit_ms = ms(t2);
     if fit.excluded > 0 {
         warnings.push(format!(
-            "{} entries lie more than 6 pedestal widths below the pedestal and are not fitted \
+            "{} entries lie more than {} pedestal widths below the pedestal and are not fitted \
              (outliers; from waveforms typically a pulse in the baseline samples)",
-            fit.excluded
+            fit.excluded,
+            super::fit::PEDESTAL_REACH
         ));
     }
 

@@ -116,7 +116,7 @@ pub fn Grid(view: Arc<RunView>) -> Element {
                         dd { "{mean}" }
                         dt { "spread" }
                         dd { "{spread}" }
-                        dt { "poor points" }
+                        dt { "not healthy" }
                         dd { "{s.poor}" }
                         dt { "done" }
                         dd { "{s.done}/{s.total}" }

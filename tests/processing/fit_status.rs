@@ -8,17 +8,10 @@ use pmtwatch::pipeline::fit::{Model, Status, fit_histogram};
 use pmtwatch::pipeline::histogram::Histogram;
 
 /// Expected counts of N · Σₙ P(n; μ) · N(q0 + n·Q1, √(σ0² + n·σ1²)) in bins of `width`
-/// from `lo`, rounded to whole events.
-fn spectrum(
-    n: f64,
-    mu: f64,
-    s0: f64,
-    q1: f64,
-    s1: f64,
-    lo: f64,
-    width: f64,
-    bins: usize,
-) -> Histogram {
+/// from `lo`, rounded to whole events (q0 = 0; `spe` = [σ0, Q1, σ1], `grid` = [lo, width]).
+fn spectrum(n: f64, mu: f64, spe: [f64; 3], grid: [f64; 2], bins: usize) -> Histogram {
+    let [s0, q1, s1] = spe;
+    let [lo, width] = grid;
     let gauss = |x: f64, m: f64, s: f64| {
         (-0.5 * ((x - m) / s).powi(2)).exp() / (s * (2.0 * std::f64::consts::PI).sqrt())
     };
@@ -49,7 +42,7 @@ fn spectrum(
 #[test]
 fn low_occupancy_signal_is_fitted() {
     // μ = 0.01 of 30,000 events: 300 photoelectrons, far from the pedestal.
-    let h = spectrum(30_000.0, 0.01, 0.12, 1.6, 0.48, -1.0, 0.02, 300);
+    let h = spectrum(30_000.0, 0.01, [0.12, 1.6, 0.48], [-1.0, 0.02], 300);
     let r = fit_histogram(&h, Model::PoissonGaussUa);
     assert_eq!(r.status, Status::Ok, "{:?}", r.message);
     let q1 = r.params["q1"];
@@ -65,7 +58,7 @@ fn low_occupancy_signal_is_fitted() {
 fn overlapping_pedestal_and_spe_is_unresolved_with_why() {
     // A clear signal (μ = 1 of 200,000 events) whose SPE sits 1.5 pedestal widths from
     // the pedestal: the pedestal alone does not describe it, and no gain can be read off.
-    let h = spectrum(200_000.0, 1.0, 1.0, 1.5, 0.5, -6.0, 0.1, 200);
+    let h = spectrum(200_000.0, 1.0, [1.0, 1.5, 0.5], [-6.0, 0.1], 200);
     let r = fit_histogram(&h, Model::PoissonGaussUa);
     assert_eq!(
         r.status,
@@ -84,7 +77,7 @@ fn overlapping_pedestal_and_spe_is_unresolved_with_why() {
 
 #[test]
 fn pedestal_alone_is_no_signal() {
-    let h = spectrum(100_000.0, 0.0, 0.12, 1.6, 0.48, -1.0, 0.02, 300);
+    let h = spectrum(100_000.0, 0.0, [0.12, 1.6, 0.48], [-1.0, 0.02], 300);
     let r = fit_histogram(&h, Model::PoissonGaussUa);
     assert_eq!(r.status, Status::NoSignal, "{:?}", r.message);
 }

@@ -249,11 +249,12 @@ fn low_occupancy_is_fitted_not_no_signal() {
 }
 
 /// The whole accuracy grid of BENCHMARKS.md: under-amplified fraction × occupancy × dark
-/// rate, several seeds per cell, mean bias and pull RMS of the gain per cell. Slow (minutes
-/// in a release build): run it on demand,
-/// `cargo test --release --test processing accuracy_grid -- --ignored --nocapture`;
-/// `PMTWATCH_GRID_SEEDS` (default 10) and `PMTWATCH_GRID_EVENTS` (default 20000) set its
-/// size.
+/// rate, several seeds per cell, mean bias and pull RMS of the gain per cell. Slow (~7 min
+/// for 60 cells × 5 seeds on two cores): run it on demand,
+/// `PMTWATCH_GRID_SEEDS=5 cargo test --workspace --all-targets --locked -- accuracy_grid
+/// --ignored --nocapture --test-threads 1`; `PMTWATCH_GRID_SEEDS` (default 10),
+/// `PMTWATCH_GRID_EVENTS` (default 20000) and `PMTWATCH_GRID_UA`, `_OCC`, `_DARK` (comma
+/// lists) set its size. BENCHMARKS.md ("Accuracy") has its table.
 #[test]
 #[ignore]
 fn accuracy_grid() {
@@ -391,63 +392,4 @@ fn seed_compatible_applies_the_old_selection() {
         (g / 1.05e7 - 1.0).abs() < 0.06,
         "seed-compatible gain {g:e}"
     );
-}
-
-#[test]
-#[ignore]
-fn debug_dump() {
-    let env = |k: &str, d: f64| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
-    let p = SimParams {
-        events: 20_000,
-        underamp_fraction: env("UA", 0.15),
-        occupancy: env("OCC", 1.0),
-        dark_rate_hz: env("DARK", 50000.0),
-        ..SimParams::default()
-    };
-    let label = pmtwatch::pipeline::scan::PointLabel::Surface {
-        theta: 0.0,
-        phi: 0.0,
-    };
-    let waves = simulate_point(&p, env("SEED", 3.0) as u64);
-    let pp = process_loaded(
-        waves.into_iter().map(Input::Waveforms).collect(),
-        Vec::new(),
-        label.label(),
-        &AnalysisConfig::default(),
-        &ProcessOptions::default(),
-    )
-    .expect("process");
-    let r = &pp.result;
-    eprintln!(
-        "{:?} {:?} gain {:?} chi2 {:?}/{:?} warnings {:?}",
-        r.status, r.message, r.gain, r.chi2, r.ndf, r.warnings
-    );
-    for (k, v) in &r.params {
-        eprintln!("  {k} = {} ± {:?}", v.value, v.error);
-    }
-    let h = &r.histogram;
-    let csv: String = std::iter::once("charge[pC],count\n".to_string())
-        .chain(
-            h.counts
-                .iter()
-                .enumerate()
-                .map(|(i, c)| format!("{},{c}\n", h.lo + (i as f64 + 0.5) * h.width)),
-        )
-        .collect();
-    std::fs::write("/tmp/debug_dump.csv", csv).expect("write");
-    let nu = &pp.fit.curve.as_ref().expect("curve").per_bin;
-    for (i, c) in h.counts.iter().enumerate() {
-        eprintln!(
-            "{:8.4} {:6.0} {:8.1} {:+5.1}",
-            h.lo + (i as f64 + 0.5) * h.width,
-            c,
-            nu[i],
-            (c - nu[i]) / nu[i].max(1.0).sqrt()
-        );
-    }
 }

@@ -178,8 +178,11 @@ fn spe(s: &[f64; 5], out: &mut [f64]) {
 fn pedestal_hat(m: usize, d: f64, s0: f64, which: u8) -> Vec<C> {
     let mut k = vec![C::default(); m];
     let c = 1.0 / (s0 * (2.0 * PI).sqrt());
-    let reach = (12.0 * s0).ceil() as i64 + 2;
-    let center = d.round() as i64;
+    // A minimiser's trial step can ask for any σ0 or q0: beyond one transform length the
+    // kernel only wraps around, and the integer range must not overflow.
+    let span = m as f64;
+    let reach = (12.0 * s0).ceil().clamp(0.0, span) as i64 + 2;
+    let center = d.round().clamp(-4.0 * span, 4.0 * span) as i64;
     for t in (center - reach)..=(center + reach) {
         let idx = t.rem_euclid(m as i64) as usize;
         let x = t as f64 - d;

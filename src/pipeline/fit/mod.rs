@@ -28,10 +28,10 @@ use serde::{Deserialize, Serialize};
 
 use super::histogram::Histogram;
 
-pub use minimize::{DEFAULT_MIN_EVENTS, fit_histogram, fit_histogram_with};
+pub use minimize::{DEFAULT_MIN_EVENTS, PEDESTAL_REACH, fit_histogram, fit_histogram_with};
 
 /// The fit model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Model {
     SeedCompatible,
@@ -39,13 +39,8 @@ pub enum Model {
     Bellamy,
     /// Poisson-Gauss with an under-amplified SPE component: the default.
     #[serde(rename = "poisson-gauss-ua")]
+    #[default]
     PoissonGaussUa,
-}
-
-impl Default for Model {
-    fn default() -> Self {
-        Model::PoissonGaussUa
-    }
 }
 
 impl Model {
