@@ -451,6 +451,6 @@ mod tests {
         assert_eq!(d.spec.analysis.fit.model, FitModel::Bellamy);
         d.set(Input::Kind, "cloud".into());
         assert!(d.problems().contains_key("kind"));
-        assert_eq!(models().count(), 3);
+        assert_eq!(models().count(), 4);
     }
 }

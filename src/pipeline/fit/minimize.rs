@@ -62,8 +62,9 @@ const MAX_SPE_RESOLUTION: f64 = 0.7;
 /// Index of κ, the pedestal's weight relative to the Poisson zero term.
 const KAPPA: usize = 9;
 
-/// How much a free pedestal weight must improve 2·ln L to be kept: one more parameter,
-/// far beyond chance; Poisson spectra keep κ = 1.
+/// How much a free pedestal weight must improve 2·ln L to be kept (times the fit's
+/// χ²/ndf where that exceeds 1): one more parameter, far beyond chance; Poisson spectra
+/// keep κ = 1.
 const KAPPA_MIN_GAIN: f64 = 25.0;
 
 /// A poisson-gauss minimum as the under-amplified model's with w = 0 and κ = 1: the shape
@@ -677,7 +678,18 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
                 free = Some(m);
             }
         }
-        let kappa_min = KAPPA_MIN_GAIN;
+        // The threshold scales with the tied fit's own lack of fit (χ²/ndf, like the PDG
+        // scale factor): a spectrum the model describes only to a few per cent (500k
+        // events of a real LED run) improves by tens for any extra freedom; a pedestal
+        // that is not the Poisson zero term improves it by thousands.
+        let ndf = match (
+            counts.iter().position(|&c| c > 0.0),
+            counts.iter().rposition(|&c| c > 0.0),
+        ) {
+            (Some(a), Some(b)) => (b + 1 - a).saturating_sub(best.p.len()).max(1),
+            _ => 1,
+        };
+        let kappa_min = KAPPA_MIN_GAIN * (2.0 * best.nll / ndf as f64).max(1.0);
         if let Some(f) = free {
             let g = 2.0 * (best.nll - f.nll);
             if g >= kappa_min {
