@@ -14,7 +14,8 @@
 //!   job" — the controller then reports the job CANCELLED.
 //! - `demo_from_an_empty_data_dir_fills_the_grid`: `pmtwatch demo` on an empty directory
 //!   prints a password; signing in shows the grid of the simulated scan filling in, with
-//!   the weak spot poor.
+//!   the weak spot poor (its band excluded at 2σ) and the marginal spot a warning (its band
+//!   edge within its error), each cell and the review panel saying why.
 //!
 //! Screenshots at each step go to `<target>/browser-screenshots/`. Fails (never skips) when
 //! Chromium or chromedriver is missing.
@@ -50,7 +51,7 @@ fn grid_done(run: i64) -> String {
         .iter()
         .map(|l| {
             format!(
-                "['healthy','poor','fit_failed','no_signal','failed'].includes(\
+                "['healthy','warning','poor','fit_failed','no_signal','unresolved','failed'].includes(\
                  (document.getElementById('cell-{run}-{l}') || {{dataset: {{}}}}).dataset.status)"
             )
         })
@@ -435,7 +436,8 @@ async fn demo_from_an_empty_data_dir_fills_the_grid() -> Result<()> {
         .context("the R12860 grid has 21 cells")?;
         b.wait_js(
             "Array.from(document.querySelectorAll('#grid-1 [data-status]')).every(c => \
-             ['healthy','poor','fit_failed','no_signal','failed'].includes(c.dataset.status))",
+             ['healthy','warning','poor','fit_failed','no_signal','unresolved','failed']\
+             .includes(c.dataset.status))",
             SCAN,
         )
         .await
@@ -450,6 +452,66 @@ async fn demo_from_an_empty_data_dir_fills_the_grid() -> Result<()> {
         .await
         .context("exactly one poor point")?;
         b.screenshot("demo-01-grid").await?;
+        // Honest colours: the poor cell says by how many σ the band is excluded; the
+        // marginal spot, under the band by less than 2σ, is a warning and says so.
+        let title = |label: &str| {
+            format!("(document.getElementById('cell-1-{label}') || {{title: ''}}).title")
+        };
+        b.wait_js(
+            &format!(
+                "{t}.includes('poor') && {t}.includes('below the band') && {t}.includes('σ (> 2σ)')",
+                t = title("theta30_phi180")
+            ),
+            T,
+        )
+        .await
+        .context("the poor cell says why: the band is excluded at more than 2σ")?;
+        b.wait_js(&status_is(1, "theta10_phi0", "warning"), T)
+            .await
+            .context("the marginal spot (band edge within its error) is a warning")?;
+        b.wait_js(
+            &format!(
+                "{t}.includes('warning') && {t}.includes('below the band') && \
+                 {t}.includes('within 2σ of its edge')",
+                t = title("theta10_phi0")
+            ),
+            T,
+        )
+        .await
+        .context("the warning cell says why")?;
+        let word = |label: &str| {
+            format!(
+                "(document.querySelector('#cell-1-{label} .cell-word') || {{textContent: ''}}).textContent"
+            )
+        };
+        b.wait_js(
+            &format!(
+                "{} === 'warning' && {} === 'poor'",
+                word("theta10_phi0"),
+                word("theta30_phi180")
+            ),
+            T,
+        )
+        .await
+        .context("the cells show their verdict in words")?;
+        click(&b, "cell-1-theta10_phi0").await?;
+        b.wait_js(
+            "(document.getElementById('review-health') || {textContent: ''}).textContent === 'warning' && \
+             (document.getElementById('review-params') || {textContent: ''}).textContent.includes('within 2σ of its edge')",
+            T,
+        )
+        .await
+        .context("the review panel says warning, and why")?;
+        b.screenshot("demo-02-warning-review").await?;
+        click(&b, "cell-1-theta30_phi180").await?;
+        b.wait_js(
+            "(document.getElementById('review-health') || {textContent: ''}).textContent === 'poor' && \
+             (document.getElementById('review-params') || {textContent: ''}).textContent.includes('(> 2σ)')",
+            T,
+        )
+        .await
+        .context("the review panel says poor, and why")?;
+        b.screenshot("demo-03-poor-review").await?;
         Ok::<(), anyhow::Error>(())
     }
     .await;

@@ -34,7 +34,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::scan_outputs::{ScanSummary, write_scan_outputs};
 use super::watch::process_point;
 use crate::pipeline::config::AnalysisConfig;
-use crate::pipeline::point::{Health, OutputOptions, PointResult, ProcessOptions};
+use crate::pipeline::point::{OutputOptions, PointResult, ProcessOptions};
 use crate::pipeline::scan::{PointLabel, point_dir_name, points_root, standard_surface_points};
 use crate::pipeline::serial::Serial;
 use crate::pipeline::simulate::{PointTruth, SimParams, simulate_scan};
@@ -286,10 +286,7 @@ fn table_line(row: &Row) -> String {
                 }
                 _ => "—".to_string(),
             };
-            let health = match r.health {
-                Health::Healthy => "healthy",
-                Health::Poor => "poor",
-            };
+            let health = r.health.as_str();
             let status = r.status.as_str();
             format!("{label:<16} {status:<17} {gain:>18} {truth:>10} {dev:>7}  {health}")
         }

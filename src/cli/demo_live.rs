@@ -2,8 +2,10 @@
 //! prepares a data directory (a demo operator with a fresh printed password, a local
 //! compute profile whose directories live in the data directory, slot PMT 1 with serial
 //! DEMO0001), starts the executor and a run, and plays out a 21-point R12860 scan in real
-//! time with one weak spot (θ 30°, φ 180° at 0.7 × the gain), so the grid at
-//! http://127.0.0.1:8080 fills in point by point within a minute and one cell turns poor.
+//! time with one weak spot (θ 30°, φ 180° at 0.7 × the gain) and one marginal spot (θ 10°,
+//! φ 0°, its gain just under the healthy band: within its error of the edge), so the grid
+//! at http://127.0.0.1:8080 fills in point by point within a minute, one cell turns poor
+//! and one shows a warning — each saying why.
 //!
 //! Decisions, and why:
 //! - The same server as `serve` (same monitor, same local backend running this binary's
@@ -39,6 +41,12 @@ pub const DEMO_USER: &str = "demo";
 pub const DEMO_SERIAL: &str = "DEMO0001";
 /// The weak spot of the simulated tube.
 pub const WEAK_SPOT: &str = "theta30_phi180";
+/// The marginal spot: its gain lies just below the healthy band, within its statistical
+/// error of the edge, so it is neither healthy nor provably poor (a warning).
+pub const MARGINAL_SPOT: &str = "theta10_phi0";
+/// The marginal spot's gain factor: 1.047e7 there × 0.79 ≈ 0.83e7, under the demo band's
+/// lower edge 0.85e7 by about one error of a 1,500-event point.
+const MARGINAL_FACTOR: f64 = 0.79;
 const PROFILE_NAME: &str = "demo bench (this machine)";
 
 /// A random password of 16 letters and digits.
@@ -73,6 +81,7 @@ fn demo_profile(data: &Path, points: usize) -> ProfileSpec {
     spec.analysis.health = HealthRange {
         gain_min: 0.85e7,
         gain_max: 1.2e7,
+        ..HealthRange::default()
     };
     spec
 }
@@ -189,6 +198,9 @@ fn bench(scan_root: &Path, labels: &[PointLabel], events: usize, seed: u64, inte
         ..SimParams::default()
     };
     params.gain_factors.insert(WEAK_SPOT.to_string(), 0.7);
+    params
+        .gain_factors
+        .insert(MARGINAL_SPOT.to_string(), MARGINAL_FACTOR);
     if let Err(e) = simulate_scan(
         scan_root,
         &serial,

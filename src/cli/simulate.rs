@@ -39,6 +39,26 @@ pub struct SimulateArgs {
     /// from the simulator: 0.04). 0 gives a purely Gaussian SPE response.
     #[arg(long, value_name = "FRACTION")]
     pub underamp: Option<f64>,
+    /// Charge range of the under-amplified photoelectrons in units of Q1 (uniform),
+    /// `LO,HI` (default 0.2,0.4).
+    #[arg(long, value_name = "LO,HI")]
+    pub underamp_range: Option<String>,
+    /// SPE resolution σ1/Q1 of the fully amplified peak (default 0.3).
+    #[arg(long, value_name = "RATIO")]
+    pub spe_resolution: Option<f64>,
+    /// Dark-count rate in Hz: pulses anywhere in the record (default 6000).
+    #[arg(long, value_name = "HZ")]
+    pub dark_rate: Option<f64>,
+    /// Transit-time spread σ in ns (default 1.3).
+    #[arg(long, value_name = "NS")]
+    pub tts: Option<f64>,
+    /// Electronics noise σ in mV (default 0.4).
+    #[arg(long, value_name = "MV")]
+    pub noise: Option<f64>,
+    /// Sign of the trigger (ch0) and pick-off (ch1) pulses: positive, as on the bench
+    /// (default), or negative (a NIM level).
+    #[arg(long, value_name = "SIGN", default_value = "positive", value_parser = ["positive", "negative"])]
+    pub trigger_polarity: String,
     /// Random seed; the same seed gives the same files.
     #[arg(long, value_name = "S", default_value_t = 1)]
     pub seed: u64,
@@ -65,6 +85,46 @@ pub struct SimulateArgs {
     pub hv_check: super::simulate_hv::HvCheckArgs,
 }
 
+/// The simulation parameters the arguments ask for (the simulator's defaults elsewhere).
+pub fn sim_params(args: &SimulateArgs) -> anyhow::Result<SimParams> {
+    let d = SimParams::default();
+    let underamp_range = match &args.underamp_range {
+        None => d.underamp_range,
+        Some(text) => {
+            let (lo, hi) = text
+                .split_once(',')
+                .ok_or_else(|| anyhow::anyhow!("--underamp-range: expected LO,HI, got {text:?}"))?;
+            let num = |v: &str| {
+                v.trim()
+                    .parse::<f64>()
+                    .map_err(|_| anyhow::anyhow!("--underamp-range: {v:?} is not a number"))
+            };
+            [num(lo)?, num(hi)?]
+        }
+    };
+    let sign = if args.trigger_polarity == "negative" {
+        -1.0
+    } else {
+        1.0
+    };
+    let p = SimParams {
+        gain: args.gain,
+        occupancy: args.occupancy,
+        events: args.events,
+        underamp_fraction: args.underamp.unwrap_or(d.underamp_fraction),
+        underamp_range,
+        spe_resolution: args.spe_resolution.unwrap_or(d.spe_resolution),
+        dark_rate_hz: args.dark_rate.unwrap_or(d.dark_rate_hz),
+        tts_ns: args.tts.unwrap_or(d.tts_ns),
+        noise_mv: args.noise.unwrap_or(d.noise_mv),
+        trigger_mv: sign * d.trigger_mv.abs(),
+        pickoff_mv: sign * d.pickoff_mv.abs(),
+        ..d
+    };
+    p.validate()?;
+    Ok(p)
+}
+
 /// Runs `pmtwatch simulate`.
 pub fn run(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
     if args.hv_check.hv_check {
@@ -78,14 +138,7 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
         }
         Some(s) => anyhow::bail!("--interval must be between 0 and 86400 seconds, got {s}"),
     };
-    let defaults = SimParams::default();
-    let mut params = SimParams {
-        gain: args.gain,
-        occupancy: args.occupancy,
-        events: args.events,
-        underamp_fraction: args.underamp.unwrap_or(defaults.underamp_fraction),
-        ..defaults
-    };
+    let mut params = sim_params(args)?;
     let points = match args.hv {
         Some(nominal) => {
             anyhow::ensure!(

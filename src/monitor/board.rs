@@ -77,7 +77,9 @@ impl CellStatus {
     pub fn word(self) -> &'static str {
         match self {
             CellStatus::Done(PointStatus::Healthy) => "healthy",
+            CellStatus::Done(PointStatus::Warning) => "warning",
             CellStatus::Done(PointStatus::Poor) => "poor",
+            CellStatus::Done(PointStatus::Unresolved) => "unresolved",
             CellStatus::Done(PointStatus::FitFailed) => "fit failed",
             CellStatus::Done(PointStatus::NoSignal) => "no signal",
             CellStatus::Done(PointStatus::Failed) => "failed",
@@ -95,6 +97,8 @@ pub struct Cell {
     pub status: CellStatus,
     pub gain: Option<f64>,
     pub gain_err: Option<f64>,
+    /// Why the cell has its colour (the stored point's message), empty when not done.
+    pub reason: String,
 }
 
 /// Summary of a run's finished points.
@@ -129,6 +133,7 @@ impl RunView {
                 status,
                 gain: stored.and_then(|s| s.gain),
                 gain_err: stored.and_then(|s| s.gain_err),
+                reason: stored.map(|s| s.message.clone()).unwrap_or_default(),
             }
         };
         let mut rows: Vec<(f64, String, Vec<Cell>)> = Vec::new();

@@ -17,6 +17,8 @@ pub struct AnalysisConfig {
     pub pmt: PulseConfig,
     /// Pulse finding on the trigger channel (baseline settings shared with `pmt`).
     pub trigger: TriggerConfig,
+    /// Pulse finding on the SiPM pick-off channel (checked, not used in the fit).
+    pub pickoff: TriggerConfig,
     pub window: WindowConfig,
     pub fit: FitConfig,
     pub seed: SeedSelection,
@@ -97,6 +99,84 @@ pub enum Polarity {
     Positive,
 }
 
+impl Polarity {
+    /// `negative` / `positive`, as configs and messages write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Polarity::Negative => "negative",
+            Polarity::Positive => "positive",
+        }
+    }
+
+    /// The other sign.
+    pub fn flip(self) -> Polarity {
+        match self {
+            Polarity::Negative => Polarity::Positive,
+            Polarity::Positive => Polarity::Negative,
+        }
+    }
+}
+
+impl std::fmt::Display for Polarity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A channel's configured polarity: a fixed sign, or `auto` (the default) — found from
+/// the data (the sign of the pulses over threshold), falling back to the bench's
+/// convention for the channel's role when the data show none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PolaritySetting {
+    #[default]
+    Auto,
+    Negative,
+    Positive,
+}
+
+impl PolaritySetting {
+    /// The fixed sign, or `None` for `auto`.
+    pub fn fixed(self) -> Option<Polarity> {
+        match self {
+            PolaritySetting::Auto => None,
+            PolaritySetting::Negative => Some(Polarity::Negative),
+            PolaritySetting::Positive => Some(Polarity::Positive),
+        }
+    }
+
+    /// `auto` / `negative` / `positive`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolaritySetting::Auto => "auto",
+            PolaritySetting::Negative => "negative",
+            PolaritySetting::Positive => "positive",
+        }
+    }
+
+    /// Every setting, in the order a form lists them.
+    pub const ALL: [PolaritySetting; 3] = [
+        PolaritySetting::Auto,
+        PolaritySetting::Negative,
+        PolaritySetting::Positive,
+    ];
+}
+
+impl std::str::FromStr for PolaritySetting {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s.trim())
+            .ok_or_else(|| format!("unknown polarity '{s}': use auto, negative or positive"))
+    }
+}
+
+/// The bench's polarity for the PMT channel (DESIGN.md "Processing defaults").
+pub const PMT_CONVENTION: Polarity = Polarity::Negative;
+/// The bench's polarity for the trigger (ch0) and the SiPM pick-off (ch1).
+pub const TRIGGER_CONVENTION: Polarity = Polarity::Positive;
+
 /// How the baseline is estimated from the first samples of each event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -109,7 +189,8 @@ pub enum BaselineMethod {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PulseConfig {
-    pub polarity: Polarity,
+    /// `auto` (default): from the data, else negative (the bench's PMT convention).
+    pub polarity: PolaritySetting,
     pub baseline: BaselineMethod,
     /// Samples from the start of the record used for the baseline.
     pub baseline_samples: usize,
@@ -120,7 +201,7 @@ pub struct PulseConfig {
 impl Default for PulseConfig {
     fn default() -> Self {
         PulseConfig {
-            polarity: Polarity::Negative,
+            polarity: PolaritySetting::Auto,
             baseline: BaselineMethod::Mean,
             baseline_samples: 40,
             threshold_mv: 3.0,
@@ -128,12 +209,14 @@ impl Default for PulseConfig {
     }
 }
 
-/// Pulse finding on the trigger channel: its own polarity and threshold; the baseline is
-/// estimated as on the PMT channel.
+/// Pulse finding on the trigger (or pick-off) channel: its own polarity and threshold; the
+/// baseline is estimated as on the PMT channel. The bench's trigger and pick-off pulses
+/// are positive, with a leading edge at 100 mV.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TriggerConfig {
-    pub polarity: Polarity,
+    /// `auto` (default): from the data, else positive (the bench's convention).
+    pub polarity: PolaritySetting,
     /// Leading-edge threshold in mV (the bench's trigger channels use 100 mV).
     pub threshold_mv: f64,
 }
@@ -141,7 +224,7 @@ pub struct TriggerConfig {
 impl Default for TriggerConfig {
     fn default() -> Self {
         TriggerConfig {
-            polarity: Polarity::Negative,
+            polarity: PolaritySetting::Auto,
             threshold_mv: 100.0,
         }
     }
@@ -153,6 +236,15 @@ impl AnalysisConfig {
         PulseConfig {
             polarity: self.trigger.polarity,
             threshold_mv: self.trigger.threshold_mv,
+            ..self.pmt.clone()
+        }
+    }
+
+    /// The pulse-finding settings for the pick-off channel.
+    pub fn pickoff_pulse(&self) -> PulseConfig {
+        PulseConfig {
+            polarity: self.pickoff.polarity,
+            threshold_mv: self.pickoff.threshold_mv,
             ..self.pmt.clone()
         }
     }
@@ -219,7 +311,7 @@ pub struct FitConfig {
 impl Default for FitConfig {
     fn default() -> Self {
         FitConfig {
-            model: Model::PoissonGauss,
+            model: Model::PoissonGaussUa,
             bins: None,
             range: None,
             min_events: 200,
@@ -248,12 +340,20 @@ impl Default for SeedSelection {
     }
 }
 
-/// The gain range a point must fall in to be called healthy.
+/// The gain range a point must fall in to be called healthy, and how sure the verdict
+/// must be: a point is *healthy* when its gain lies inside the band, *poor* only when
+/// the band is excluded at `confidence_sigma` standard deviations of the gain, and
+/// *warning* in between — and whenever the fit itself is poor (χ²/ndf above
+/// `max_chi2_ndf`, or no gain).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HealthRange {
     pub gain_min: f64,
     pub gain_max: f64,
+    /// Standard deviations by which a gain must miss the band to be called poor.
+    pub confidence_sigma: f64,
+    /// Above this χ²/ndf the fit does not describe the spectrum: a warning.
+    pub max_chi2_ndf: f64,
 }
 
 impl Default for HealthRange {
@@ -261,6 +361,8 @@ impl Default for HealthRange {
         HealthRange {
             gain_min: 0.999e7,
             gain_max: 1.049e7,
+            confidence_sigma: 2.0,
+            max_chi2_ndf: 5.0,
         }
     }
 }
@@ -342,6 +444,21 @@ impl AnalysisConfig {
         if !(h.gain_min.is_finite() && h.gain_max.is_finite() && h.gain_min < h.gain_max) {
             return bad("health.gain_min must be below health.gain_max");
         }
+        if !(h.confidence_sigma.is_finite() && h.confidence_sigma >= 0.0) {
+            return bad("health.confidence_sigma must be a number ≥ 0");
+        }
+        if !(h.max_chi2_ndf.is_finite() && h.max_chi2_ndf > 0.0) {
+            return bad("health.max_chi2_ndf must be a positive number");
+        }
+        for (name, t) in [
+            ("pmt.threshold_mv", self.pmt.threshold_mv),
+            ("trigger.threshold_mv", self.trigger.threshold_mv),
+            ("pickoff.threshold_mv", self.pickoff.threshold_mv),
+        ] {
+            if !(t.is_finite() && t > 0.0) {
+                return bad(&format!("{name} must be a positive number of mV, got {t}"));
+            }
+        }
         Ok(())
     }
 }
@@ -366,5 +483,25 @@ mod tests {
         assert_eq!(cfg.digitizer.bits, 12);
         let err = AnalysisConfig::from_toml("[fit]\nmodle = \"bellamy\"\n").expect_err("typo");
         assert!(err.to_string().contains("modle"), "{err}");
+    }
+
+    #[test]
+    fn polarity_is_auto_by_default_and_settable_per_channel() {
+        let cfg = AnalysisConfig::default();
+        for p in [cfg.pmt.polarity, cfg.trigger.polarity, cfg.pickoff.polarity] {
+            assert_eq!(p, PolaritySetting::Auto);
+        }
+        assert_eq!(cfg.trigger.threshold_mv, 100.0);
+        assert_eq!(cfg.pickoff.threshold_mv, 100.0);
+        assert_eq!(cfg.pmt.threshold_mv, 3.0);
+        let cfg = AnalysisConfig::from_toml(
+            "[trigger]\npolarity = \"negative\"\n[pickoff]\npolarity = \"positive\"\nthreshold_mv = 50\n",
+        )
+        .expect("parse");
+        assert_eq!(cfg.trigger.polarity, PolaritySetting::Negative);
+        assert_eq!(cfg.pickoff.threshold_mv, 50.0);
+        assert_eq!("auto".parse::<PolaritySetting>(), Ok(PolaritySetting::Auto));
+        assert!("up".parse::<PolaritySetting>().is_err());
+        assert!(AnalysisConfig::from_toml("[health]\nconfidence_sigma = -1\n").is_err());
     }
 }

@@ -108,22 +108,35 @@ impl Histogram {
             } else {
                 100
             };
-            n.clamp(40, 400)
+            let n = n.clamp(40, 400);
+            // At high occupancy the spread (hence Freedman–Diaconis) is set by the
+            // photoelectrons, and a bin can be wider than the pedestal: the fit could then
+            // not see it. Bins are made narrow enough for ≥ 2 per pedestal σ.
+            let est = leftmost_peak_sigma(&v, lo, hi);
+            match est {
+                Some(s) if s > 0.0 && (hi - lo) / n as f64 > 0.5 * s => {
+                    (((hi - lo) / (0.5 * s)).ceil() as usize).clamp(n, MAX_AUTO_BINS)
+                }
+                _ => n,
+            }
         });
         Some(Histogram::fill(&v, lo, hi, n_bins, unit))
     }
 
-    /// Builds a histogram from already-binned data (centres must be equally spaced).
+    /// Builds a histogram from already-binned data (centres equally spaced, up to the
+    /// rounding of an export: the readers check that). The bin width and the first edge
+    /// come from a least-squares line through the centres, so centres written with a few
+    /// significant digits (`999.167, 1000.83`) give the true grid, not one rounding's.
     pub fn from_centers(centers: &[f64], counts: &[f64], unit: &str) -> Option<Histogram> {
         if centers.len() < 2 || centers.len() != counts.len() {
             return None;
         }
-        let width = (centers[centers.len() - 1] - centers[0]) / (centers.len() - 1) as f64;
-        if !(width.is_finite() && width > 0.0) {
+        let (first, width) = grid_of(centers);
+        if !(width.is_finite() && width > 0.0 && first.is_finite()) {
             return None;
         }
         Some(Histogram {
-            lo: centers[0] - 0.5 * width,
+            lo: first - 0.5 * width,
             width,
             counts: counts.to_vec(),
             unit: unit.to_string(),
@@ -154,6 +167,70 @@ impl Histogram {
     }
 }
 
+/// Most bins the automatic binning makes (when the pedestal needs them).
+const MAX_AUTO_BINS: usize = 1000;
+
+/// The width (σ, from the half maximum of its left flank) of the leftmost clear peak of
+/// sorted `v` in `[lo, hi)` — the pedestal of a charge spectrum — on a fine grid of
+/// [`MAX_AUTO_BINS`] bins; `None` when there is no such peak.
+fn leftmost_peak_sigma(v: &[f64], lo: f64, hi: f64) -> Option<f64> {
+    let n = MAX_AUTO_BINS;
+    let h = Histogram::fill(v, lo, hi, n, "");
+    let w = h.width;
+    // Moving average over 5 bins.
+    let c = &h.counts;
+    let s: Vec<f64> = (0..n)
+        .map(|i| {
+            let (a, b) = (i.saturating_sub(2), (i + 3).min(n));
+            c[a..b].iter().sum::<f64>() / (b - a) as f64
+        })
+        .collect();
+    let max = s.iter().copied().fold(0.0, f64::max);
+    if max <= 0.0 {
+        return None;
+    }
+    let peak = (0..n).find(|&i| {
+        let left = if i > 0 { s[i - 1] } else { 0.0 };
+        s[i] >= 0.05 * max
+            && s[i] >= left
+            && s[(i + 1).min(n - 1)..(i + 12).min(n)]
+                .iter()
+                .all(|&x| x <= s[i])
+    })?;
+    let half = 0.5 * s[peak];
+    let mut j = peak;
+    while j > 0 && s[j] > half {
+        j -= 1;
+    }
+    if s[j] > half {
+        return None;
+    }
+    // The 5-bin average widens a narrow peak by ~1.4 bins (its own σ); take it off.
+    let hwhm = (peak - j) as f64 * w;
+    let sigma_s = hwhm / 1.1774;
+    let smear = 1.414 * w;
+    Some((sigma_s * sigma_s - smear * smear).max(0.25 * w * w).sqrt())
+}
+
+/// The equally spaced grid `c_i ≈ first + i·width` closest (least squares) to `centers`.
+pub fn grid_of(centers: &[f64]) -> (f64, f64) {
+    let n = centers.len() as f64;
+    if centers.len() < 2 {
+        return (centers.first().copied().unwrap_or(0.0), f64::NAN);
+    }
+    // Σ over i of (i − ī)(c_i − c̄) / Σ (i − ī)², with ī = (n − 1)/2.
+    let ibar = (n - 1.0) / 2.0;
+    let cbar = centers.iter().sum::<f64>() / n;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (i, &c) in centers.iter().enumerate() {
+        let dx = i as f64 - ibar;
+        sxy += dx * (c - cbar);
+        sxx += dx * dx;
+    }
+    let width = sxy / sxx;
+    (cbar - width * ibar, width)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,8 +252,69 @@ mod tests {
     }
 
     #[test]
+    fn auto_bins_resolve_the_pedestal_with_far_outliers() {
+        // A simulated point's charges: pedestal N(0, 0.124) with 37 % of 20,000 events, a
+        // broad signal, and outliers far below (dark pulses in the baseline samples) and
+        // above, which stretch the range.
+        let mut state = 7u64;
+        let mut uni = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        let mut v = Vec::new();
+        for _ in 0..7400 {
+            let (a, b) = (uni(), uni());
+            v.push(0.124 * (-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos());
+        }
+        for _ in 0..12_550 {
+            v.push(0.5 + 6.0 * uni() * uni());
+        }
+        for i in 0..50 {
+            v.push(-3.6 + 2.9 * i as f64 / 50.0);
+        }
+        v.push(10.8);
+        let h = Histogram::auto(&v, None, None, "pC").expect("hist");
+        assert!(
+            h.width <= 0.08,
+            "width {} for a pedestal σ of 0.124",
+            h.width
+        );
+    }
+
+    #[test]
+    fn auto_bins_resolve_the_pedestal_at_high_occupancy() {
+        // A narrow pedestal (σ 0.1) with 5 % of the events, and broad signal to 20.
+        let mut v: Vec<f64> = (0..1000)
+            .map(|i| 0.1 * ((i as f64 + 0.5) / 1000.0 * 6.0 - 3.0))
+            .collect();
+        v.extend((0..19_000).map(|i| 1.0 + 19.0 * (i as f64 / 19_000.0)));
+        let h = Histogram::auto(&v, None, None, "pC").expect("hist");
+        assert!(
+            h.width <= 0.12,
+            "width {} for a pedestal σ of ~0.1",
+            h.width
+        );
+    }
+
+    #[test]
     fn from_centers_recovers_edges() {
         let h = Histogram::from_centers(&[0.5, 1.5, 2.5], &[1.0, 2.0, 3.0], "V*s").expect("h");
         assert!((h.lo - 0.0).abs() < 1e-12 && (h.width - 1.0).abs() < 1e-12);
+        // Centres of 1500 bins of 2500/1500 from −500, written with 6 significant digits.
+        let centers: Vec<f64> = (0..1500)
+            .map(|i| {
+                let c: f64 = -500.0 + (i as f64 + 0.5) * 2500.0 / 1500.0;
+                format!("{c:.5e}").parse::<f64>().expect("a number")
+            })
+            .collect();
+        let h = Histogram::from_centers(&centers, &vec![1.0; 1500], "mV*ns").expect("h");
+        assert!((h.lo + 500.0).abs() < 1e-3, "lo {}", h.lo);
+        assert!(
+            (h.width - 2500.0 / 1500.0).abs() < 1e-6,
+            "width {}",
+            h.width
+        );
     }
 }

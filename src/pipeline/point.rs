@@ -10,14 +10,101 @@ use serde::{Deserialize, Serialize};
 use super::fit::{Model, Param, Status};
 use super::histogram::Histogram;
 
-/// Health of a point, as the live grid colours it.
+/// Health of a point, as the live grid colours it (see [`judge`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
-    /// Fit ok and gain inside the configured range.
+    /// Fit ok and gain inside the configured band.
     Healthy,
-    /// Fit ok but gain outside the range, or no gain at all.
+    /// Not sure either way: the gain is outside the band but within the configured
+    /// confidence of its edge, or the fit does not describe the spectrum (χ²/ndf), or
+    /// there is no gain at all.
+    Warning,
+    /// The band is excluded at the configured confidence (2σ by default).
     Poor,
+}
+
+impl Health {
+    /// `healthy` / `warning` / `poor`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::Warning => "warning",
+            Health::Poor => "poor",
+        }
+    }
+}
+
+/// The verdict on a point and why, from its status, gain ± error and χ²/ndf against the
+/// configured band: *healthy* when the gain is inside the band (and the fit describes the
+/// spectrum), *poor* only when the band is excluded at `confidence_sigma` standard
+/// deviations, *warning* in between and whenever the fit is poor or gave no gain.
+pub fn judge(
+    status: Status,
+    gain: Option<f64>,
+    gain_err: Option<f64>,
+    chi2_ndf: Option<f64>,
+    h: &super::config::HealthRange,
+) -> (Health, String) {
+    let band = format!("{:.4e} … {:.4e}", h.gain_min, h.gain_max);
+    let Some(g) = gain.filter(|_| status == Status::Ok) else {
+        return (
+            Health::Warning,
+            format!("no gain ({status}): the tube cannot be judged from this point"),
+        );
+    };
+    let k = h.confidence_sigma;
+    let fit_note = chi2_ndf.filter(|c| *c > h.max_chi2_ndf).map(|c| {
+        format!(
+            "the fit does not describe the spectrum (χ²/ndf = {c:.1} > {})",
+            h.max_chi2_ndf
+        )
+    });
+    if h.contains(g) {
+        return match fit_note {
+            Some(n) => (
+                Health::Warning,
+                format!("gain {g:.4e} inside the band, but {n}"),
+            ),
+            None => (
+                Health::Healthy,
+                format!("gain {g:.4e} inside the band {band}"),
+            ),
+        };
+    }
+    let (side, edge) = if g < h.gain_min {
+        ("below", h.gain_min)
+    } else {
+        ("above", h.gain_max)
+    };
+    let err = gain_err.filter(|e| e.is_finite() && *e > 0.0);
+    let dist = (g - edge).abs();
+    let pm = err.map_or(String::new(), |e| format!(" ± {e:.2e}"));
+    match err.map(|e| dist / e) {
+        Some(n) if n <= k => (
+            Health::Warning,
+            format!(
+                "gain {g:.4e}{pm} is {side} the band {band} by {n:.1}σ: within {k}σ of its edge, \
+                 not excluded{}",
+                fit_note.map_or(String::new(), |f| format!("; {f}"))
+            ),
+        ),
+        Some(n) if fit_note.is_none() => (
+            Health::Poor,
+            format!("gain {g:.4e}{pm} is {side} the band {band} by {n:.1}σ (> {k}σ)"),
+        ),
+        Some(n) => (
+            Health::Warning,
+            format!(
+                "gain {g:.4e}{pm} is {side} the band {band} by {n:.1}σ, but {}",
+                fit_note.unwrap_or_default()
+            ),
+        ),
+        None => (
+            Health::Warning,
+            format!("gain {g:.4e} is {side} the band {band}, and has no error to judge by"),
+        ),
+    }
 }
 
 /// Wall-clock time spent per stage, in milliseconds.
@@ -41,9 +128,15 @@ pub struct PointResult {
     pub hv: Option<f64>,
     pub status: Status,
     pub model: Model,
-    /// Gain = Q1 / e (only for charges in pC; `None` unless status is `ok`).
+    /// Gain = Q1 / e of the fully amplified SPE peak (`None` unless status is `ok`).
     pub gain: Option<f64>,
     pub gain_err: Option<f64>,
+    /// Mean SPE charge / e, under-amplified photoelectrons included (what an LED-on/off
+    /// or mean-charge method measures); below `gain` by the under-amplified part.
+    #[serde(default)]
+    pub mean_spe_gain: Option<f64>,
+    #[serde(default)]
+    pub mean_spe_gain_err: Option<f64>,
     /// Events read.
     pub events: u64,
     /// Events in the fitted histogram.
@@ -54,6 +147,9 @@ pub struct PointResult {
     pub chi2: Option<f64>,
     pub ndf: Option<u32>,
     pub health: Health,
+    /// Why the point is healthy, warning or poor, for the operator.
+    #[serde(default)]
+    pub health_reason: String,
     /// Why the status is not `ok`, for the operator.
     pub message: Option<String>,
     pub warnings: Vec<String>,
@@ -251,12 +347,21 @@ pub fn process_loaded(
     let fit_ms = ms(t2);
     if fit.excluded > 0 {
         warnings.push(format!(
-            "{} entries lie more than 6 pedestal widths below the pedestal and are not fitted \
+            "{} entries lie more than {} pedestal widths below the pedestal and are not fitted \
              (outliers; from waveforms typically a pulse in the baseline samples)",
-            fit.excluded
+            fit.excluded,
+            super::fit::PEDESTAL_REACH
         ));
     }
 
+    warnings.extend(fit.notes.iter().cloned());
+    if fit.error_scale > 1.0 + 1e-9 {
+        warnings.push(format!(
+            "errors scaled by √(χ²/ndf) = {:.2}: the model describes the spectrum only to \
+             that precision",
+            fit.error_scale
+        ));
+    }
     let (gain, gain_err) = match fit.q1() {
         Some(q1) => match to_pc(&hist.unit, cfg) {
             Some(k) => {
@@ -278,10 +383,15 @@ pub fn process_loaded(
         },
         None => (None, None),
     };
-    let health = match gain {
-        Some(g) if cfg.health.contains(g) => Health::Healthy,
-        _ => Health::Poor,
+    let (mean_spe_gain, mean_spe_gain_err) = match (fit.mean_spe(), to_pc(&hist.unit, cfg)) {
+        (Some(m), Some(k)) => (Some(m.value * k / E_PC), m.error.map(|e| e * k / E_PC)),
+        _ => (None, None),
     };
+    let chi2_ndf = match (fit.chi2, fit.ndf) {
+        (Some(c), Some(n)) if n > 0 => Some(c / f64::from(n)),
+        _ => None,
+    };
+    let (health, health_reason) = judge(fit.status, gain, gain_err, chi2_ndf, &cfg.health);
     let label = PointLabel::parse(&point);
     let result = PointResult {
         serial: opts.serial.as_ref().map(|s| s.to_string()),
@@ -293,6 +403,8 @@ pub fn process_loaded(
         model: fit.model,
         gain,
         gain_err,
+        mean_spe_gain,
+        mean_spe_gain_err,
         events,
         selected,
         charge_unit: hist.unit.clone(),
@@ -300,6 +412,7 @@ pub fn process_loaded(
         chi2: fit.chi2,
         ndf: fit.ndf,
         health,
+        health_reason,
         message: fit.message.clone(),
         warnings,
         timings_ms: Timings {
@@ -329,6 +442,7 @@ fn to_pc(unit: &str, cfg: &AnalysisConfig) -> Option<f64> {
         // Q = ∫V dt / R
         "V*s" => Some(1e12 / cfg.digitizer.impedance_ohm / cfg.digitizer.amplifier_gain),
         "nV*s" => Some(1e3 / cfg.digitizer.impedance_ohm / cfg.digitizer.amplifier_gain),
+        "mV*ns" => Some(1.0 / cfg.digitizer.impedance_ohm / cfg.digitizer.amplifier_gain),
         _ => None,
     }
 }

@@ -1,5 +1,6 @@
 //! A realistic simulator of the R12860 bench: three-channel WaveDump ASCII points (trigger,
-//! SiPM pick-off, PMT) with a known truth, so the whole pipeline can be tested end to end
+//! SiPM pick-off, PMT — positive, positive and negative pulses, as the bench's own
+//! configuration declares them) with a known truth, so the whole pipeline can be tested end to end
 //! and `process --watch` can be exercised against a scan that plays out in real time.
 //!
 //! Physics: per event the number of photoelectrons is Poisson(λ); each PE's charge is a
@@ -65,12 +66,13 @@ pub struct SimParams {
     pub underamp_range: [f64; 2],
     /// Dark-count rate in Hz (pulses anywhere in the record).
     pub dark_rate_hz: f64,
-    /// Trigger (NIM-like square pulse on ch0): start, jitter σ, width, height (negative).
+    /// Trigger (square pulse on ch0): start, jitter σ, width, height (positive on the
+    /// bench, whose configuration declares ch0 `polarity: pos`; negative for a NIM level).
     pub trigger_ns: f64,
     pub trigger_jitter_ns: f64,
     pub trigger_width_ns: f64,
     pub trigger_mv: f64,
-    /// SiPM pick-off (ch1): delay after the trigger and peak height (negative).
+    /// SiPM pick-off (ch1): delay after the trigger and peak height (positive on the bench).
     pub pickoff_delay_ns: f64,
     pub pickoff_mv: f64,
     /// PMT transit time after the trigger pulse's start, and its spread σ (TTS).
@@ -107,9 +109,9 @@ impl Default for SimParams {
             trigger_ns: 100.0,
             trigger_jitter_ns: 0.2,
             trigger_width_ns: 20.0,
-            trigger_mv: -800.0,
+            trigger_mv: 800.0,
             pickoff_delay_ns: 12.0,
-            pickoff_mv: -60.0,
+            pickoff_mv: 300.0,
             transit_ns: 325.0,
             tts_ns: 1.3,
             // τr 1.5 ns / τf 5 ns: ~3 ns 10–90 % rise, ~11 ns 90–10 % fall, peak ≈ 9.5 mV

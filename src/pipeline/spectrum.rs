@@ -3,12 +3,14 @@
 //! per-event charges, and the old analysis's cuts for `seed-compatible`. Split from
 //! [`super::point`], which turns the fitted spectrum into the result document.
 
-use super::config::{AnalysisConfig, WindowMode};
+use super::config::{
+    AnalysisConfig, PMT_CONVENTION, Polarity, PolaritySetting, TRIGGER_CONVENTION, WindowMode,
+};
 use super::data::{ChargeInput, Waveforms};
 use super::error::{Error, Result};
 use super::fit;
 use super::histogram::Histogram;
-use super::waveform::{self, Features};
+use super::waveform::{self, Features, PolarityScan};
 
 /// Fewest PMT pulses inside the charge window for a point to count as having signal.
 pub const MIN_PULSES: usize = 10;
@@ -109,8 +111,8 @@ pub fn waveform_spectrum(
     warnings: &mut Vec<String>,
 ) -> Result<Spectrum> {
     let ch = &cfg.channels;
-    let (pmt, trig) = if let [one] = waves {
-        (one, None)
+    let (pmt, trig, pickoff) = if let [one] = waves {
+        (one, None, None)
     } else {
         let find = |c: u32| waves.iter().find(|w| w.channel == Some(c));
         let pmt = find(ch.pmt).ok_or_else(|| {
@@ -127,7 +129,11 @@ pub fn waveform_spectrum(
                 found.join(", ")
             ))
         })?;
-        (pmt, ch.trigger.and_then(find))
+        (
+            pmt,
+            ch.trigger.and_then(find),
+            ch.pickoff.filter(|&c| c != ch.pmt).and_then(find),
+        )
     };
     if pmt.events() == 0 {
         return Err(Error::Empty {
@@ -136,9 +142,44 @@ pub fn waveform_spectrum(
         });
     }
     let dig = &cfg.digitizer;
+    let scan = |w: &Waveforms, thr: f64| {
+        waveform::scan_polarity(w, cfg.pmt.baseline, cfg.pmt.baseline_samples, thr, dig)
+    };
+    // Each channel's polarity: configured, or from the data (`auto`).
+    let pmt_scan = scan(pmt, cfg.pmt.threshold_mv);
+    let pmt_pol = pmt_polarity(
+        cfg.pmt.polarity,
+        &pmt_scan,
+        &channel_name(pmt, "PMT"),
+        warnings,
+    );
+    let trig_pol = trig.and_then(|t| {
+        let s = scan(t, cfg.trigger.threshold_mv);
+        trigger_polarity(
+            cfg.trigger.polarity,
+            &s,
+            &channel_name(t, "trigger"),
+            true,
+            warnings,
+        )
+    });
+    if let Some(p) = pickoff {
+        let s = scan(p, cfg.pickoff.threshold_mv);
+        trigger_polarity(
+            cfg.pickoff.polarity,
+            &s,
+            &channel_name(p, "pick-off"),
+            false,
+            warnings,
+        );
+    }
+    let trig = trig.filter(|_| trig_pol.is_some());
     let (fp, ft) = rayon::join(
-        || waveform::features(pmt, &cfg.pmt, dig),
-        || trig.map(|t| waveform::features(t, &cfg.trigger_pulse(), dig)),
+        || waveform::features(pmt, &cfg.pmt, pmt_pol, dig),
+        || {
+            trig.zip(trig_pol)
+                .map(|(t, p)| waveform::features(t, &cfg.trigger_pulse(), p, dig))
+        },
     );
     let pair = match (trig, &ft) {
         (Some(t), Some(ft)) => Some((align(pmt, t, warnings), ft)),
@@ -166,8 +207,7 @@ pub fn waveform_spectrum(
         warnings,
     );
     let starts: Vec<Option<i64>> = anchors.iter().map(|a| a.map(|a| a - pre)).collect();
-    let (mut q, clipped) =
-        waveform::integrate(pmt, &fp.baseline, cfg.pmt.polarity, &starts, w.length, dig);
+    let (mut q, clipped) = waveform::integrate(pmt, &fp.baseline, pmt_pol, &starts, w.length, dig);
     if clipped > 0 {
         warnings.push(format!(
             "{clipped} events had the charge window partly outside the record (clipped)"
@@ -231,6 +271,105 @@ pub fn waveform_spectrum(
     })
 }
 
+/// "ch0 (trigger)" for messages.
+fn channel_name(w: &Waveforms, role: &str) -> String {
+    match w.channel {
+        Some(c) => format!("ch{c} ({role})"),
+        None => format!("the {role} channel"),
+    }
+}
+
+/// The PMT channel's polarity: the configured sign, or under `auto` the sign of the
+/// pulses over threshold when one sign clearly dominates (at least [`MIN_PULSES`] events
+/// and three times the other sign), else the bench's convention (negative). A warning
+/// when the data disagree with the configuration or the convention.
+fn pmt_polarity(
+    setting: PolaritySetting,
+    scan: &PolarityScan,
+    name: &str,
+    warnings: &mut Vec<String>,
+) -> Polarity {
+    let d = scan.dominant();
+    let clear = |p: Polarity| scan.count(p) >= MIN_PULSES.max(3 * scan.count(p.flip()));
+    match setting.fixed() {
+        Some(p) => {
+            if clear(p.flip()) {
+                warnings.push(format!(
+                    "{name} has {}; the configuration expects {p} ({})",
+                    scan.describe(p.flip()),
+                    scan.describe(p)
+                ));
+            }
+            p
+        }
+        None if clear(d) => {
+            if d != PMT_CONVENTION {
+                warnings.push(format!(
+                    "{name} has {}, the bench's convention is {PMT_CONVENTION}: using {d} \
+                     (polarity = auto)",
+                    scan.describe(d)
+                ));
+            }
+            d
+        }
+        None => PMT_CONVENTION,
+    }
+}
+
+/// A trigger (or pick-off) channel's polarity: it has one large pulse per event, so the
+/// sign is the one found in at least half of the events. `None` when the channel shows
+/// no such pulses with the sign used — then, for the trigger, the message says what was
+/// found instead and the charge window is placed from the PMT pulses alone.
+fn trigger_polarity(
+    setting: PolaritySetting,
+    scan: &PolarityScan,
+    name: &str,
+    is_trigger: bool,
+    warnings: &mut Vec<String>,
+) -> Option<Polarity> {
+    let found = |p: Polarity| {
+        let n = scan.count(p);
+        n >= MIN_PULSES.min(scan.events).max(1) && 2 * n >= scan.events
+    };
+    let fallback = if is_trigger {
+        ": the charge window is placed from the PMT pulses alone"
+    } else {
+        ""
+    };
+    let d = scan.dominant();
+    match setting.fixed() {
+        Some(p) if found(p) => Some(p),
+        Some(p) if found(p.flip()) => {
+            warnings.push(format!(
+                "{name} has {}; the configuration expects {p}{fallback} (set its polarity \
+                 to auto or {})",
+                scan.describe(p.flip()),
+                p.flip()
+            ));
+            None
+        }
+        None if found(d) => {
+            if d != TRIGGER_CONVENTION {
+                warnings.push(format!(
+                    "{name} has {}, the bench's convention is {TRIGGER_CONVENTION}: using {d} \
+                     (polarity = auto)",
+                    scan.describe(d)
+                ));
+            }
+            Some(d)
+        }
+        _ => {
+            warnings.push(format!(
+                "{name} has no pulse over {} mV in most events ({}; {}){fallback}",
+                scan.threshold_mv,
+                scan.describe(Polarity::Positive),
+                scan.describe(Polarity::Negative)
+            ));
+            None
+        }
+    }
+}
+
 /// The window anchor (sample) of every PMT event for the window mode.
 fn anchors(
     mode: WindowMode,
@@ -256,7 +395,23 @@ fn anchors(
             .iter()
             .map(|s| s.is_finite().then(|| s.round() as i64))
             .collect(),
-        WindowMode::Trigger => from_trigger(delay),
+        WindowMode::Trigger if have_trigger => from_trigger(delay),
+        WindowMode::Trigger => {
+            warnings.push(
+                "window.mode = trigger but there is no usable trigger channel: the window is \
+                 placed from the PMT pulses instead"
+                    .into(),
+            );
+            anchors(
+                WindowMode::Auto,
+                cfg,
+                fp,
+                trig_start,
+                false,
+                record_len,
+                warnings,
+            )
+        }
         WindowMode::Auto if have_trigger => {
             // Transit time from the data: the most frequent PMT − trigger delay.
             let dts = fp

@@ -23,10 +23,7 @@ fn table_err(e: PolarsError) -> Error {
 }
 
 fn health_str(h: Health) -> &'static str {
-    match h {
-        Health::Healthy => "healthy",
-        Health::Poor => "poor",
-    }
+    h.as_str()
 }
 
 /// One row per point, in the given order, with the columns `point, theta, phi, hv,

@@ -109,8 +109,128 @@ fn first_index(ev: &[f32], pred: impl Fn(f32) -> bool) -> Option<usize> {
     tail.iter().position(|&x| pred(x)).map(|i| base + i)
 }
 
-/// Baseline, peak and leading edge of every event.
-pub fn features(w: &Waveforms, cfg: &PulseConfig, dig: &Digitizer) -> Features {
+/// How many events of a channel have a pulse over threshold of either sign, and how high
+/// those pulses typically are: what `auto` polarity decides from, and what a message says
+/// when a channel's configured polarity finds nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PolarityScan {
+    pub events: usize,
+    /// Events whose largest excursion from the baseline is upwards and over threshold.
+    pub positive: usize,
+    /// … downwards and over threshold.
+    pub negative: usize,
+    /// Median height of those excursions in mV (0 when there are none).
+    pub positive_mv: f32,
+    pub negative_mv: f32,
+    /// The threshold the scan used, in mV.
+    pub threshold_mv: f64,
+}
+
+impl PolarityScan {
+    /// Events with a pulse of sign `p`.
+    pub fn count(&self, p: Polarity) -> usize {
+        match p {
+            Polarity::Positive => self.positive,
+            Polarity::Negative => self.negative,
+        }
+    }
+
+    /// The sign most events' pulses have (negative on a tie).
+    pub fn dominant(&self) -> Polarity {
+        if self.positive > self.negative {
+            Polarity::Positive
+        } else {
+            Polarity::Negative
+        }
+    }
+
+    /// "positive pulses of ~800 mV in 5998 of 6000 events".
+    pub fn describe(&self, p: Polarity) -> String {
+        let (n, h) = match p {
+            Polarity::Positive => (self.positive, self.positive_mv),
+            Polarity::Negative => (self.negative, self.negative_mv),
+        };
+        if n == 0 {
+            format!(
+                "no {p} pulses over {} mV in {} events",
+                self.threshold_mv, self.events
+            )
+        } else {
+            format!(
+                "{p} pulses of ~{} mV in {n} of {} events",
+                round_mv(h),
+                self.events
+            )
+        }
+    }
+}
+
+/// A pulse height for a message: two significant digits.
+fn round_mv(h: f32) -> String {
+    let h = f64::from(h);
+    if h >= 100.0 {
+        format!("{:.0}", (h / 10.0).round() * 10.0)
+    } else if h >= 10.0 {
+        format!("{h:.0}")
+    } else {
+        format!("{h:.1}")
+    }
+}
+
+/// Counts the events whose largest excursion from the baseline (`method` over the first
+/// `baseline_samples`) exceeds `threshold_mv`, by sign.
+pub fn scan_polarity(
+    w: &Waveforms,
+    method: BaselineMethod,
+    baseline_samples: usize,
+    threshold_mv: f64,
+    dig: &Digitizer,
+) -> PolarityScan {
+    let mv = dig.mv_per_adc() as f32;
+    let thr = threshold_mv as f32;
+    // Per event: +h for a positive pulse of h mV, −h for a negative one, 0 for none.
+    let heights: Vec<f32> = (0..w.events())
+        .into_par_iter()
+        .with_min_len(256)
+        .map(|i| {
+            let ev = w.event(i);
+            if ev.is_empty() {
+                return 0.0;
+            }
+            let b = baseline(ev, method, baseline_samples);
+            let up = (extreme(ev, Polarity::Positive) - b) * mv;
+            let down = (b - extreme(ev, Polarity::Negative)) * mv;
+            if up >= thr && up >= down {
+                up
+            } else if down >= thr {
+                -down
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let median = |mut v: Vec<f32>| -> f32 {
+        if v.is_empty() {
+            return 0.0;
+        }
+        let mid = v.len() / 2;
+        *v.select_nth_unstable_by(mid, f32::total_cmp).1
+    };
+    let pos: Vec<f32> = heights.iter().copied().filter(|h| *h > 0.0).collect();
+    let neg: Vec<f32> = heights.iter().filter(|h| **h < 0.0).map(|h| -h).collect();
+    PolarityScan {
+        events: w.events(),
+        positive: pos.len(),
+        negative: neg.len(),
+        positive_mv: median(pos),
+        negative_mv: median(neg),
+        threshold_mv,
+    }
+}
+
+/// Baseline, peak and leading edge of every event, for pulses of sign `polarity` (the
+/// resolved sign: `cfg.polarity` may be `auto`).
+pub fn features(w: &Waveforms, cfg: &PulseConfig, polarity: Polarity, dig: &Digitizer) -> Features {
     let n = w.events();
     let mut f = Features {
         baseline: vec![0.0; n],
@@ -121,7 +241,7 @@ pub fn features(w: &Waveforms, cfg: &PulseConfig, dig: &Digitizer) -> Features {
     if n == 0 || w.record_len == 0 {
         return f;
     }
-    let s = sign(cfg.polarity);
+    let s = sign(polarity);
     let mv = dig.mv_per_adc() as f32;
     // Threshold in ADC counts, so the inner loop never multiplies.
     let thr = (cfg.threshold_mv / dig.mv_per_adc()) as f32;
@@ -139,12 +259,12 @@ pub fn features(w: &Waveforms, cfg: &PulseConfig, dig: &Digitizer) -> Features {
                 // The pulse extreme (minimum for negative pulses) is a plain reduction the
                 // compiler vectorises; its index and the leading edge are then found by
                 // block-wise scans that stop at the hit.
-                let ext = extreme(ev, cfg.polarity);
+                let ext = extreme(ev, polarity);
                 let best = s * (ext - b);
                 let best_i = first_index(ev, |x| x == ext).unwrap_or(0);
                 // s·(x − b) ≥ thr, as a bound on the raw sample.
                 let level = b + s * thr;
-                let crossing = match cfg.polarity {
+                let crossing = match polarity {
                     Polarity::Negative => first_index(&ev[1.min(ev.len())..], |x| x <= level),
                     Polarity::Positive => first_index(&ev[1.min(ev.len())..], |x| x >= level),
                 };
@@ -253,7 +373,7 @@ mod tests {
             threshold_mv: 15.0 * dig.mv_per_adc(),
             ..Default::default()
         };
-        let f = features(&w, &cfg, &dig);
+        let f = features(&w, &cfg, Polarity::Negative, &dig);
         assert_eq!(f.baseline[0], 100.0);
         assert_eq!(f.peak_sample[0], 11);
         assert!((f.amplitude_mv[0] - 30.0 * dig.mv_per_adc() as f32).abs() < 1e-4);
@@ -298,6 +418,30 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn polarity_scan_counts_by_sign() {
+        let dig = Digitizer::default();
+        let mv = dig.mv_per_adc() as f32;
+        let mut w = Waveforms::new("scan", 20);
+        for (i, d) in [(0, 900.0f32), (1, 900.0), (2, -900.0), (3, 5.0)] {
+            let mut s = vec![8000.0f32; 20];
+            s[12] += d / mv;
+            w.push(i, 0, &s);
+        }
+        let scan = scan_polarity(&w, BaselineMethod::Mean, 5, 100.0, &dig);
+        assert_eq!((scan.events, scan.positive, scan.negative), (4, 2, 1));
+        assert_eq!(scan.dominant(), Polarity::Positive);
+        assert!((scan.positive_mv - 900.0).abs() < 1.0, "{scan:?}");
+        assert_eq!(
+            scan.describe(Polarity::Positive),
+            "positive pulses of ~900 mV in 2 of 4 events"
+        );
+        assert_eq!(
+            scan_polarity(&w, BaselineMethod::Mean, 5, 1000.0, &dig).describe(Polarity::Negative),
+            "no negative pulses over 1000 mV in 4 events"
+        );
     }
 
     #[test]

@@ -170,6 +170,30 @@ CREATE UNIQUE INDEX runs_one_active_per_slot ON runs(slot_id)
 ALTER TABLE runs ADD COLUMN review_src TEXT NOT NULL DEFAULT '';
 "#,
     },
+    Migration {
+        name: "points: warning and unresolved statuses",
+        // SQLite cannot change a CHECK constraint in place: the table is rebuilt.
+        sql: r#"
+CREATE TABLE points_new (
+    run_id   INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    label    TEXT NOT NULL,
+    theta    REAL,
+    phi      REAL,
+    hv       REAL,
+    status   TEXT NOT NULL CHECK (status IN ('healthy', 'warning', 'poor', 'fit_failed',
+                 'no_signal', 'unresolved', 'failed')),
+    gain     REAL,
+    gain_err REAL,
+    message  TEXT NOT NULL DEFAULT '',
+    at       INTEGER NOT NULL,
+    PRIMARY KEY (run_id, label)
+) WITHOUT ROWID;
+INSERT INTO points_new (run_id, label, theta, phi, hv, status, gain, gain_err, message, at)
+    SELECT run_id, label, theta, phi, hv, status, gain, gain_err, message, at FROM points;
+DROP TABLE points;
+ALTER TABLE points_new RENAME TO points;
+"#,
+    },
 ];
 
 /// The schema version this build brings a database to.

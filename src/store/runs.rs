@@ -14,9 +14,14 @@ text_enum! {
     /// `pending`/`processing` in the views; those are never stored.
     PointStatus {
         Healthy = "healthy",
+        /// The gain is outside the band but within its error of the edge, or the fit
+        /// does not describe the spectrum: look at it (the message says why).
+        Warning = "warning",
         Poor = "poor",
         FitFailed = "fit_failed",
         NoSignal = "no_signal",
+        /// Signal, but the SPE cannot be separated from the pedestal.
+        Unresolved = "unresolved",
         Failed = "failed",
     }
 }

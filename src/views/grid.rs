@@ -29,12 +29,19 @@ fn cell_button(
     let word = cell.status.word();
     let gain = fmt_gain(cell.gain);
     let coords = fmt_coords(&cell.point);
-    let tip = match cell.gain_err {
+    let mut tip = match cell.gain_err {
         Some(e) if cell.gain.is_some() => {
-            format!("{} · gain {gain} ± {}", cell.label, fmt_gain(Some(e)))
+            format!(
+                "{} · {word} · gain {gain} ± {}",
+                cell.label,
+                fmt_gain(Some(e))
+            )
         }
         _ => format!("{} · {word}", cell.label),
     };
+    if !cell.reason.is_empty() {
+        tip = format!("{tip} · {}", cell.reason);
+    }
     let label = cell.label;
     let id = format!("cell-{run_id}-{label}");
     let open = label.clone();
@@ -110,7 +117,7 @@ pub fn Grid(view: Arc<RunView>) -> Element {
                         dd { "{mean}" }
                         dt { "spread" }
                         dd { "{spread}" }
-                        dt { "poor points" }
+                        dt { "not healthy" }
                         dd { "{s.poor}" }
                         dt { "done" }
                         dd { "{s.done}/{s.total}" }

@@ -11,6 +11,7 @@ use std::str::FromStr;
 use crate::model::CommandSpec;
 use crate::monitor::profile::{check_name, format_pattern, parse_pattern, r12860_pattern};
 use crate::monitor::{Profile, ProfileSpec};
+use crate::pipeline::config::PolaritySetting;
 use crate::pipeline::fit::Model as FitModel;
 
 use super::format::{KINDS, MODES, kind_name, mode_name};
@@ -24,11 +25,12 @@ pub enum Input {
     Pattern, HvNominal,
     HvStep, HvPoints, CommandTemplate, CommandDir, Model, GainMin, GainMax, ThresholdMv,
     TriggerMv, WindowPre, WindowLength, BaselineSamples, Bits, Vpp, SampleNs, MinEvents,
+    PmtPolarity, TriggerPolarity, PickoffPolarity, PickoffMv, ConfidenceSigma,
 }
 
 /// Each input's id suffix, label, validation field, and whether it takes a number.
 #[rustfmt::skip]
-const INPUTS: [(Input, &str, &str, &str, bool); 39] = {
+const INPUTS: [(Input, &str, &str, &str, bool); 44] = {
     use Input::*;
     [
         (Name, "name", "Name", "name", false),
@@ -70,6 +72,11 @@ const INPUTS: [(Input, &str, &str, &str, bool); 39] = {
         (Vpp, "vpp", "Digitizer range (Vpp)", "analysis", true),
         (SampleNs, "sample-ns", "Sample period (ns)", "analysis", true),
         (MinEvents, "min-events", "Fewest events to fit", "analysis", true),
+        (PmtPolarity, "pmt-polarity", "PMT polarity", "analysis", false),
+        (TriggerPolarity, "trigger-polarity", "Trigger polarity (ch0)", "analysis", false),
+        (PickoffPolarity, "pickoff-polarity", "Pick-off polarity (ch1)", "analysis", false),
+        (PickoffMv, "pickoff-mv", "Pick-off threshold (mV)", "analysis", true),
+        (ConfidenceSigma, "confidence-sigma", "Poor beyond (σ)", "analysis", true),
     ]
 };
 
@@ -173,6 +180,11 @@ fn text_of(spec: &ProfileSpec, input: Input) -> String {
         Vpp => a.digitizer.vpp.to_string(),
         SampleNs => a.digitizer.sample_ns.to_string(),
         MinEvents => a.fit.min_events.to_string(),
+        PmtPolarity => a.pmt.polarity.as_str().into(),
+        TriggerPolarity => a.trigger.polarity.as_str().into(),
+        PickoffPolarity => a.pickoff.polarity.as_str().into(),
+        PickoffMv => a.pickoff.threshold_mv.to_string(),
+        ConfidenceSigma => a.health.confidence_sigma.to_string(),
     }
 }
 
@@ -318,6 +330,11 @@ impl Draft {
             Vpp => a.digitizer.vpp = float(&v)?,
             SampleNs => a.digitizer.sample_ns = float(&v)?,
             MinEvents => a.fit.min_events = number(&v)?,
+            PmtPolarity => a.pmt.polarity = v.parse::<PolaritySetting>()?,
+            TriggerPolarity => a.trigger.polarity = v.parse::<PolaritySetting>()?,
+            PickoffPolarity => a.pickoff.polarity = v.parse::<PolaritySetting>()?,
+            PickoffMv => a.pickoff.threshold_mv = float(&v)?,
+            ConfidenceSigma => a.health.confidence_sigma = float(&v)?,
         }
         Ok(())
     }
@@ -341,6 +358,11 @@ impl Draft {
         }
         out
     }
+}
+
+/// The polarity choices in the order the form lists them.
+pub fn polarities() -> impl Iterator<Item = PolaritySetting> {
+    PolaritySetting::ALL.into_iter()
 }
 
 /// The fit models in the order the form lists them.
@@ -389,7 +411,7 @@ mod tests {
         d.set(Input::GainMin, "2e7".into());
         d.set(Input::Vpp, "two".into());
         d.set(Input::Name, " ".into());
-        assert_eq!(Input::all().count(), 39);
+        assert_eq!(Input::all().count(), 44);
         for i in Input::all() {
             assert_ne!(i.id(), "unknown", "{i:?} is in the table");
         }
@@ -429,6 +451,6 @@ mod tests {
         assert_eq!(d.spec.analysis.fit.model, FitModel::Bellamy);
         d.set(Input::Kind, "cloud".into());
         assert!(d.problems().contains_key("kind"));
-        assert_eq!(models().count(), 3);
+        assert_eq!(models().count(), 4);
     }
 }

@@ -10,7 +10,7 @@ use dioxus::prelude::*;
 
 use super::ShellContext;
 use super::format::{KINDS, MODES};
-use super::profile_draft::{Draft, Input, models};
+use super::profile_draft::{Draft, Input, models, polarities};
 use crate::model::Report;
 
 type Problems = BTreeMap<&'static str, Vec<String>>;
@@ -178,6 +178,7 @@ pub fn ProfileForm(
     let kinds: Vec<_> = KINDS.iter().map(|(_, n)| both(n)).collect();
     let modes: Vec<_> = MODES.iter().map(|(_, n)| both(n)).collect();
     let model_options: Vec<_> = models().map(|m| both(m.as_str())).collect();
+    let polarity_options: Vec<_> = polarities().map(|p| both(p.as_str())).collect();
     let is_busy = busy();
     let title = match d.id {
         Some(id) => format!("Edit profile {id}"),
@@ -259,8 +260,19 @@ pub fn ProfileForm(
                     {text_input(draft, Input::GainMax, &problems, "1.049e7")}
                 }
                 div { class: "row",
+                    {text_input(draft, Input::ConfidenceSigma, &problems, "2")}
+                }
+                div { class: "row",
+                    {select_input(draft, Input::PmtPolarity, polarity_options.clone(), &problems)}
                     {text_input(draft, Input::ThresholdMv, &problems, "3")}
+                }
+                div { class: "row",
+                    {select_input(draft, Input::TriggerPolarity, polarity_options.clone(), &problems)}
                     {text_input(draft, Input::TriggerMv, &problems, "100")}
+                }
+                div { class: "row",
+                    {select_input(draft, Input::PickoffPolarity, polarity_options, &problems)}
+                    {text_input(draft, Input::PickoffMv, &problems, "100")}
                 }
                 div { class: "row",
                     {text_input(draft, Input::WindowPre, &problems, "10")}

@@ -61,12 +61,23 @@ fn params_table(r: &PointResult) -> Element {
             )
         })
         .collect();
+    let fmt_mean_spe = |m: f64, e: Option<f64>| match e {
+        Some(e) => format!("{m:.4e} ± {e:.2e} (under-amplified included)"),
+        None => format!("{m:.4e} (under-amplified included)"),
+    };
     rsx! {
         table { id: "review-params", class: "params",
             tbody {
                 tr { th { "fit status" } td { class: "fit-{r.status.as_str()}", "{r.status.as_str()}" } }
                 tr { th { "model" } td { "{r.model.as_str()}" } }
                 tr { th { "gain" } td { "{gain}" } }
+                tr { th { "health" } td { id: "review-health", class: "health-{r.health.as_str()}", "{r.health.as_str()}" } }
+                if !r.health_reason.is_empty() {
+                    tr { th { "why" } td { "{r.health_reason}" } }
+                }
+                if let Some(m) = r.mean_spe_gain {
+                    tr { th { "mean SPE / e" } td { "{fmt_mean_spe(m, r.mean_spe_gain_err)}" } }
+                }
                 tr { th { "χ²/ndf" } td { "{chi2}" } }
                 tr { th { "events" } td { "{r.events}" } }
                 tr { th { "selected" } td { "{r.selected}" } }
@@ -176,7 +187,7 @@ pub fn SpectrumPanel(view: ReadSignal<Arc<RunView>>, label: ReadSignal<String>) 
                 div { class: "review-data",
                     if let Some(pt) = &point {
                         if !pt.message.is_empty() {
-                            p { class: "small", "{pt.message}" }
+                            p { id: "review-reason", class: "small reason-{pt.status.as_str()}", "{pt.status.as_str()}: {pt.message}" }
                         }
                     }
                     match (&point, &*result.read()) {

@@ -65,12 +65,13 @@ fn run_summary(r: &Run) -> serde_json::Map<String, Value> {
     }
 }
 
-/// `healthy` or `poor` (every status that is not healthy), as the grid colours a point.
+/// `healthy`, `warning` or `poor` (every other status: no gain to trust), as the grid
+/// colours a point.
 pub fn health(status: PointStatus) -> &'static str {
-    if status == PointStatus::Healthy {
-        "healthy"
-    } else {
-        "poor"
+    match status {
+        PointStatus::Healthy => "healthy",
+        PointStatus::Warning => "warning",
+        _ => "poor",
     }
 }
 

@@ -159,6 +159,7 @@ pub fn spec_in(dir: &Path, pattern: &str) -> ProfileSpec {
     spec.analysis.health = HealthRange {
         gain_min: 0.85e7,
         gain_max: 1.2e7,
+        ..HealthRange::default()
     };
     spec
 }

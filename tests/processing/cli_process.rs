@@ -51,7 +51,7 @@ fn json_contract_for_a_charge_input() {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
     }
     assert_eq!(v["status"], "ok");
-    assert_eq!(v["model"], "poisson-gauss");
+    assert_eq!(v["model"], "poisson-gauss-ua");
     assert_eq!(v["charge_unit"], "ADC*samples");
     assert_eq!(v["events"], 60_001);
     for name in ["q0", "sigma0", "q1", "sigma1", "mu"] {
@@ -85,7 +85,14 @@ fn pedestal_only_has_null_gain() {
     let v = json_of(&pmtwatch(&["process", f.to_str().expect("utf8"), "--json"]));
     assert_eq!(v["status"], "no_signal");
     assert!(v["gain"].is_null() && v["gain_err"].is_null());
-    assert_eq!(v["health"], "poor");
+    // No gain: the tube cannot be judged from this point — a warning, not "poor".
+    assert_eq!(v["health"], "warning");
+    assert!(
+        v["health_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no gain")),
+        "{v}"
+    );
 }
 
 #[test]

@@ -8,7 +8,9 @@
 
 mod cli_process;
 mod demo;
+mod fit_status;
 mod hv_check;
+mod hv_scan;
 mod plots;
 mod readers;
 mod readers_robustness;

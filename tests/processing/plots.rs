@@ -129,6 +129,8 @@ fn synthetic(unit: &str, scale: f64) -> (Histogram, FitResult) {
         range: [hist.lo, hist.hi()],
         iterations: 120,
         excluded: 0,
+        error_scale: 1.0,
+        notes: Vec::new(),
         curve: Some(curve),
     };
     (hist, fit)
@@ -462,6 +464,8 @@ fn point_result(name: &str, theta: Option<f64>, gain: Option<f64>, status: Statu
         model: Model::PoissonGauss,
         gain,
         gain_err: gain.map(|g| g * 0.01),
+        mean_spe_gain: None,
+        mean_spe_gain_err: None,
         events: 50_000,
         selected: 49_000,
         charge_unit: "pC".into(),
@@ -471,8 +475,9 @@ fn point_result(name: &str, theta: Option<f64>, gain: Option<f64>, status: Statu
         health: if gain.is_some() {
             Health::Healthy
         } else {
-            Health::Poor
+            Health::Warning
         },
+        health_reason: String::new(),
         message: None,
         warnings: vec![],
         timings_ms: Timings::default(),

@@ -6,7 +6,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use pmtwatch::pipeline::data::{ChargeInput, Input, Waveforms};
 use pmtwatch::pipeline::readers::{Format, ReadOptions, SampleType, detect, read, read_waveforms};
@@ -322,12 +321,12 @@ fn binary_u8_and_f32() {
 }
 
 #[test]
-fn binary_absurd_header_is_a_quick_error() {
+fn binary_absurd_header_is_an_error() {
+    // (That it is a quick one — no 2 GB allocation first — is measured by
+    // `benches/pipeline.rs`, `readers/binary_absurd_header`, not asserted on a clock here.)
     let bytes = binary_event(1 << 31, 0, 0, &[0; 40]);
     let (_d, path) = temp_file("wave0.dat", &bytes);
-    let t = Instant::now();
     let e = read(&path, &opts()).unwrap_err().to_string();
-    assert!(t.elapsed() < Duration::from_secs(1));
     assert!(e.contains("wave0.dat") && e.contains("at byte 0"), "{e}");
     assert!(e.contains("2147483648"), "{e}");
 }
@@ -445,4 +444,51 @@ fn root_scalar_charge_branch_written_by_oxyroot() {
         Input::Charges(c) => assert_eq!((c.events(), c.unit()), (50, "ADC*samples")),
         other => panic!("{other:?}"),
     }
+}
+
+/// Bin centres as a spreadsheet or plotting export writes them — rounded, each off the
+/// true grid by up to ~1 % of a bin — are read, and the edges rebuilt from the grid through
+/// them; a really uneven binning is still refused, naming the row.
+#[test]
+fn histogram_csv_with_rounded_centres_is_read_and_uneven_bins_are_refused() {
+    use pmtwatch::pipeline::histogram::Histogram;
+    let (lo, width) = (-500.0, 2500.0 / 1500.0);
+    let mut text = String::from("charge[mV*ns],count\n");
+    for i in 0..300 {
+        // Up to ±1 % of a bin off the grid (a deterministic jitter), then 6 digits.
+        let jitter = 0.01 * width * ((i as f64) * 1.7).sin();
+        let c = lo + (i as f64 + 0.5) * width + jitter;
+        text.push_str(&format!(
+            "{},{}\n",
+            format!("{c:.5e}").parse::<f64>().unwrap(),
+            i % 7
+        ));
+    }
+    let (_d, path) = temp_file("rounded.csv", text.as_bytes());
+    let ChargeInput::Histogram {
+        centers,
+        counts,
+        unit,
+    } = charges(&path)
+    else {
+        panic!("histogram expected")
+    };
+    assert_eq!(unit, "mV*ns");
+    let h = Histogram::from_centers(&centers, &counts, &unit).expect("a histogram");
+    assert!((h.width / width - 1.0).abs() < 1e-4, "width {}", h.width);
+    assert!((h.lo - lo).abs() < 0.01 * width, "lo {}", h.lo);
+
+    // One bin of 1.5 widths in the middle: refused, with the row.
+    let mut uneven = String::from("charge[mV*ns],count\n");
+    let mut c = 0.5;
+    for i in 0..100 {
+        uneven.push_str(&format!("{c},{}\n", i % 5));
+        c += if i == 56 { 1.5 } else { 1.0 };
+    }
+    let (_d, path) = temp_file("uneven.csv", uneven.as_bytes());
+    let e = read(&path, &opts()).unwrap_err().to_string();
+    assert!(
+        e.contains("uneven.csv") && e.contains("data row 58") && e.contains("equally spaced"),
+        "{e}"
+    );
 }

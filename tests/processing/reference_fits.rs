@@ -129,3 +129,34 @@ fn uzh_waveforms_give_a_gain_from_all_three_formats() {
         assert_eq!(r.status, results[0].status);
     }
 }
+
+/// The default model (`poisson-gauss-ua`) on the UZH LED-on areas: the mean SPE charge
+/// (under-amplified photoelectrons included) and the occupancy within the lab's own
+/// model-independent LED-on/off numbers (mean SPE 965–990, λ 1.64–1.68; the band here is
+/// the README's 950–990), and the pedestal-only files stay `no_signal`.
+#[test]
+fn default_model_on_uzh_areas_and_pedestal_files() {
+    let r = process("uzh-r12699-v1730d/areas_on.npy", Model::PoissonGaussUa);
+    assert_eq!(r.status, Status::Ok, "{:?}", r.message);
+    let (mean, _) = param(&r, "mean_spe");
+    let (q1, _) = param(&r, "q1");
+    let (mu, _) = param(&r, "mu");
+    eprintln!(
+        "UZH areas_on default model: mean SPE {mean:.1}, Q1 {q1:.1}, μ {mu:.4}, {:?}",
+        r.warnings
+    );
+    assert!((950.0..=990.0).contains(&mean), "mean SPE {mean}");
+    assert!((1.64..=1.68).contains(&mu), "μ {mu}");
+    assert!(
+        q1 >= mean,
+        "Q1 {q1} of the fully amplified peak ≥ the mean {mean}"
+    );
+    for f in [
+        "wavedump-binary-v1730b/RUN000001_wave_1.dat",
+        "wavedump-ascii-pedestal/WDTestData.txt",
+    ] {
+        let r = process(f, Model::PoissonGaussUa);
+        assert_eq!(r.status, Status::NoSignal, "{f}: {:?}", r.message);
+        assert_eq!(r.gain, None);
+    }
+}

@@ -394,13 +394,17 @@ fn simulate_point_is_deterministic_and_shaped() {
                 .all(|&s| (0.0..16384.0).contains(&s) && s.fract() == 0.0)
         );
     }
-    // Trigger: about −800 mV from sample 50 for ~10 samples.
+    // Trigger: about +800 mV (the bench's positive level) from sample 50 for ~10 samples.
     let e = a[0].event(0);
     assert!(
-        e[45] > 7900.0 && e[55] < 8000.0 - 6000.0 && e[70] > 7900.0,
+        e[45] < 8100.0 && e[55] > 8000.0 + 6000.0 && e[70] < 8100.0,
         "{:?}",
         &e[40..75]
     );
+    // Pick-off: a positive pulse a few samples after the trigger.
+    let pick = a[1].event(0);
+    let top = pick.iter().copied().fold(f32::MIN, f32::max);
+    assert!(top > 7979.0 + 1500.0, "pick-off peak {top}");
     // PMT: the mean waveform dips at ~sample 212, not at the trigger.
     let mut mean = vec![0.0f64; 520];
     for ev in a[2].iter() {

@@ -1,16 +1,26 @@
-//! The default analysis recovers the true gain of simulated R12860 scans: `pmtwatch
-//! simulate` (20k events, the bench layout, WaveDump ASCII) then `pmtwatch process`, for
-//! gains 0.8e7 … 1.2e7 and occupancies 0.1 … 2. The gain must be within 2 % and within 2σ
-//! of the truth in `truth.json`.
+//! The default analysis against simulated R12860 points with a known truth.
 //!
-//! The SPE response here is the Gaussian one (`--underamp 0`): the default model
-//! (poisson-gauss) has no term for under-amplified photoelectrons, and with the
-//! simulator's default 4 % of them its gain comes out 0.5–3 % low (more at occupancy 0.1);
-//! BENCHMARKS.md lists the measured bias. That is a limit of the model, not of the
-//! pipeline, and this test is about the pipeline.
+//! - The bench's real conventions: a scan simulated with positive trigger and pick-off
+//!   pulses (as the bench's own configuration declares them) gives `ok` with a gain on
+//!   every point under the default configuration; the same scan with a negative trigger
+//!   gives the same gains and says that the polarity differs from the bench's; a
+//!   configuration that insists on the wrong sign says what it found and still measures
+//!   the gain (from the PMT-only window), instead of skipping every event.
+//! - Accuracy on realistic SPE shapes: a few representative cells of the grid that
+//!   `accuracy_grid` (ignored here: run it on demand, BENCHMARKS.md has its table) covers
+//!   in full — under-amplified fraction 0–15 %, occupancy 0.03–3, dark rate 0–50 kHz,
+//!   20,000 events. Each cell is one simulated point: its gain must be `ok`, within 3 % and
+//!   3σ of the truth (a single draw: the bias and pull statistics are the grid's job).
+//! - `seed-compatible` still applies the old selection.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use pmtwatch::pipeline::config::{AnalysisConfig, PolaritySetting};
+use pmtwatch::pipeline::data::Input;
+use pmtwatch::pipeline::fit::Status;
+use pmtwatch::pipeline::point::{PointResult, ProcessOptions, process_inputs, process_loaded};
+use pmtwatch::pipeline::simulate::{PointTruth, SimParams, simulate_point};
 
 fn pmtwatch(args: &[&str]) -> std::process::Output {
     let out = Command::new(env!("CARGO_BIN_EXE_pmtwatch"))
@@ -25,91 +35,306 @@ fn pmtwatch(args: &[&str]) -> std::process::Output {
     out
 }
 
-fn check(gain: f64, occupancy: f64) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let scan = dir.path().to_str().expect("utf8");
-    pmtwatch(&[
-        "simulate",
-        scan,
-        "--serial",
-        "SIMACC",
-        "--points",
-        "1",
-        "--events",
-        "20000",
-        "--gain",
-        &gain.to_string(),
-        "--occupancy",
-        &occupancy.to_string(),
-        "--underamp",
-        "0",
-    ]);
+/// Simulates a 3-point scan with `extra` arguments; returns the point directories and
+/// their true gains.
+fn simulate_scan(dir: &Path, extra: &[&str]) -> Vec<(PathBuf, f64)> {
+    let scan = dir.to_str().expect("utf8");
+    let mut args = vec![
+        "simulate", scan, "--serial", "SIMPOL", "--points", "3", "--events", "4000", "--seed", "11",
+    ];
+    args.extend_from_slice(extra);
+    pmtwatch(&args);
     let truth: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("truth.json")).expect("truth.json"))
+        serde_json::from_slice(&std::fs::read(dir.join("truth.json")).expect("truth.json"))
             .expect("truth json");
-    let point = &truth["points"][0];
-    let label = point["label"].as_str().expect("label");
-    let true_gain = point["gain"].as_f64().expect("gain");
-    let point_dir = Path::new(scan)
-        .join("SIMACC")
-        .join(format!("wavesave_{label}"));
-    let out = pmtwatch(&["process", point_dir.to_str().expect("utf8"), "--json"]);
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("result json");
-    assert_eq!(r["status"], "ok", "{r}");
-    assert_eq!(r["events"], 20000);
-    let g = r["gain"].as_f64().expect("gain");
-    let e = r["gain_err"].as_f64().expect("gain_err");
-    let rel = g / true_gain - 1.0;
-    let pull = (g - true_gain) / e;
+    truth["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| {
+            let label = p["label"].as_str().expect("label");
+            (
+                dir.join("SIMPOL").join(format!("wavesave_{label}")),
+                p["gain"].as_f64().expect("gain"),
+            )
+        })
+        .collect()
+}
+
+fn process_dir(dir: &Path, cfg: &AnalysisConfig) -> PointResult {
+    process_inputs(&[dir.to_path_buf()], cfg, &ProcessOptions::default())
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .result
+}
+
+fn polarity_warnings(r: &PointResult) -> Vec<&String> {
+    r.warnings
+        .iter()
+        .filter(|w| w.contains("polarity") || w.contains("expects"))
+        .collect()
+}
+
+#[test]
+fn the_bench_polarities_give_a_gain_on_every_point() {
+    let pos = tempfile::tempdir().expect("tempdir");
+    let neg = tempfile::tempdir().expect("tempdir");
+    let positive = simulate_scan(pos.path(), &[]);
+    let negative = simulate_scan(neg.path(), &["--trigger-polarity", "negative"]);
+    let cfg = AnalysisConfig::default();
+    let mut wrong = AnalysisConfig::default();
+    wrong.trigger.polarity = PolaritySetting::Negative;
+    for ((p_dir, truth), (n_dir, _)) in positive.iter().zip(&negative) {
+        // The bench's own way: positive trigger and pick-off, default configuration.
+        let p = process_dir(p_dir, &cfg);
+        assert_eq!(p.status, Status::Ok, "{}: {:?}", p.point, p.message);
+        let g = p.gain.expect("a gain");
+        let e = p.gain_err.expect("an error");
+        assert!(
+            (g - truth).abs() < 4.0 * e,
+            "{}: gain {g:e} ± {e:e}, truth {truth:e}",
+            p.point
+        );
+        assert!(
+            polarity_warnings(&p).is_empty(),
+            "the bench's conventions need no warning: {:?}",
+            p.warnings
+        );
+        assert!(
+            !p.warnings.iter().any(|w| w.contains("skipped")),
+            "{:?}",
+            p.warnings
+        );
+
+        // A NIM-like negative trigger: found (auto), used, and said.
+        let n = process_dir(n_dir, &cfg);
+        assert_eq!(n.status, Status::Ok, "{}: {:?}", n.point, n.message);
+        // The same PMT data, the same gain: the trigger's sign moves its leading edge by
+        // less than a sample, so the window (and the gain) can differ only in the noise.
+        let gn = n.gain.expect("a gain with a negative trigger");
+        assert!(
+            (gn - g).abs() <= 0.05 * e,
+            "{}: the same PMT data, the same gain: {gn:e} vs {g:e} ± {e:e}",
+            n.point
+        );
+        let w = polarity_warnings(&n);
+        assert!(
+            w.iter().any(|w| w.contains("ch0 (trigger)")
+                && w.contains("negative pulses of ~800 mV in 4000 of 4000 events")
+                && w.contains("convention is positive")),
+            "{:?}",
+            n.warnings
+        );
+
+        // A configuration that insists on the wrong sign: it says what it found, and the
+        // PMT-only window still measures the gain.
+        let x = process_dir(p_dir, &wrong);
+        assert_eq!(x.status, Status::Ok, "{}: {:?}", x.point, x.message);
+        assert!(
+            x.warnings.iter().any(|w| w.contains(
+                "ch0 (trigger) has positive pulses of ~800 mV in 4000 of 4000 events; the \
+                 configuration expects negative: the charge window is placed from the PMT \
+                 pulses alone"
+            )),
+            "{:?}",
+            x.warnings
+        );
+        let gx = x.gain.expect("a gain from the PMT-only window");
+        assert!((gx / g - 1.0).abs() < 0.03, "{}: {gx:e} vs {g:e}", x.point);
+    }
+}
+
+/// One simulated point of a grid cell, processed in memory exactly as `process` does.
+pub fn simulated_point(p: &SimParams, seed: u64) -> (PointResult, PointTruth) {
+    let label = pmtwatch::pipeline::scan::PointLabel::Surface {
+        theta: 0.0,
+        phi: 0.0,
+    };
+    let truth = PointTruth::new(&label, p);
+    let waves = simulate_point(p, seed);
+    let r = process_loaded(
+        waves.into_iter().map(Input::Waveforms).collect(),
+        Vec::new(),
+        label.label(),
+        &AnalysisConfig::default(),
+        &ProcessOptions::default(),
+    )
+    .expect("process a simulated point")
+    .result;
+    (r, truth)
+}
+
+fn cell(underamp: f64, occupancy: f64, dark_hz: f64, seed: u64) {
+    let p = SimParams {
+        events: 20_000,
+        underamp_fraction: underamp,
+        occupancy,
+        dark_rate_hz: dark_hz,
+        ..SimParams::default()
+    };
+    let (r, truth) = simulated_point(&p, seed);
+    assert_eq!(r.status, Status::Ok, "{:?}", r.message);
+    let g = r.gain.expect("gain");
+    let e = r.gain_err.expect("gain_err");
+    let rel = g / truth.gain - 1.0;
+    let pull = (g - truth.gain) / e;
     eprintln!(
-        "gain {gain:e} occupancy {occupancy}: fit {g:.4e} ± {e:.2e}, truth {true_gain:.4e}: {:+.2} %, {pull:+.2} σ",
+        "underamp {underamp} occupancy {occupancy} dark {dark_hz} Hz: gain {g:.4e} ± {e:.2e} \
+         ({:+.2} %, {pull:+.2}σ), mean SPE {:.4e} (truth {:.4e}), χ²/ndf {:.1}/{}",
+        rel * 100.0,
+        r.mean_spe_gain.unwrap_or(f64::NAN),
+        truth.mean_spe_gain,
+        r.chi2.unwrap_or(f64::NAN),
+        r.ndf.unwrap_or(0)
+    );
+    assert!(
+        rel.abs() <= 0.03,
+        "gain {:+.2} % off the truth",
         rel * 100.0
     );
+    assert!(pull.abs() <= 3.0, "gain {pull:+.2}σ off the truth");
+    let m = r.mean_spe_gain.expect("mean SPE gain");
     assert!(
-        rel.abs() <= 0.02,
-        "gain {g:e} is {:+.2} % off the truth {true_gain:e}",
-        rel * 100.0
+        (m / truth.mean_spe_gain - 1.0).abs() <= 0.03,
+        "mean SPE {m:e} vs truth {:e}",
+        truth.mean_spe_gain
     );
+    let mu = r.params["mu"].value;
+    // μ counts the dark pulses in the window too (≈ rate × 130 ns).
+    let true_mu = occupancy + dark_hz * 130e-9;
     assert!(
-        pull.abs() <= 2.0,
-        "gain {g:e} ± {e:e} is {pull:+.2} σ off the truth {true_gain:e}"
-    );
-    let mu = r["params"]["mu"]["value"].as_f64().expect("mu");
-    let true_mu = point["occupancy"].as_f64().expect("occupancy");
-    assert!(
-        (mu / true_mu - 1.0).abs() < 0.05,
+        (mu / true_mu - 1.0).abs() < 0.1,
         "mu {mu} vs truth {true_mu}"
     );
 }
 
 #[test]
-fn gain_0_8e7_occupancy_0_1() {
-    check(0.8e7, 0.1);
+fn accuracy_gaussian_spe_half_occupancy() {
+    cell(0.0, 0.5, 0.0, 1);
 }
 
 #[test]
-fn gain_1_2e7_occupancy_0_1() {
-    check(1.2e7, 0.1);
+fn accuracy_10_percent_underamplified_low_occupancy() {
+    cell(0.10, 0.1, 6000.0, 2);
 }
 
 #[test]
-fn gain_1_0e7_occupancy_0_5() {
-    check(1.0e7, 0.5);
+fn accuracy_15_percent_underamplified_50_khz_dark() {
+    cell(0.15, 1.0, 50_000.0, 3);
 }
 
 #[test]
-fn gain_1_0e7_occupancy_1() {
-    check(1.0e7, 1.0);
+fn accuracy_5_percent_underamplified_high_occupancy() {
+    cell(0.05, 3.0, 6000.0, 4);
 }
 
+/// μ = 0.03 with 600 photoelectrons in 20,000 events: a normal SPE-calibration condition,
+/// fitted, not `no_signal`.
 #[test]
-fn gain_0_8e7_occupancy_2() {
-    check(0.8e7, 2.0);
+fn low_occupancy_is_fitted_not_no_signal() {
+    let p = SimParams {
+        events: 20_000,
+        underamp_fraction: 0.10,
+        occupancy: 0.03,
+        ..SimParams::default()
+    };
+    let (r, truth) = simulated_point(&p, 5);
+    assert_eq!(r.status, Status::Ok, "{:?}", r.message);
+    let g = r.gain.expect("gain");
+    let e = r.gain_err.expect("gain_err");
+    assert!(
+        (g - truth.gain).abs() < 4.0 * e && (g / truth.gain - 1.0).abs() < 0.08,
+        "gain {g:e} ± {e:e}, truth {:e}",
+        truth.gain
+    );
 }
 
+/// The whole accuracy grid of BENCHMARKS.md: under-amplified fraction × occupancy × dark
+/// rate, several seeds per cell, mean bias and pull RMS of the gain per cell. Slow (~7 min
+/// for 60 cells × 5 seeds on two cores): run it on demand,
+/// `PMTWATCH_GRID_SEEDS=5 cargo test --workspace --all-targets --locked -- accuracy_grid
+/// --ignored --nocapture --test-threads 1`; `PMTWATCH_GRID_SEEDS` (default 10),
+/// `PMTWATCH_GRID_EVENTS` (default 20000) and `PMTWATCH_GRID_UA`, `_OCC`, `_DARK` (comma
+/// lists) set its size. BENCHMARKS.md ("Accuracy") has its table.
 #[test]
-fn gain_1_2e7_occupancy_2() {
-    check(1.2e7, 2.0);
+#[ignore]
+fn accuracy_grid() {
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let seeds = env("PMTWATCH_GRID_SEEDS", 10);
+    let events = env("PMTWATCH_GRID_EVENTS", 20_000);
+    let list = |k: &str, d: &[f64]| -> Vec<f64> {
+        std::env::var(k)
+            .ok()
+            .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+            .unwrap_or_else(|| d.to_vec())
+    };
+    let uas = list("PMTWATCH_GRID_UA", &[0.0, 0.05, 0.10, 0.15]);
+    let occs = list("PMTWATCH_GRID_OCC", &[0.03, 0.1, 0.3, 1.0, 3.0]);
+    let darks = list("PMTWATCH_GRID_DARK", &[0.0, 6000.0, 50_000.0]);
+    println!(
+        "| under-amplified | occupancy | dark rate | ok | mean bias | bias spread (σ of mean) | pull RMS | mean SPE bias | fit ms (median) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for &ua in &uas {
+        for &occ in &occs {
+            for &dark in &darks {
+                let p = SimParams {
+                    events,
+                    underamp_fraction: ua,
+                    occupancy: occ,
+                    dark_rate_hz: dark,
+                    ..SimParams::default()
+                };
+                let mut rel = Vec::new();
+                let mut pulls = Vec::new();
+                let mut mean_rel = Vec::new();
+                let mut fit_ms = Vec::new();
+                let mut ok = 0;
+                for s in 0..seeds {
+                    let seed = pmtwatch::pipeline::simulate::derive_seed(
+                        (ua * 1000.0) as u64 * 1_000_003
+                            + (occ * 1000.0) as u64 * 101
+                            + dark as u64,
+                        s as u64,
+                    );
+                    let (r, truth) = simulated_point(&p, seed);
+                    fit_ms.push(r.timings_ms.fit);
+                    if let (Status::Ok, Some(g), Some(e)) = (r.status, r.gain, r.gain_err) {
+                        ok += 1;
+                        rel.push(g / truth.gain - 1.0);
+                        pulls.push((g - truth.gain) / e);
+                        if let Some(m) = r.mean_spe_gain {
+                            mean_rel.push(m / truth.mean_spe_gain - 1.0);
+                        }
+                    }
+                }
+                let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+                let sd_mean = |v: &[f64]| {
+                    let m = mean(v);
+                    (v.iter().map(|x| (x - m).powi(2)).sum::<f64>()
+                        / (v.len().max(2) - 1) as f64
+                        / v.len().max(1) as f64)
+                        .sqrt()
+                };
+                let rms =
+                    (pulls.iter().map(|x| x * x).sum::<f64>() / pulls.len().max(1) as f64).sqrt();
+                fit_ms.sort_by(f64::total_cmp);
+                println!(
+                    "| {:.0} % | {occ} | {} kHz | {ok}/{seeds} | {:+.2} % | {:.2} % | {rms:.2} | {:+.2} % | {:.0} |",
+                    ua * 100.0,
+                    dark / 1000.0,
+                    mean(&rel) * 100.0,
+                    sd_mean(&rel) * 100.0,
+                    mean(&mean_rel) * 100.0,
+                    fit_ms[fit_ms.len() / 2]
+                );
+            }
+        }
+    }
 }
 
 #[test]

@@ -124,6 +124,7 @@ pub async fn surface_run(s: &TestServer) -> Fixture {
         }
         let status = match r.health {
             Health::Healthy => PointStatus::Healthy,
+            Health::Warning => PointStatus::Warning,
             Health::Poor => PointStatus::Poor,
         };
         s.store
@@ -136,7 +137,7 @@ pub async fn surface_run(s: &TestServer) -> Fixture {
                 status,
                 gain: r.gain,
                 gain_err: r.gain_err,
-                message: String::new(),
+                message: r.health_reason.clone(),
                 at: now(),
             })
             .expect("insert point");

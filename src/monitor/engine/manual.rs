@@ -115,7 +115,7 @@ pub(crate) async fn job_log(m: &Monitor, run_id: i64) -> Result<String> {
         }
     };
     let h = backend.handle().await?;
-    let out = h.run(&["tail", "-c", "8192", "--", &path]).await?;
+    let out = h.run(&["tail", "-c", "65536", "--", &path]).await?;
     if out.success() {
         Ok(out.stdout)
     } else {

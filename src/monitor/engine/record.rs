@@ -22,9 +22,11 @@ fn point_of(run_id: i64, e: &PointEvent) -> Point {
             let status = match r.status {
                 Status::Ok => match r.health {
                     Health::Healthy => PointStatus::Healthy,
+                    Health::Warning => PointStatus::Warning,
                     Health::Poor => PointStatus::Poor,
                 },
                 Status::NoSignal => PointStatus::NoSignal,
+                Status::Unresolved => PointStatus::Unresolved,
                 Status::InsufficientData | Status::FitFailed => PointStatus::FitFailed,
             };
             Point {
@@ -36,7 +38,8 @@ fn point_of(run_id: i64, e: &PointEvent) -> Point {
                 status,
                 gain: r.gain,
                 gain_err: r.gain_err,
-                message: r.message.clone().unwrap_or_default(),
+                // Why the cell has its colour: the status's reason, else the health's.
+                message: r.message.clone().unwrap_or_else(|| r.health_reason.clone()),
                 at: now,
             }
         }

@@ -34,26 +34,70 @@ pub(super) fn covariance(
             h[k * np + j] = m;
         }
     }
-    invert(&h, np).or_else(|| {
-        // A background weight w at its boundary (w → 0) leaves its slope α undetermined:
-        // the Hessian is singular in (w, α) only. Then the other parameters' errors come
-        // from the Hessian without those two, and w and α get no error.
-        let iw = np.checked_sub(2)?;
-        if kind.names().get(iw) != Some(&"w") || p[iw] >= 0.02 {
+    from_hessian(&h, p, kind, &[])
+}
+
+/// The inverse of `h` (the Hessian, or the Fisher information, of −ln L in the natural
+/// parameters `p`) without the parameters `fixed` (held in the fit: no error, no
+/// correlation), with the degenerate cases handled (below); `None` when even then it is
+/// not positive definite.
+pub(super) fn from_hessian(h: &[f64], p: &[f64], kind: Kind, fixed: &[usize]) -> Option<Vec<f64>> {
+    let np = p.len();
+    reduced(h, np, fixed).or_else(|| {
+        // A component weight at its boundary (w → 0) leaves that component's shape
+        // undetermined: the Hessian is singular in the shape parameters only. Then the
+        // other parameters' errors come from the Hessian without those, and the shape
+        // gets no error. Bellamy: w and α; under-amplified: its mean and width (its
+        // fraction keeps an error: at w = 0 the likelihood still varies with w).
+        let mut drop: Vec<usize> = match kind {
+            Kind::Bellamy if p[np - 2] < 0.02 => vec![np - 2, np - 1],
+            Kind::Underamp if p[6] < 0.02 => vec![7, 8],
+            _ => Vec::new(),
+        };
+        // A bounded parameter pinned at its limit (a fraction at its ceiling) is not at a
+        // minimum in that direction: like MINUIT, treat it as fixed for the errors.
+        for (j, t) in kind.transforms().iter().enumerate() {
+            if let super::models::Transform::Between(lo, hi) = *t {
+                let u = (p[j] - lo) / (hi - lo);
+                if !(1e-3..=1.0 - 1e-3).contains(&u) && !drop.contains(&j) {
+                    drop.push(j);
+                }
+            }
+        }
+        if drop.is_empty() {
             return None;
         }
-        let k = np - 2;
-        let h = &h;
-        let sub: Vec<f64> = (0..k)
-            .flat_map(|r| (0..k).map(move |c| h[r * np + c]))
-            .collect();
-        let inv = invert(&sub, k)?;
-        let mut cov = vec![f64::NAN; np * np];
-        for r in 0..k {
-            cov[r * np..r * np + k].copy_from_slice(&inv[r * k..(r + 1) * k]);
-        }
-        Some(cov)
+        drop.extend(
+            fixed
+                .iter()
+                .filter(|j| !drop.contains(j))
+                .copied()
+                .collect::<Vec<_>>(),
+        );
+        reduced(h, np, &drop)
     })
+}
+
+/// The inverse of `h` without the rows and columns `drop` (NaN there).
+fn reduced(h: &[f64], np: usize, drop: &[usize]) -> Option<Vec<f64>> {
+    if drop.is_empty() {
+        return invert(h, np);
+    }
+    let keep: Vec<usize> = (0..np).filter(|j| !drop.contains(j)).collect();
+    let k = keep.len();
+    let sub: Vec<f64> = keep
+        .iter()
+        .flat_map(|&r| keep.iter().map(move |&c| (r, c)))
+        .map(|(r, c)| h[r * np + c])
+        .collect();
+    let inv = invert(&sub, k)?;
+    let mut cov = vec![f64::NAN; np * np];
+    for (a, &r) in keep.iter().enumerate() {
+        for (b, &c) in keep.iter().enumerate() {
+            cov[r * np + c] = inv[a * k + b];
+        }
+    }
+    Some(cov)
 }
 
 /// Inverse of a symmetric positive-definite `n × n` matrix (row-major), if it is one.

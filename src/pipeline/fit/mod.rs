@@ -1,6 +1,11 @@
 //! SPE fits of a charge spectrum and the gain that follows from them.
 //!
-//! Three models share one binned Poisson-likelihood machinery (`minimize`):
+//! Four models share one binned Poisson-likelihood machinery (`minimize`):
+//! - `poisson-gauss-ua` (the default): pedestal ⊛ Σₙ P(n; μ)·SPE^{⊛n} (computed by DFT,
+//!   `compound`) with an SPE that is a fully amplified Gaussian N(Q1, σ1) plus an
+//!   under-amplified Gamma component (fraction w ≤ 40 %, mean r·Q1 with r ≤ 0.6, shape
+//!   1 … 30): the gain stays Q1/e of the fully amplified peak, and the mean SPE charge
+//!   (under-amplified part included) is reported beside it as `mean_spe`;
 //! - `seed-compatible`: the old analysis — 1PE + 2PE Gaussians with μ2 = 2μ1 on the
 //!   events the old cuts select (the cuts themselves are applied in [`crate::pipeline::point`]);
 //! - `poisson-gauss`: pedestal + Σₙ P(n; μ)·N(Q0 + n·Q1, √(σ0² + n·σ1²)) on the full spectrum;
@@ -9,6 +14,7 @@
 //! Errors come from the inverse Hessian of −ln L at the minimum. Pedestal-only spectra are
 //! recognised and reported as `no_signal`, never as a number.
 
+mod compound;
 mod covariance;
 mod minimize;
 mod models;
@@ -22,20 +28,29 @@ use serde::{Deserialize, Serialize};
 
 use super::histogram::Histogram;
 
-pub use minimize::{DEFAULT_MIN_EVENTS, fit_histogram, fit_histogram_with};
+pub use minimize::{DEFAULT_MIN_EVENTS, PEDESTAL_REACH, fit_histogram, fit_histogram_with};
 
 /// The fit model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Model {
     SeedCompatible,
     PoissonGauss,
     Bellamy,
+    /// Poisson-Gauss with an under-amplified SPE component: the default.
+    #[serde(rename = "poisson-gauss-ua")]
+    #[default]
+    PoissonGaussUa,
 }
 
 impl Model {
     /// All models, in the order the UI lists them.
-    pub const ALL: [Model; 3] = [Model::PoissonGauss, Model::Bellamy, Model::SeedCompatible];
+    pub const ALL: [Model; 4] = [
+        Model::PoissonGaussUa,
+        Model::PoissonGauss,
+        Model::Bellamy,
+        Model::SeedCompatible,
+    ];
 
     /// The name used in configs, JSON and on the command line.
     pub fn as_str(self) -> &'static str {
@@ -43,6 +58,7 @@ impl Model {
             Model::SeedCompatible => "seed-compatible",
             Model::PoissonGauss => "poisson-gauss",
             Model::Bellamy => "bellamy",
+            Model::PoissonGaussUa => "poisson-gauss-ua",
         }
     }
 }
@@ -60,7 +76,10 @@ impl FromStr for Model {
             .into_iter()
             .find(|m| m.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown model '{s}': use one of poisson-gauss, bellamy, seed-compatible")
+                format!(
+                    "unknown model '{s}': use one of poisson-gauss-ua, poisson-gauss, bellamy, \
+                     seed-compatible"
+                )
             })
     }
 }
@@ -77,6 +96,9 @@ pub enum Status {
     InsufficientData,
     /// The minimiser did not converge or the covariance is not positive definite.
     FitFailed,
+    /// There is a signal, but the SPE cannot be separated from the pedestal (low gain,
+    /// broad pedestal): no gain can be measured from this spectrum.
+    Unresolved,
 }
 
 impl Status {
@@ -87,6 +109,7 @@ impl Status {
             Status::NoSignal => "no_signal",
             Status::InsufficientData => "insufficient_data",
             Status::FitFailed => "fit_failed",
+            Status::Unresolved => "unresolved",
         }
     }
 }
@@ -100,8 +123,9 @@ impl fmt::Display for Status {
 /// The unit of parameter `name` when charges are in `charge_unit`.
 pub fn param_unit(name: &str, charge_unit: &str) -> String {
     match name {
-        "q0" | "sigma0" | "q1" | "sigma1" | "sigma2" => charge_unit.to_string(),
+        "q0" | "sigma0" | "q1" | "sigma1" | "sigma2" | "mean_spe" => charge_unit.to_string(),
         "alpha" => format!("1/({charge_unit})"),
+        "ua_mean" => "Q1".to_string(),
         _ => String::new(),
     }
 }
@@ -143,6 +167,14 @@ pub struct FitResult {
     pub iterations: u64,
     /// Histogram entries below the fit range (far under the pedestal: outliers).
     pub excluded: u64,
+    /// Factor the Hessian errors were multiplied by: √(χ²/ndf) when that exceeds 1 (the
+    /// model does not describe the spectrum to its statistical precision), else 1.
+    #[serde(default = "one")]
+    pub error_scale: f64,
+    /// Remarks on the fit for the operator (a parameter at its bound, a component left
+    /// out); `point` passes them on as warnings.
+    #[serde(default)]
+    pub notes: Vec<String>,
     #[serde(skip)]
     pub curve: Option<FitCurve>,
 }
@@ -160,8 +192,23 @@ impl FitResult {
             range: [hist.lo, hist.hi()],
             iterations: 0,
             excluded: 0,
+            error_scale: 1.0,
+            notes: Vec::new(),
             curve: None,
         }
+    }
+
+    /// The mean SPE charge (relative to the pedestal), under-amplified part included,
+    /// when the fit is `ok`: `mean_spe` where the model has it, else Q1.
+    pub fn mean_spe(&self) -> Option<Param> {
+        (self.status == Status::Ok)
+            .then(|| {
+                self.params
+                    .get("mean_spe")
+                    .or_else(|| self.params.get("q1"))
+                    .copied()
+            })
+            .flatten()
     }
 
     /// The SPE charge Q1 (relative to the pedestal) when the fit is `ok`.
@@ -170,6 +217,10 @@ impl FitResult {
             .then(|| self.params.get("q1").copied())
             .flatten()
     }
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// Fits `hist` with `model`. Never panics; all failures come back as a status.

@@ -9,7 +9,7 @@
 use std::f64::consts::{PI, SQRT_2};
 
 /// How a parameter is mapped to the unconstrained space the minimiser works in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Transform {
     /// Any real value.
     Free,
@@ -17,25 +17,31 @@ pub(super) enum Transform {
     Positive,
     /// In (0, 1): p = 1 / (1 + exp(−θ)).
     Unit,
+    /// In (lo, hi): p = lo + (hi − lo) / (1 + exp(−θ)).
+    Between(f64, f64),
 }
 
 impl Transform {
     pub fn to_param(self, t: f64) -> f64 {
+        let logistic = |t: f64| 1.0 / (1.0 + (-t).clamp(-700.0, 700.0).exp());
         match self {
             Transform::Free => t,
             Transform::Positive => t.clamp(-700.0, 700.0).exp(),
-            Transform::Unit => 1.0 / (1.0 + (-t).clamp(-700.0, 700.0).exp()),
+            Transform::Unit => logistic(t),
+            Transform::Between(lo, hi) => lo + (hi - lo) * logistic(t),
         }
     }
 
     pub fn to_internal(self, p: f64) -> f64 {
+        let logit = |u: f64| {
+            let u = u.clamp(1e-12, 1.0 - 1e-12);
+            (u / (1.0 - u)).ln()
+        };
         match self {
             Transform::Free => p,
             Transform::Positive => p.max(1e-300).ln(),
-            Transform::Unit => {
-                let p = p.clamp(1e-12, 1.0 - 1e-12);
-                (p / (1.0 - p)).ln()
-            }
+            Transform::Unit => logit(p),
+            Transform::Between(lo, hi) => logit((p - lo) / (hi - lo)),
         }
     }
 
@@ -45,9 +51,20 @@ impl Transform {
             Transform::Free => 1.0,
             Transform::Positive => p,
             Transform::Unit => p * (1.0 - p),
+            Transform::Between(lo, hi) => (p - lo) * (hi - p) / (hi - lo),
         }
     }
 }
+
+/// Upper bound of the under-amplified fraction of photoelectrons. Large-area PMTs show
+/// 5–30 %; a fit that wants more is using the component for something else (pedestal
+/// shape, background), and that is what breaks the gain-versus-HV power law.
+pub(super) const UA_MAX_FRACTION: f64 = 0.4;
+/// Range of the under-amplified component's mean, in units of Q1: below the fully
+/// amplified peak, never a second one.
+pub(super) const UA_MEAN: (f64, f64) = (0.05, 0.6);
+/// Range of its Gamma shape: 1 (exponential) to 30 (a peak of ~18 % relative width).
+pub(super) const UA_SHAPE: (f64, f64) = (1.0, 30.0);
 
 /// The internal model kinds (the public [`super::Model`] plus the pedestal-only reference).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,6 +79,11 @@ pub(super) enum Kind {
     },
     PoissonGauss,
     Bellamy,
+    /// Pedestal ⊛ Σₙ P(n; μ) · SPE^{⊛n}, the SPE a fully amplified Gaussian N(Q1, σ1)
+    /// (truncated at 0) of weight 1 − w and an under-amplified Gamma component of mean
+    /// r·Q1 and shape a of weight w, and the pedestal's weight κ relative to the Poisson
+    /// zero term (1 unless the spectrum asks otherwise): see [`super::compound`].
+    Underamp,
 }
 
 const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
@@ -75,6 +97,18 @@ impl Kind {
             Kind::Seed { .. } => &["norm", "frac1", "q1", "sigma1", "sigma2"],
             Kind::PoissonGauss => &["norm", "q0", "sigma0", "q1", "sigma1", "mu"],
             Kind::Bellamy => &["norm", "q0", "sigma0", "q1", "sigma1", "mu", "w", "alpha"],
+            Kind::Underamp => &[
+                "norm",
+                "q0",
+                "sigma0",
+                "q1",
+                "sigma1",
+                "mu",
+                "ua_fraction",
+                "ua_mean",
+                "ua_shape",
+                "pedestal_ratio",
+            ],
         }
     }
 
@@ -86,6 +120,18 @@ impl Kind {
             Kind::PoissonGauss => &[Positive, Free, Positive, Positive, Positive, Positive],
             Kind::Bellamy => &[
                 Positive, Free, Positive, Positive, Positive, Positive, Unit, Positive,
+            ],
+            Kind::Underamp => &[
+                Positive,
+                Free,
+                Positive,
+                Positive,
+                Positive,
+                Positive,
+                Between(0.0, UA_MAX_FRACTION),
+                Between(UA_MEAN.0, UA_MEAN.1),
+                Between(UA_SHAPE.0, UA_SHAPE.1),
+                Positive,
             ],
         }
     }
@@ -145,6 +191,7 @@ impl Kind {
             }
             Kind::PoissonGauss => poisson_gauss(p, nu, jac),
             Kind::Bellamy => bellamy(p, nu, jac),
+            Kind::Underamp => super::compound::eval(p, nu, jac),
         }
     }
 
@@ -167,6 +214,24 @@ impl Kind {
                     g(p[0] * (1.0 - p[1]), origin + 2.0 * p[2], p[4]),
                 ),
             ],
+            Kind::Underamp => {
+                // Computed at the bin centres, interpolated linearly to `u`.
+                let bins = u.last().map_or(0, |x| x.round().max(0.0) as usize);
+                super::compound::components(p, bins)
+                    .into_iter()
+                    .map(|(name, c)| {
+                        let at = |x: f64| {
+                            let t = (x - 0.5).clamp(0.0, (bins.max(1) - 1) as f64);
+                            let i = (t.floor() as usize).min(bins.saturating_sub(2));
+                            let f = t - i as f64;
+                            let a = c.get(i).copied().unwrap_or(0.0);
+                            let b = c.get(i + 1).copied().unwrap_or(a);
+                            a + f * (b - a)
+                        };
+                        (name, u.iter().map(|&x| at(x)).collect())
+                    })
+                    .collect()
+            }
             Kind::PoissonGauss | Kind::Bellamy => {
                 let (n, q0, s0, q1, s1, mu) = (p[0], p[1], p[2], p[3], p[4], p[5]);
                 let (w, alpha) = if self == Kind::Bellamy {
@@ -449,6 +514,13 @@ mod tests {
             &[1000.0, 20.0, 3.0, 25.0, 7.0, 1.3],
             200,
         );
+        for (w, a) in [(0.12, 8.0), (1e-9, 2.0), (0.3, 1.0)] {
+            check_jacobian(
+                Kind::Underamp,
+                &[1000.0, 20.0, 3.0, 25.0, 7.0, 1.3, w, 0.3, a, 1.4],
+                200,
+            );
+        }
     }
 
     #[test]
@@ -467,11 +539,39 @@ mod tests {
                 Kind::Seed { origin: 0.0 },
                 vec![1000.0, 0.6, 100.0, 20.0, 30.0],
             ),
+            (
+                Kind::Underamp,
+                vec![1000.0, 100.0, 5.0, 40.0, 12.0, 2.0, 0.2, 0.3, 5.0, 1.0],
+            ),
         ] {
             let mut nu = vec![0.0; bins];
             kind.eval(&p, &mut nu, None);
             let total: f64 = nu.iter().sum();
             assert!((total - 1000.0).abs() < 1.0, "{kind:?}: {total}");
+        }
+    }
+
+    /// With no under-amplified photoelectrons the compound model is poisson-gauss (up to
+    /// its truncation of the SPE at 0, negligible here).
+    #[test]
+    fn compound_model_without_underamplification_is_poisson_gauss() {
+        for (s0, mu) in [(3.0, 1.3), (1.0, 1.0), (1.7, 0.97)] {
+            let bins = 150;
+            let pg = [20_000.0, 30.0, s0, 20.0, 4.0, mu];
+            let mut a = vec![0.0; bins];
+            Kind::PoissonGauss.eval(&pg, &mut a, None);
+            let mut ua = pg.to_vec();
+            ua.extend([1e-12, 0.3, 10.0, 1.0]);
+            let mut b = vec![0.0; bins];
+            Kind::Underamp.eval(&ua, &mut b, None);
+            for i in 0..bins {
+                assert!(
+                    (a[i] - b[i]).abs() <= 0.01 + 1e-3 * a[i],
+                    "σ0 {s0}: bin {i}: poisson-gauss {} compound {}",
+                    a[i],
+                    b[i]
+                );
+            }
         }
     }
 

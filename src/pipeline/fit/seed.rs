@@ -136,7 +136,7 @@ pub(super) fn poisson_start(counts: &[f64]) -> Start {
 }
 
 /// The highest point of the smoothed spectrum beyond the pedestal's valley, if any.
-fn spe_peak(counts: &[f64], q0: f64, s0: f64) -> Option<f64> {
+pub(super) fn spe_peak(counts: &[f64], q0: f64, s0: f64) -> Option<f64> {
     let s = smooth(counts, 2);
     let start = (q0 + 3.0 * s0).ceil() as usize;
     if start + 3 >= s.len() {
