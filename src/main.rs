@@ -13,6 +13,8 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once at start-up and consumed: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Process one scan point (files or a point directory), or follow a scan with --watch.
     Process(cli::process::ProcessArgs),
