@@ -311,7 +311,7 @@ pub struct FitConfig {
 impl Default for FitConfig {
     fn default() -> Self {
         FitConfig {
-            model: Model::PoissonGaussUa,
+            model: Model::PoissonGauss,
             bins: None,
             range: None,
             min_events: 200,

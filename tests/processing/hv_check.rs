@@ -232,9 +232,23 @@ fn simulated_bench_run_end_to_end() {
         let excl = doc["exclusions"].as_array().expect("exclusions");
         match dark {
             Some(d) => {
-                assert_eq!(excl.len(), 1, "{doc}");
-                assert_eq!(excl[0]["volts"].as_f64(), d.parse().ok());
-                assert_eq!(excl[0]["kind"], "no_signal", "{doc}");
+                // The dark voltage is excluded as no signal. The lowest voltage of this
+                // run (gain ≈ 3e6, its SPE ~2 pedestal widths out) may also be excluded,
+                // as `unresolved` with its reason (issue 9): never silently.
+                let dark_v: Option<f64> = d.parse().ok();
+                let dark_excl: Vec<_> = excl.iter().filter(|x| x["kind"] == "no_signal").collect();
+                assert_eq!(dark_excl.len(), 1, "{doc}");
+                assert_eq!(dark_excl[0]["volts"].as_f64(), dark_v, "{doc}");
+                for x in excl.iter().filter(|x| x["kind"] != "no_signal") {
+                    assert_eq!(x["volts"].as_f64(), Some(1500.0), "{doc}");
+                    assert!(
+                        x["reason"]
+                            .as_str()
+                            .is_some_and(|r| r.starts_with("unresolved")),
+                        "{doc}"
+                    );
+                }
+                assert!(excl.len() <= 2, "{doc}");
             }
             None => assert!(excl.is_empty(), "{doc}"),
         }
@@ -275,9 +289,20 @@ fn simulated_bench_run_end_to_end() {
     }
 }
 
+/// NB0083 (its nearly empty 1500 V file excluded with its reason) and NB0169 (five good
+/// points) land within 30 V of the manufacturer's voltage with `--target-q1 192`.
 #[test]
-#[ignore = "needs issue 9's low-occupancy fit; un-ignore after merging branch numbers"]
-fn real_dt5742_spectra_match_the_manufacturer() {
+fn real_dt5742_clean_tubes_match_the_manufacturer() {
+    real_dt5742_tubes_match_the_manufacturer(&["PMT_NB0083", "PMT_NB0169"]);
+}
+
+#[test]
+#[ignore = "issue 9 open: under the default poisson-gauss, NB0015's 1400 V point is unresolved and its low-occupancy 1800 V point reads 15σ off the others' power law (1857 V found, manufacturer 1720 V)"]
+fn real_dt5742_nb0015_matches_the_manufacturer() {
+    real_dt5742_tubes_match_the_manufacturer(&["PMT_NB0015"]);
+}
+
+fn real_dt5742_tubes_match_the_manufacturer(tubes: &[&str]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/hv-scan-dt5742");
     let manu: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("manufacturer.json")).expect("manufacturer.json"),
@@ -285,7 +310,7 @@ fn real_dt5742_spectra_match_the_manufacturer() {
     .expect("manufacturer.json is JSON");
     let dir_s = dir.to_string_lossy().into_owned();
     let mut failures = Vec::new();
-    for tube in ["PMT_NB0015", "PMT_NB0083", "PMT_NB0169"] {
+    for &tube in tubes {
         let (doc, _) = hv_fit_json(&[&dir_s, "--serial", tube, "--target-q1", "192"]);
         let want = manu[tube]["manufacturer_hv_at_1e7"]
             .as_f64()
