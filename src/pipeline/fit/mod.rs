@@ -35,19 +35,22 @@ pub use minimize::{DEFAULT_MIN_EVENTS, PEDESTAL_REACH, fit_histogram, fit_histog
 #[serde(rename_all = "kebab-case")]
 pub enum Model {
     SeedCompatible,
+    /// Pedestal plus Poisson-weighted Gaussian photoelectron peaks: the default, the one
+    /// checked against every lab reference in `tests/data`.
+    #[default]
     PoissonGauss,
     Bellamy,
-    /// Poisson-Gauss with an under-amplified SPE component: the default.
+    /// Poisson-Gauss with an under-amplified SPE component: opt-in while it misreads real
+    /// spectra (README, "Analysis"; issue 9).
     #[serde(rename = "poisson-gauss-ua")]
-    #[default]
     PoissonGaussUa,
 }
 
 impl Model {
     /// All models, in the order the UI lists them.
     pub const ALL: [Model; 4] = [
-        Model::PoissonGaussUa,
         Model::PoissonGauss,
+        Model::PoissonGaussUa,
         Model::Bellamy,
         Model::SeedCompatible,
     ];
