@@ -29,6 +29,9 @@
 //! the others and excluded if it lies more than `outlier_sigma` (5) standard deviations
 //! off (its error and the law's at that voltage combined), one at a time. Nothing is dropped without
 //! an [`Exclusion`] saying why; fewer than three points give no fit and say so.
+//!
+//! Why this file is over 600 lines: about 160 of them are its unit tests; the fit, its
+//! exclusions and its warnings are one procedure and read best together.
 
 use serde::{Deserialize, Serialize};
 

@@ -14,6 +14,10 @@
 //! Reproducibility: everything is drawn from ChaCha8 generators whose seeds derive from
 //! (seed, point index, chunk index), so a scan is bit-identical for a seed no matter how
 //! many threads rayon uses.
+//!
+//! Why this file is over 600 lines: one waveform model (SPE shape, dark pulses, TTS,
+//! noise, the three channels) and the writers of the bench's layout, plus their unit
+//! tests; split, each part would need the whole parameter set anyway.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
