@@ -6,12 +6,13 @@
 //! minimum is the likelihood χ² reported with the fit (well-behaved with sparse bins,
 //! unlike Pearson's or Neyman's χ²).
 //!
-//! The default model's fit is staged here (poisson-gauss from several starts, then the
+//! The `poisson-gauss-ua` fit is staged here (poisson-gauss from several starts, then the
 //! under-amplified component with κ = 1, then a free pedestal weight κ, each kept only
 //! where the likelihood asks for it) and shares the likelihood, the Fisher-scoring
-//! minimiser and the assembly with the other models; the file is longer than the usual
-//! ~600 lines because splitting the stages from the `Minimum`/`Problem` machinery they use
-//! would only move private helpers into a public-in-crate interface.
+//! minimiser and the assembly with the other models.
+//!
+//! Why this file is over 600 lines: splitting the stages from the `Minimum`/`Problem`
+//! machinery they use would only move private helpers into a public-in-crate interface.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
