@@ -122,7 +122,12 @@ impl<'a> Table<'a> {
 
 /// A number, with or without its unit (`433.78 W`, `11125 MiB`, `100.00 %`); `None` when
 /// the driver does not report it.
-fn number(what: &'static str, line: usize, column: &str, cell: &str) -> Result<Option<f64>, ParseError> {
+fn number(
+    what: &'static str,
+    line: usize,
+    column: &str,
+    cell: &str,
+) -> Result<Option<f64>, ParseError> {
     if unreported(cell) {
         return Ok(None);
     }
@@ -212,7 +217,10 @@ pub fn parse_gpu_table(csv: &str, fields: &str) -> Result<Vec<Gpu>, ParseError> 
                 return Err(ParseError {
                     what: QUERY_GPU,
                     line,
-                    why: format!("mig.mode.current is not Enabled or Disabled: {}", excerpt(v)),
+                    why: format!(
+                        "mig.mode.current is not Enabled or Disabled: {}",
+                        excerpt(v)
+                    ),
                 });
             }
         };
@@ -388,7 +396,10 @@ pub fn parse_partitions(text: &str) -> Result<Vec<Partition>, ParseError> {
             let cpus = cpu_counts(cells[5]).ok_or_else(|| ParseError {
                 what: SINFO,
                 line,
-                why: format!("CPUs are not allocated/idle/other/total: {}", excerpt(cells[5])),
+                why: format!(
+                    "CPUs are not allocated/idle/other/total: {}",
+                    excerpt(cells[5])
+                ),
             })?;
             Partition {
                 name,
@@ -515,7 +526,9 @@ pub fn reason_in_words(code: &str) -> String {
             .map(str::trim)
             .filter(|n| !n.is_empty());
         return match nodes {
-            Some(n) => format!("a node it asks for is not available (down, drained or reserved: {n})"),
+            Some(n) => {
+                format!("a node it asks for is not available (down, drained or reserved: {n})")
+            }
             None => "a node it asks for is not available (in use, reserved or down)".to_string(),
         };
     }
@@ -532,6 +545,7 @@ pub fn reason_in_words(code: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is the test failing, with the sample at hand
 mod tests {
     use super::*;
 
@@ -554,7 +568,10 @@ utilization.gpu,utilization.memory";
     fn gpu_query_fields_are_the_ones_parsed() {
         assert_eq!(GPU_QUERY_FIELDS.split(',').count(), 10);
         assert!(!GPU_QUERY_FIELDS.contains(' '));
-        assert_eq!(GPU_PROCESS_QUERY_FIELDS, "gpu_uuid,pid,process_name,used_memory");
+        assert_eq!(
+            GPU_PROCESS_QUERY_FIELDS,
+            "gpu_uuid,pid,process_name,used_memory"
+        );
     }
 
     #[test]
@@ -582,7 +599,10 @@ utilization.gpu,utilization.memory";
         let procs =
             parse_gpu_processes(sample!("nvidia-smi-h100-mig-590.48.01-compute-apps.csv")).unwrap();
         assert_eq!(procs.len(), 3);
-        assert_eq!(procs[0].gpu_uuid, "GPU-00000000-0000-0000-0000-000000000000");
+        assert_eq!(
+            procs[0].gpu_uuid,
+            "GPU-00000000-0000-0000-0000-000000000000"
+        );
         assert_eq!(procs[0].pid, 21180);
         assert_eq!(procs[0].name, "/root/tools/memhog");
         assert_eq!(procs[0].used_memory_mib, Some(2296.0));
@@ -592,7 +612,8 @@ utilization.gpu,utilization.memory";
 
     #[test]
     fn rtx2080_driver_440_noheader_nounits_bare_na() {
-        let gpus = parse_gpu_table(sample!("nvidia-smi-rtx2080-440.64.csv"), RTX2080_FIELDS).unwrap();
+        let gpus =
+            parse_gpu_table(sample!("nvidia-smi-rtx2080-440.64.csv"), RTX2080_FIELDS).unwrap();
         assert_eq!(gpus.len(), 1);
         let g = &gpus[0];
         assert_eq!((g.index, g.name.as_str()), (0, "GeForce RTX 2080"));
@@ -622,12 +643,16 @@ utilization.gpu,utilization.memory";
 
     #[test]
     fn mig_mode_with_header_on_rtx_and_a100() {
-        let rtx = parse_gpu_table(sample!("nvidia-smi-mig-mode-rtx.csv"), "mig.mode.current").unwrap();
+        let rtx =
+            parse_gpu_table(sample!("nvidia-smi-mig-mode-rtx.csv"), "mig.mode.current").unwrap();
         assert_eq!(rtx.len(), 1);
         assert_eq!(rtx[0].mig_mode, None);
         let a100 =
             parse_gpu_table(sample!("nvidia-smi-mig-mode-a100.csv"), "mig.mode.current").unwrap();
-        assert_eq!(a100.iter().map(|g| g.mig_mode).collect::<Vec<_>>(), [Some(false); 2]);
+        assert_eq!(
+            a100.iter().map(|g| g.mig_mode).collect::<Vec<_>>(),
+            [Some(false); 2]
+        );
         assert_eq!(a100[1].index, 1, "no index column: counted by line");
     }
 
@@ -645,12 +670,21 @@ utilization.gpu,utilization.memory";
 
     #[test]
     fn gpu_errors_name_the_line_and_the_field() {
-        let e = parse_gpus("0, A, GPU-1, 1, 2, 3, 4, 5, 6, Disabled\n1, B, GPU-2, lots, 2, 3, 4, 5, 6, Disabled")
-            .unwrap_err();
+        let e = parse_gpus(
+            "0, A, GPU-1, 1, 2, 3, 4, 5, 6, Disabled\n1, B, GPU-2, lots, 2, 3, 4, 5, 6, Disabled",
+        )
+        .unwrap_err();
         assert_eq!(e.line, 2);
-        assert!(e.to_string().contains("utilization.gpu is not a number"), "{e}");
+        assert!(
+            e.to_string().contains("utilization.gpu is not a number"),
+            "{e}"
+        );
         let e = parse_gpus("0, A, GPU-1").unwrap_err();
-        assert!(e.to_string().contains("3 values where the query has 10 fields"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("3 values where the query has 10 fields"),
+            "{e}"
+        );
         let e = parse_gpus("x, A, GPU-1, 1, 2, 3, 4, 5, 6, Disabled").unwrap_err();
         assert!(e.why.contains("index"), "{e}");
         let e = parse_gpus("0, A, GPU-1, 1, 2, 3, 4, 5, 6, Maybe").unwrap_err();
@@ -662,7 +696,8 @@ utilization.gpu,utilization.memory";
     #[test]
     fn gpu_processes_in_the_const_order() {
         assert_eq!(parse_gpu_processes("").unwrap(), []);
-        let p = parse_gpu_processes("GPU-1, 4242, python, 1024\nGPU-1, 7, my, odd, name, [N/A]\n").unwrap();
+        let p = parse_gpu_processes("GPU-1, 4242, python, 1024\nGPU-1, 7, my, odd, name, [N/A]\n")
+            .unwrap();
         assert_eq!(p[0].pid, 4242);
         assert_eq!(p[0].used_memory_mib, Some(1024.0));
         assert_eq!(p[1].name, "my, odd, name");
@@ -683,7 +718,12 @@ utilization.gpu,utilization.memory";
                 time_limit: "infinite".into(),
                 nodes: 1,
                 state: "mix".into(),
-                cpus: Some(CpuCounts { allocated: 1, idle: 1, other: 0, total: 2 }),
+                cpus: Some(CpuCounts {
+                    allocated: 1,
+                    idle: 1,
+                    other: 0,
+                    total: 2
+                }),
                 gres: None,
                 node_list: "vm".into(),
             }]
@@ -699,16 +739,21 @@ utilization.gpu,utilization.memory";
         assert_eq!(parts[0].nodes, 55);
         assert_eq!(parts[0].node_list, "d[001-032],f[001-004,006-024]");
         let debug = parts.iter().find(|p| p.default).unwrap();
-        assert_eq!((debug.name.as_str(), debug.time_limit.as_str()), ("debug", "10:00"));
+        assert_eq!(
+            (debug.name.as_str(), debug.time_limit.as_str()),
+            ("debug", "10:00")
+        );
         assert_eq!(parts.iter().filter(|p| p.name == "gpu").count(), 4);
         assert!(parts.iter().all(|p| p.cpus.is_none()));
     }
 
     #[test]
     fn sinfo_with_gres_and_errors() {
-        let p = parse_partitions("gpu|up|2-00:00:00|4|mix|96/32/0/128|gpu:a100:4|g[01-04]\n").unwrap();
+        let p =
+            parse_partitions("gpu|up|2-00:00:00|4|mix|96/32/0/128|gpu:a100:4|g[01-04]\n").unwrap();
         assert_eq!(p[0].gres.as_deref(), Some("gpu:a100:4"));
-        let e = parse_partitions("debug*|up|infinite|1|idle|0/2/0/2|(null)|vm\ngpu|up").unwrap_err();
+        let e =
+            parse_partitions("debug*|up|infinite|1|idle|0/2/0/2|(null)|vm\ngpu|up").unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.why.contains("expected 8 fields"), "{e}");
         let e = parse_partitions("debug*|up|infinite|one|idle|0/2/0/2|(null)|vm").unwrap_err();
@@ -740,7 +785,10 @@ utilization.gpu,utilization.memory";
             Some("waiting behind higher-priority jobs")
         );
         let running = by_id("165");
-        assert_eq!((running.state.as_str(), running.reason.as_deref()), ("RUNNING", None));
+        assert_eq!(
+            (running.state.as_str(), running.reason.as_deref()),
+            ("RUNNING", None)
+        );
         assert_eq!(running.nodes, Some(1));
         assert_eq!(by_id("167").user, "root");
     }
@@ -750,12 +798,16 @@ utilization.gpu,utilization.memory";
         let jobs = parse_queue(sample!("squeue-start-testcluster.txt")).unwrap();
         assert_eq!(jobs.len(), 6);
         assert!(jobs.iter().all(|j| j.state == "PENDING"));
-        assert_eq!(jobs.iter().filter(|j| j.start_estimate.is_some()).count(), 1);
+        assert_eq!(
+            jobs.iter().filter(|j| j.start_estimate.is_some()).count(),
+            1
+        );
     }
 
     #[test]
     fn squeue_errors_name_the_line() {
-        let e = parse_queue("165|debug|u|RUNNING|0:01|1|N/A|None|x\nJOBID PARTITION NAME").unwrap_err();
+        let e =
+            parse_queue("165|debug|u|RUNNING|0:01|1|N/A|None|x\nJOBID PARTITION NAME").unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.why.contains("expected 9 fields"), "{e}");
         let e = parse_queue("|debug|u|RUNNING|0:01|1|N/A|None|x").unwrap_err();
@@ -767,14 +819,20 @@ utilization.gpu,utilization.memory";
     #[test]
     fn reasons_in_words() {
         assert_eq!(reason_in_words("Resources"), "waiting for resources");
-        assert_eq!(reason_in_words("Priority"), "waiting behind higher-priority jobs");
+        assert_eq!(
+            reason_in_words("Priority"),
+            "waiting behind higher-priority jobs"
+        );
         assert_eq!(reason_in_words("Dependency"), "waiting for a dependency");
         assert_eq!(reason_in_words("PartitionDown"), "the partition is down");
         assert!(reason_in_words("JobHeldUser").starts_with("held"));
         assert!(reason_in_words("JobHeldAdmin").starts_with("held"));
         // Seen in squeue output pasted in ArjunaCluster/ArjunaUsers#67 and reframe-hpc/reframe#303.
         let r = reason_in_words("ReqNodeNotAvail, UnavailableNodes:d[001-032],f[001-024]");
-        assert!(r.contains("not available") && r.contains("d[001-032],f[001-024]"), "{r}");
+        assert!(
+            r.contains("not available") && r.contains("d[001-032],f[001-024]"),
+            "{r}"
+        );
         assert!(reason_in_words("ReqNodeNotAvail,  UnavailableNodes:").contains("not available"));
         assert!(reason_in_words("QOSMaxJobsPerUserLimit").contains("QOS"));
         assert!(reason_in_words("AssocGrpCpuLimit").contains("CPU limit"));
