@@ -11,6 +11,8 @@
 //! - [`report`]: the connection test's [`Report`].
 //! - [`command_mode`]: a command-mode profile as written ([`CommandSpec`]).
 //! - [`clock`]: [`now`] and [`rfc3339`], the timestamps everything stores and shows.
+//! - [`system`]: what the System tab shows: [`Gpu`], [`GpuProcess`], SLURM [`Partition`]s
+//!   and [`QueuedJob`]s.
 
 pub(crate) mod account;
 pub(crate) mod backend;
@@ -18,6 +20,7 @@ pub(crate) mod clock;
 pub(crate) mod command_mode;
 pub(crate) mod report;
 pub(crate) mod run;
+pub(crate) mod system;
 
 pub use account::{Role, SessionUser, Theme, User};
 pub use backend::Kind as BackendKind;
@@ -25,6 +28,7 @@ pub use clock::{now, rfc3339};
 pub use command_mode::CommandSpec;
 pub use report::{Check, Report};
 pub use run::{Review, Run, RunFilter, RunState, ScanKind};
+pub use system::{CpuCounts, Gpu, GpuProcess, Partition, QueuedJob};
 
 /// A name that is not one of a vocabulary type's values (`"bogus".parse::<RunState>()`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -16,6 +16,8 @@
 //!   `~/.ssh/config`, the agent, `ProxyJump` and known_hosts work as the operator expects),
 //!   command execution, line streaming, reconnect with backoff.
 //! - [`slurm`]: typed SLURM job states parsed from `squeue`, `scontrol` and `sacct`.
+//! - [`sysinfo`]: parsers of `nvidia-smi`, `sinfo` and `squeue` output for the System tab, and
+//!   the fixed query formats they expect.
 //! - [`jobs`]: SLURM jobs over SSH: submit, poll (unreachable controller ≠ failed), cancel, wait.
 //! - [`report`]: the connection-test report (`pmtwatch remote test`).
 //! - [`moves`]: verified moves of remote run directories, never overwriting.
@@ -39,6 +41,7 @@ pub mod quote;
 pub mod report;
 pub mod slurm;
 pub mod ssh;
+pub mod sysinfo;
 pub mod template;
 pub mod transfer;
 
