@@ -5,7 +5,7 @@
 use plotters::prelude::*;
 
 use super::clip::{Rect, clip_polyline};
-use super::font::FAMILY;
+use super::font::{text as font, title_or};
 use super::format::{count_tick, short, sig, tick, value_err, wrap};
 use super::png::{Canvas, draw_err, render};
 use crate::pipeline::error::Result;
@@ -55,10 +55,6 @@ pub struct ChargePlot<'a> {
 /// Renders the charge spectrum plot as PNG bytes (1000×750).
 pub fn charge_png(plot: &ChargePlot) -> Result<Vec<u8>> {
     render(WIDTH, HEIGHT, |root| draw(root, plot))
-}
-
-fn font(size: u32) -> TextStyle<'static> {
-    (FAMILY, size).into_font().color(&BLACK)
 }
 
 /// The x range: the histogram's, else the curve's, else `[0, 1]`.
@@ -205,11 +201,7 @@ fn clip_log(pts: &[(f64, f64)], x: (f64, f64), y: (f64, f64)) -> Vec<Vec<(f64, f
 }
 
 fn draw(root: &Canvas, p: &ChargePlot) -> Result<()> {
-    let title = if p.title.trim().is_empty() {
-        "charge spectrum"
-    } else {
-        p.title.as_str()
-    };
+    let title = title_or(p.title.as_str(), "charge spectrum");
     let body = root.titled(title, font(22)).map_err(draw_err)?;
     let (left, right) = body.split_horizontally(WIDTH - INFO_W);
     let prep = prepare(p);

@@ -32,3 +32,18 @@ pub fn ensure() -> Result<()> {
         ))
     }
 }
+
+/// Black text of `size` pixels in the registered [`FAMILY`]: every plot's text style.
+pub fn text(size: u32) -> plotters::style::TextStyle<'static> {
+    use plotters::style::{BLACK, IntoFont};
+    (FAMILY, size).into_font().color(&BLACK)
+}
+
+/// The plot's title, or `default` when it is blank.
+pub fn title_or<'a>(title: &'a str, default: &'a str) -> &'a str {
+    if title.trim().is_empty() {
+        default
+    } else {
+        title
+    }
+}

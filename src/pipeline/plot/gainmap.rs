@@ -7,7 +7,7 @@
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::font::FAMILY;
+use super::font::{text as font, title_or};
 use super::format::{tick, wrap};
 use super::png::{Canvas, draw_err, render};
 use crate::pipeline::error::Result;
@@ -58,10 +58,6 @@ fn viridis(t: f64) -> RGBColor {
     RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
-fn font(size: u32) -> TextStyle<'static> {
-    (FAMILY, size).into_font().color(&BLACK)
-}
-
 fn centred(size: u32) -> TextStyle<'static> {
     font(size).pos(Pos::new(HPos::Center, VPos::Center))
 }
@@ -93,11 +89,7 @@ fn gain_range(points: &[MapPoint]) -> Option<(f64, f64)> {
 }
 
 fn draw(root: &Canvas, points: &[MapPoint], title: &str, health: (f64, f64)) -> Result<()> {
-    let title = if title.trim().is_empty() {
-        "gain map"
-    } else {
-        title
-    };
+    let title = title_or(title, "gain map");
     let body = root.titled(title, font(22)).map_err(draw_err)?;
     let (map, side) = body.split_horizontally(WIDTH - SIDE_W);
     let range = gain_range(points);

@@ -6,7 +6,7 @@
 
 use plotters::prelude::*;
 
-use super::font::FAMILY;
+use super::font::{text as font, title_or};
 use super::format::{sig, value_err, wrap};
 use super::png::{Canvas, draw_err, render};
 use crate::pipeline::error::Result;
@@ -33,10 +33,6 @@ pub struct HvPlot<'a> {
 /// Renders the gain-versus-HV plot as PNG bytes (1000×700).
 pub fn hv_png(plot: &HvPlot) -> Result<Vec<u8>> {
     render(WIDTH, HEIGHT, |root| draw(root, plot))
-}
-
-fn font(size: u32) -> TextStyle<'static> {
-    (FAMILY, size).into_font().color(&BLACK)
 }
 
 /// Axis ranges (both positive, for log axes) covering points, error bars, target and
@@ -122,11 +118,7 @@ fn log_ticks(y: (f64, f64)) -> Vec<f64> {
 }
 
 fn draw(root: &Canvas, p: &HvPlot) -> Result<()> {
-    let title = if p.title.trim().is_empty() {
-        "gain vs HV"
-    } else {
-        p.title.as_str()
-    };
+    let title = title_or(p.title.as_str(), "gain vs HV");
     let body = root.titled(title, font(22)).map_err(draw_err)?;
     let (left, right) = body.split_horizontally(WIDTH - INFO_W);
     let f = p.fit;
