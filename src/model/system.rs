@@ -95,3 +95,26 @@ pub struct QueuedJob {
     /// SLURM has no estimate (`N/A`).
     pub start_estimate: Option<String>,
 }
+
+/// The space of the filesystem that holds one directory (`statvfs`), as the System tab's
+/// host status and the disk alarm both read it: one measurement, two readers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskSpace {
+    /// The directory asked about (not the mount point).
+    pub path: String,
+    /// Bytes an unprivileged user may still write (`f_bavail`, not `f_bfree`: the root
+    /// reserve is not ours to fill).
+    pub free_bytes: u64,
+    pub total_bytes: u64,
+}
+
+impl DiskSpace {
+    /// Free space as a fraction of the filesystem, 0 … 1 (0 for an empty filesystem).
+    pub fn free_fraction(&self) -> f64 {
+        if self.total_bytes == 0 {
+            0.0
+        } else {
+            self.free_bytes as f64 / self.total_bytes as f64
+        }
+    }
+}

@@ -10,7 +10,7 @@
 //! - [`reads`]: the read queries — History, a run's detail, the comparison with the previous
 //!   run, a point's result document.
 //! - [`board`]: the published snapshot and the grid's geometry. [`profile`]: compute
-//!   profiles.
+//!   profiles. [`disk`]: free space of a data directory (System tab, alarms).
 //!
 //! The rule that makes restarts safe: every transition and every point is written to the
 //! store *before* the board changes. At start [`Monitor::start`] reads the runs that have
@@ -19,6 +19,7 @@
 //! meanwhile, and the `(run, label)` key of the points table drops anything reported twice.
 
 pub(crate) mod board;
+pub mod disk;
 pub(crate) mod engine;
 pub mod profile;
 pub(crate) mod reads;
