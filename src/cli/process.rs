@@ -56,6 +56,11 @@ pub struct ProcessArgs {
     /// Do not draw charge.png.
     #[arg(long)]
     pub no_plot: bool,
+    /// An LED-off (pedestal-only) run of the same channel — a point directory or files,
+    /// processed with the same configuration — for the model-independent occupancy, mean
+    /// SPE charge and SPE resolution (Saldanha et al., NIM A 863 (2017) 35).
+    #[arg(long, value_name = "FILE_OR_DIR", num_args = 1.., conflicts_with = "watch")]
+    pub led_off: Vec<PathBuf>,
 }
 
 /// Loads the analysis config and applies command-line overrides.
@@ -106,8 +111,17 @@ pub fn run(args: &ProcessArgs) -> anyhow::Result<ExitCode> {
         pb.enable_steady_tick(std::time::Duration::from_millis(120));
         pb
     });
-    let processed = point::process_inputs(&args.inputs, &cfg, &opts)
+    let mut processed = point::process_inputs(&args.inputs, &cfg, &opts)
         .with_context(|| format!("cannot process {}", display_inputs(&args.inputs)))?;
+    if !args.led_off.is_empty() {
+        let off = point::process_inputs(&args.led_off, &cfg, &opts).with_context(|| {
+            format!(
+                "cannot process the LED-off run {}",
+                display_inputs(&args.led_off)
+            )
+        })?;
+        point::add_led_off(&mut processed.result, &off.result);
+    }
     if let Some(out) = &args.out {
         let oo = OutputOptions {
             plot: !args.no_plot,
@@ -161,6 +175,13 @@ pub fn reference_histogram(path: &Path) -> anyhow::Result<Histogram> {
     hist.with_context(|| format!("{}: the reference holds no finite charges", path.display()))
 }
 
+fn fmt_param(p: &crate::pipeline::fit::Param) -> String {
+    match p.error {
+        Some(e) => format!("{:.4} ± {e:.4}", p.value),
+        None => format!("{:.4}", p.value),
+    }
+}
+
 fn display_inputs(inputs: &[PathBuf]) -> String {
     match inputs {
         [one] => one.display().to_string(),
@@ -189,6 +210,26 @@ fn print_summary(r: &PointResult) {
         println!("chi2/ndf   {c:.1}/{n}");
     }
     println!("events     {} read, {} in the fit", r.events, r.selected);
+    let f = &r.figures;
+    if let Some(p) = &f.spe_resolution {
+        println!("σ1/Q1      {}", fmt_param(p));
+    }
+    match (f.peak_to_valley_model, &f.peak_to_valley_hist) {
+        (Some(m), Some(h)) => println!("P/V        {m:.2} (model), {} (histogram)", fmt_param(h)),
+        (Some(m), None) => println!("P/V        {m:.2} (model)"),
+        (None, Some(h)) => println!("P/V        {} (histogram)", fmt_param(h)),
+        (None, None) => {}
+    }
+    if let Some(mi) = &f.model_independent {
+        println!(
+            "LED on/off λ = {}, mean SPE = {} {}, σ/mean = {}  (threshold {:.4})",
+            fmt_param(&mi.occupancy),
+            fmt_param(&mi.mean_spe),
+            r.charge_unit,
+            mi.spe_resolution.as_ref().map_or("—".into(), fmt_param),
+            mi.threshold
+        );
+    }
     if let Some(m) = &r.message {
         println!("note       {m}");
     }

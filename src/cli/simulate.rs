@@ -52,6 +52,9 @@ pub struct SimulateArgs {
     /// Transit-time spread σ in ns (default 1.3).
     #[arg(long, value_name = "NS")]
     pub tts: Option<f64>,
+    /// Fraction of photoelectrons arriving late (20–80 ns after the transit; default 0).
+    #[arg(long, value_name = "FRACTION")]
+    pub late_pulses: Option<f64>,
     /// Electronics noise σ in mV (default 0.4).
     #[arg(long, value_name = "MV")]
     pub noise: Option<f64>,
@@ -116,6 +119,7 @@ pub fn sim_params(args: &SimulateArgs) -> anyhow::Result<SimParams> {
         spe_resolution: args.spe_resolution.unwrap_or(d.spe_resolution),
         dark_rate_hz: args.dark_rate.unwrap_or(d.dark_rate_hz),
         tts_ns: args.tts.unwrap_or(d.tts_ns),
+        late_fraction: args.late_pulses.unwrap_or(d.late_fraction),
         noise_mv: args.noise.unwrap_or(d.noise_mv),
         trigger_mv: sign * d.trigger_mv.abs(),
         pickoff_mv: sign * d.pickoff_mv.abs(),

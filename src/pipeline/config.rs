@@ -24,6 +24,27 @@ pub struct AnalysisConfig {
     pub seed: SeedSelection,
     pub health: HealthRange,
     pub scan: ScanConfig,
+    pub darkness: DarknessConfig,
+}
+
+/// Dark-pulse counting in the pre-trigger part of every record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DarknessConfig {
+    /// Threshold in photoelectrons of the fitted SPE pulse height (the usual 0.25 PE).
+    pub threshold_pe: f64,
+    /// Threshold in mV where there is no SPE fit to scale by (a dark run, no light);
+    /// `None`: the PMT pulse threshold (`pmt.threshold_mv`).
+    pub threshold_mv: Option<f64>,
+}
+
+impl Default for DarknessConfig {
+    fn default() -> Self {
+        DarknessConfig {
+            threshold_pe: 0.25,
+            threshold_mv: None,
+        }
+    }
 }
 
 /// Digitizer and front-end constants that turn ADC counts into millivolts and pC.

@@ -10,6 +10,7 @@
 //! - [`config`]: the TOML analysis configuration with the R12860 bench defaults.
 //! - [`waveform`]: per-event features (baseline, amplitude, start time, charge).
 //! - [`histogram`]: binned spectra with automatic range and binning.
+//! - [`figures`]: SPE resolution, peak-to-valley, model-independent occupancy (Saldanha).
 //! - [`fit`]: SPE models (`seed-compatible`, `poisson-gauss`, `bellamy`), minimiser, errors.
 //! - [`spectrum`]: channel roles, event alignment, window placement, cuts → the histogram.
 //! - [`hv`]: the HV check's power-law fit and the voltage at the target gain.
@@ -19,6 +20,7 @@
 //! - [`scan`]: the R12860 directory layout (point names, θ/φ/HV labels, completeness).
 //! - [`output`]: atomic file writes (temp name + rename) and the legacy `_GAIN.txt`.
 //! - [`plot`]: `charge.png` per point and the scan's gain map (plotters, embedded font).
+//! - [`timing`]: transit time, TTS, pre/late pulses and dark rate from the waveforms.
 //! - [`table`]: a scan's points as CSV and Parquet (polars).
 //! - [`simulate`]: realistic R12860 scans with known truth.
 //! - [`simulate_hv`]: an HV check in the bench's layout with a known power law.
@@ -26,6 +28,7 @@
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod figures;
 pub mod fit;
 pub mod histogram;
 pub mod hv;
@@ -40,6 +43,7 @@ pub mod simulate;
 pub mod simulate_hv;
 pub mod spectrum;
 pub mod table;
+pub mod timing;
 pub mod waveform;
 
 pub use error::{Error, Result};

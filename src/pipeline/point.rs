@@ -164,6 +164,10 @@ pub struct PointResult {
     pub created: String,
     /// The fitted spectrum, so a viewer can redraw it without the raw data.
     pub histogram: Histogram,
+    /// SPE resolution, peak-to-valley and (with an LED-off spectrum) the model-independent
+    /// occupancy: the figures that qualify a tube beyond its gain.
+    #[serde(default)]
+    pub figures: Figures,
 }
 
 use std::path::Path;
@@ -175,6 +179,7 @@ use super::E_PC;
 use super::config::AnalysisConfig;
 use super::data::Input;
 use super::error::{Error, Result};
+use super::figures::{self, Figures};
 use super::fit::{self, FitResult};
 use super::output;
 use super::plot;
@@ -329,6 +334,8 @@ pub fn process_loaded(
         selected,
         pulses,
         window,
+        timing,
+        dark,
     } = spectrum;
     let mut fit = fit::fit_histogram_with(&hist, cfg.fit.model, cfg.fit.min_events);
     // Waveforms tell more than the spectrum: a point where (almost) no event has a PMT
@@ -393,6 +400,13 @@ pub fn process_loaded(
     };
     let (health, health_reason) = judge(fit.status, gain, gain_err, chi2_ndf, &cfg.health);
     let label = PointLabel::parse(&point);
+    let mut figures = figures::of_fit(&fit, &hist);
+    figures.timing = timing;
+    if let Some(d) = dark
+        && let Some(w) = waves.get(d.pmt)
+    {
+        figures.darkness = darkness(w, &d, &fit, &hist, cfg);
+    }
     let result = PointResult {
         serial: opts.serial.as_ref().map(|s| s.to_string()),
         theta: label.and_then(|l| l.theta()),
@@ -426,8 +440,52 @@ pub fn process_loaded(
         sources: files,
         created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         histogram: hist,
+        figures,
     };
     Ok(ProcessedPoint { result, fit })
+}
+
+/// Dark pulses in the pre-trigger part of the records, at `darkness.threshold_pe` of the
+/// fitted SPE height; without an SPE fit (a dark run), at the configured threshold in mV.
+fn darkness(
+    w: &super::data::Waveforms,
+    d: &super::timing::DarkInputs,
+    fit: &FitResult,
+    hist: &Histogram,
+    cfg: &AnalysisConfig,
+) -> Option<super::timing::Darkness> {
+    let dk = &cfg.darkness;
+    let spe_mv = match (fit.q1(), d.mv_per_pc, hist.unit.as_str()) {
+        (Some(q1), Some(k), "pC") if q1.value > 0.0 => Some(q1.value * k),
+        _ => None,
+    };
+    let (thr_mv, thr_pe) = match spe_mv {
+        Some(a) => (dk.threshold_pe * a, Some(dk.threshold_pe)),
+        None => (dk.threshold_mv.unwrap_or(cfg.pmt.threshold_mv), None),
+    };
+    if !(thr_mv.is_finite() && thr_mv > 0.0) {
+        return None;
+    }
+    let (n, live) = super::timing::count_dark(w, d, thr_mv, &cfg.digitizer);
+    super::timing::dark_rate(n, live, thr_mv, thr_pe)
+}
+
+/// Adds the model-independent occupancy of an LED-on point from its LED-off run (both
+/// processed with one configuration) to `on.figures`; what prevents it becomes a warning.
+pub fn add_led_off(on: &mut PointResult, off: &PointResult) {
+    if on.window != off.window {
+        on.warnings.push(format!(
+            "the LED-off run's charge window {:?} differs from this point's {:?}: fix the \
+             window in the configuration so both integrate the same samples",
+            off.window, on.window
+        ));
+    }
+    match figures::model_independent_histograms(&on.histogram, &off.histogram, None) {
+        Ok(mi) => on.figures.model_independent = Some(mi),
+        Err(why) => on
+            .warnings
+            .push(format!("no model-independent occupancy: {why}")),
+    }
 }
 
 fn ms(t: Instant) -> f64 {

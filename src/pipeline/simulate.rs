@@ -82,6 +82,11 @@ pub struct SimParams {
     /// PMT transit time after the trigger pulse's start, and its spread σ (TTS).
     pub transit_ns: f64,
     pub tts_ns: f64,
+    /// Fraction of the light's photoelectrons that arrive late (elastically scattered
+    /// off the first dynode), delayed uniformly within `late_delay_ns` after the transit.
+    /// 0 by default, so older simulations keep their random streams.
+    pub late_fraction: f64,
+    pub late_delay_ns: [f64; 2],
     /// Bi-exponential PMT pulse: rise and fall time constants in ns.
     pub rise_ns: f64,
     pub fall_ns: f64,
@@ -118,6 +123,8 @@ impl Default for SimParams {
             pickoff_mv: 300.0,
             transit_ns: 325.0,
             tts_ns: 1.3,
+            late_fraction: 0.0,
+            late_delay_ns: [20.0, 80.0],
             // τr 1.5 ns / τf 5 ns: ~3 ns 10–90 % rise, ~11 ns 90–10 % fall, peak ≈ 9.5 mV
             // at gain 1e7 — what an R12860 pulse looks like on the bench.
             rise_ns: 1.5,
@@ -226,6 +233,10 @@ impl SimParams {
         }
         let [lo, hi] = self.underamp_range;
         // Written so that NaN fails every comparison.
+        let [dlo, dhi] = self.late_delay_ns;
+        if !(0.0..=1.0).contains(&self.late_fraction) || !(0.0 <= dlo && dlo <= dhi && dhi < 1e4) {
+            return bad("late_fraction must be in [0, 1], late_delay_ns 0 ≤ lo ≤ hi < 1e4".into());
+        }
         let range_ok = 0.0 < lo && lo <= hi && hi.is_finite();
         if !range_ok || !(0.0..=1.0).contains(&self.underamp_fraction) {
             return bad("underamp_fraction must be in [0, 1], underamp_range 0 < lo ≤ hi".into());
@@ -445,7 +456,12 @@ fn simulate_chunk(p: &SimParams, n: usize, seed: u64) -> [Vec<f32>; 3] {
                     for i in 0..n_pe + n_dark {
                         let q = spe_charge(p, q1, &mut rng);
                         let t0 = if i < n_pe {
-                            t_trig + p.transit_ns + p.tts_ns * gauss(&mut rng)
+                            let mut t = t_trig + p.transit_ns + p.tts_ns * gauss(&mut rng);
+                            if p.late_fraction > 0.0 && rng.random::<f64>() < p.late_fraction {
+                                let [a, b] = p.late_delay_ns;
+                                t += a + (b - a) * rng.random::<f64>();
+                            }
+                            t
                         } else {
                             rng.random::<f64>() * dark_span_ns - 10.0 * p.fall_ns
                         };

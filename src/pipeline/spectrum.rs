@@ -10,6 +10,7 @@ use super::data::{ChargeInput, Waveforms};
 use super::error::{Error, Result};
 use super::fit;
 use super::histogram::Histogram;
+use super::timing::{self, DarkInputs, Timing};
 use super::waveform::{self, Features, PolarityScan};
 
 /// Fewest PMT pulses inside the charge window for a point to count as having signal.
@@ -23,6 +24,10 @@ pub struct Spectrum {
     /// (PMT pulses in the charge window, events) for waveform inputs.
     pub pulses: Option<(usize, usize)>,
     pub window: Option<[i64; 2]>,
+    /// The transit-time distribution, where a trigger channel was paired.
+    pub timing: Option<Timing>,
+    /// What the dark-pulse count needs after the fit (waveform inputs only).
+    pub dark: Option<DarkInputs>,
 }
 
 /// The spectrum of a charge input (values or an already binned histogram).
@@ -69,6 +74,8 @@ pub fn charge_spectrum(
         selected,
         pulses: None,
         window: None,
+        timing: None,
+        dark: None,
     })
 }
 
@@ -208,6 +215,18 @@ pub fn waveform_spectrum(
     );
     let starts: Vec<Option<i64>> = anchors.iter().map(|a| a.map(|a| a - pre)).collect();
     let (mut q, clipped) = waveform::integrate(pmt, &fp.baseline, pmt_pol, &starts, w.length, dig);
+    let timing = pair.as_ref().and_then(|_| {
+        let cfd = timing::cfd_times(pmt, &fp, pmt_pol, timing::CFD_FRACTION, dig);
+        let dt: Vec<f64> = cfd
+            .iter()
+            .zip(&trig_start)
+            .map(|(p, t)| f64::from(p - t) * dig.sample_ns)
+            .collect();
+        timing::transit_time(
+            &dt,
+            "constant fraction 30 % of the PMT pulse height, after the trigger's leading edge",
+        )
+    });
     if clipped > 0 {
         warnings.push(format!(
             "{clipped} events had the charge window partly outside the record (clipped)"
@@ -222,6 +241,32 @@ pub fn waveform_spectrum(
             None => false,
         })
         .count();
+    // Pulse height per charge of the in-window pulses: scales the fitted SPE charge to
+    // the SPE height the dark-pulse threshold is given in.
+    let mut ratios: Vec<f64> = fp
+        .start
+        .iter()
+        .zip(&starts)
+        .zip(q.iter().zip(&fp.amplitude_mv))
+        .filter(|((s, a), (qi, _))| {
+            a.is_some_and(|a| {
+                s.is_finite() && (**s as i64) >= a && (**s as i64) < a + w.length as i64
+            }) && qi.is_finite()
+                && **qi > 0.0
+        })
+        .map(|(_, (qi, amp))| f64::from(*amp) / qi)
+        .collect();
+    let mv_per_pc = (ratios.len() >= MIN_PULSES).then(|| {
+        let k = ratios.len() / 2;
+        *ratios.select_nth_unstable_by(k, f64::total_cmp).1
+    });
+    let dark = Some(DarkInputs {
+        pmt: waves.iter().position(|x| std::ptr::eq(x, pmt)).unwrap_or(0),
+        polarity: pmt_pol,
+        baselines: fp.baseline.clone(),
+        region_end: starts.clone(),
+        mv_per_pc,
+    });
     let window = starts
         .iter()
         .flatten()
@@ -268,6 +313,8 @@ pub fn waveform_spectrum(
         events: pmt.events() as u64,
         pulses: Some((in_window, pmt.events())),
         window,
+        timing,
+        dark,
     })
 }
 

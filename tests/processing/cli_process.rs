@@ -179,3 +179,37 @@ fn config_file_overrides_model_and_typos_are_errors() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("modell"));
 }
+
+#[test]
+fn led_off_run_adds_the_model_independent_occupancy_to_result_json() {
+    let on = data("uzh-r12699-v1730d/areas_on.npy");
+    let off = data("uzh-r12699-v1730d/areas_off.npy");
+    let o = pmtwatch(&[
+        "process",
+        on.to_str().expect("utf8"),
+        "--led-off",
+        off.to_str().expect("utf8"),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let mi = &doc["figures"]["model_independent"];
+    let lambda = mi["occupancy"]["value"].as_f64().expect("λ");
+    let mean = mi["mean_spe"]["value"].as_f64().expect("mean SPE");
+    // Through the binned spectra of the CLI path: the lab's range (tests/data/README.md).
+    assert!((1.64..=1.68).contains(&lambda), "{mi}");
+    assert!((950.0..=990.0).contains(&mean), "{mi}");
+    // Giving the LED-on run twice is named as what it is, not a number.
+    let o = pmtwatch(&[
+        "process",
+        on.to_str().expect("utf8"),
+        "--led-off",
+        on.to_str().expect("utf8"),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(doc["figures"]["model_independent"].is_null(), "{doc}");
+    let warnings = doc["warnings"].to_string();
+    assert!(warnings.contains("is the LED on"), "{warnings}");
+}

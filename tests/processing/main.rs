@@ -8,6 +8,7 @@
 
 mod cli_process;
 mod demo;
+mod figures;
 mod fit_status;
 mod hv_check;
 mod hv_scan;
@@ -17,3 +18,4 @@ mod readers_robustness;
 mod reference_fits;
 mod simulate_watch;
 mod simulated_accuracy;
+mod timing;

@@ -1,0 +1,86 @@
+//! Timing and darkness against simulated truth: the simulator writes dark pulses at a known
+//! rate, a known transit-time spread and a known late-pulse fraction; the pipeline must
+//! find them through the same path `process` takes (waveforms → features → figures).
+
+use pmtwatch::pipeline::config::AnalysisConfig;
+use pmtwatch::pipeline::data::Input;
+use pmtwatch::pipeline::fit::Status;
+use pmtwatch::pipeline::point::{PointResult, ProcessOptions, process_loaded};
+use pmtwatch::pipeline::simulate::{SimParams, simulate_point};
+
+fn run(p: &SimParams, seed: u64) -> PointResult {
+    let waves = simulate_point(p, seed);
+    process_loaded(
+        waves.into_iter().map(Input::Waveforms).collect(),
+        Vec::new(),
+        "theta0_phi0".into(),
+        &AnalysisConfig::default(),
+        &ProcessOptions::default(),
+    )
+    .expect("process a simulated point")
+    .result
+}
+
+#[test]
+fn dark_rate_within_three_sigma_of_the_truth_from_100_hz_to_100_khz() {
+    for (i, rate) in [100.0, 1e3, 1e4, 1e5].into_iter().enumerate() {
+        let p = SimParams {
+            events: 20_000,
+            occupancy: 0.5,
+            dark_rate_hz: rate,
+            ..SimParams::default()
+        };
+        let r = run(&p, 100 + i as u64);
+        assert_eq!(r.status, Status::Ok, "{rate} Hz: {:?}", r.message);
+        let d = r.figures.darkness.as_ref().expect("a dark rate");
+        assert_eq!(d.threshold_pe, Some(0.25));
+        let (v, e) = (d.rate_hz.value, d.rate_hz.error.expect("error"));
+        assert!(
+            (v - rate).abs() <= 3.0 * e,
+            "{rate} Hz: measured {v:.1} ± {e:.1} Hz ({} pulses in {:.4} s at {:.2} mV)",
+            d.pulses,
+            d.live_s,
+            d.threshold_mv
+        );
+    }
+}
+
+#[test]
+fn tts_within_five_percent_and_late_pulses_found() {
+    for (i, tts) in [1.3, 2.7].into_iter().enumerate() {
+        let p = SimParams {
+            events: 40_000,
+            occupancy: 0.2,
+            tts_ns: tts,
+            late_fraction: 0.05,
+            ..SimParams::default()
+        };
+        let r = run(&p, 7 + i as u64);
+        let t = r.figures.timing.as_ref().expect("timing");
+        let s = t.tts_sigma_ns.value;
+        assert!(
+            (s / tts - 1.0).abs() <= 0.05,
+            "TTS {tts} ns: measured {t:?}"
+        );
+        // The transit time of the simulation: trigger edge to photoelectron arrival.
+        assert!((t.transit_ns.value - p.transit_ns).abs() < 3.0, "{t:?}");
+        let fwhm = t.tts_fwhm_ns.expect("FWHM");
+        assert!((fwhm / (2.3548 * tts) - 1.0).abs() < 0.15, "{t:?}");
+        // 5 % of the photoelectrons are late; at λ = 0.2 nearly every timed event has one
+        // photoelectron, so the late fraction of timed events is close to 5 %.
+        let late = t.late_fraction.value;
+        assert!(
+            (0.035..0.065).contains(&late),
+            "late fraction {late}: {t:?}"
+        );
+        assert!(t.pre_fraction.value < 0.01, "{t:?}");
+    }
+    // Without late pulses, none are reported.
+    let p = SimParams {
+        events: 20_000,
+        occupancy: 0.2,
+        ..SimParams::default()
+    };
+    let t = run(&p, 3).figures.timing.expect("timing");
+    assert!(t.late_fraction.value < 0.01, "{t:?}");
+}
