@@ -168,6 +168,10 @@ impl Metrics {
         system: &SystemStatus,
     ) -> prometheus::Result<String> {
         self.runs.reset();
+        // Every state is exported, 0 included, so a dashboard's series never vanish.
+        for state in crate::model::RunState::ALL {
+            self.runs.with_label_values(&[state.as_str()]).set(0);
+        }
         for (state, n) in runs {
             self.runs.with_label_values(&[state.as_str()]).set(*n);
         }

@@ -46,8 +46,7 @@ async fn metrics_scrape_with_a_token_or_session_in_prometheus_text_format() -> T
     );
     let data = s.data_dir().display().to_string();
     for want in [
-        "# TYPE pmtwatch_runs gauge",
-        "# TYPE pmtwatch_points_processed_total counter",
+        "pmtwatch_runs{state=\"running\"} 0",
         "# TYPE pmtwatch_point_processing_seconds histogram",
         "# TYPE pmtwatch_point_to_grid_seconds histogram",
         "pmtwatch_ssh_reconnects_total ",
