@@ -30,6 +30,13 @@ for d in "$@"; do
   echo "disk $(df -P -k -- "$p" 2>/dev/null | tail -n 1)"
 done"#;
 
+/// `nvidia-smi` with the arguments given, or [`NO_NVIDIA_SMI_MARK`] on stdout when the host
+/// has none (a missing program is reported differently by a local spawn and an SSH
+/// channel — the latter turns status 127 into an error — so the script says it in words).
+const NVIDIA_SMI: &str = r#"command -v nvidia-smi >/dev/null 2>&1 || { echo pmtwatch-no-nvidia-smi; exit 0; }
+exec nvidia-smi "$@""#;
+const NO_NVIDIA_SMI_MARK: &str = "pmtwatch-no-nvidia-smi";
+
 /// This user's queue, then the start estimates of its pending jobs, separated by a line
 /// `--start--`. `$1`: the format.
 const QUEUE_SCRIPT: &str = r#"u=$(id -un) || exit 1
@@ -93,12 +100,14 @@ async fn read_gpus(h: &Handle, host: &mut HostStatus) {
     let query = format!("--query-gpu={GPU_QUERY_FIELDS}");
     match h
         .run_for(
-            &["nvidia-smi", &query, "--format=csv,noheader,nounits"],
+            &["sh", "-c", NVIDIA_SMI, "sh", &query, "--format=csv,noheader,nounits"],
             LIMIT,
         )
         .await
     {
-        Ok(out) if out.status == Some(127) => host.gpu_note = Some(NO_NVIDIA_SMI.into()),
+        Ok(out) if out.status == Some(127) || out.stdout.trim() == NO_NVIDIA_SMI_MARK => {
+            host.gpu_note = Some(NO_NVIDIA_SMI.into())
+        }
         Ok(out) if out.success() => match parse_gpus(&out.stdout) {
             Ok(gpus) => {
                 if gpus.is_empty() {
@@ -122,7 +131,7 @@ async fn read_gpus(h: &Handle, host: &mut HostStatus) {
     let query = format!("--query-compute-apps={GPU_PROCESS_QUERY_FIELDS}");
     if let Ok(out) = h
         .run_for(
-            &["nvidia-smi", &query, "--format=csv,noheader,nounits"],
+            &["sh", "-c", NVIDIA_SMI, "sh", &query, "--format=csv,noheader,nounits"],
             LIMIT,
         )
         .await
