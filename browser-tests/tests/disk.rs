@@ -119,7 +119,10 @@ async fn story(op: &Browser, obs: &Browser, root: &Path, data: &Path, base: &str
         .context("the System tab shows the data directory's disk")?;
     ensure!(
         op.client
-            .execute("return document.getElementById('disk-banner') === null;", vec![])
+            .execute(
+                "return document.getElementById('disk-banner') === null;",
+                vec![]
+            )
             .await?
             .as_bool()
             == Some(true),

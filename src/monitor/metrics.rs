@@ -175,7 +175,10 @@ impl Metrics {
         for (state, n) in runs {
             self.runs.with_label_values(&[state.as_str()]).set(*n);
         }
-        catch_up(&self.ssh_reconnects, crate::remote::backend::ssh_reconnects());
+        catch_up(
+            &self.ssh_reconnects,
+            crate::remote::backend::ssh_reconnects(),
+        );
         catch_up(&self.slurm_polls, crate::remote::jobs::polls());
         for g in [
             &self.gpu_utilization,
@@ -201,9 +204,15 @@ impl Metrics {
                         g.with_label_values(&labels).set(v);
                     }
                 };
-                set(&self.gpu_utilization, gpu.utilisation_pct.map(|p| p / 100.0));
+                set(
+                    &self.gpu_utilization,
+                    gpu.utilisation_pct.map(|p| p / 100.0),
+                );
                 set(&self.gpu_memory_used, gpu.memory_used_mib.map(|m| m * MIB));
-                set(&self.gpu_memory_total, gpu.memory_total_mib.map(|m| m * MIB));
+                set(
+                    &self.gpu_memory_total,
+                    gpu.memory_total_mib.map(|m| m * MIB),
+                );
                 set(&self.gpu_temperature, gpu.temperature_c);
                 set(&self.gpu_power, gpu.power_draw_w);
             }
@@ -211,7 +220,9 @@ impl Metrics {
                 self.host_load.with_label_values(&[h]).set(one);
             }
             if let Some(used) = host.memory_used_bytes {
-                self.host_memory_used.with_label_values(&[h]).set(used as f64);
+                self.host_memory_used
+                    .with_label_values(&[h])
+                    .set(used as f64);
             }
             for d in &host.disks {
                 if let Some(s) = &d.space {
@@ -282,6 +293,9 @@ mod tests {
         ] {
             assert!(text.contains(want), "{want} missing from\n{text}");
         }
-        assert!(!text.contains("pmtwatch_gpu_power_watts{"), "no power reported: no sample");
+        assert!(
+            !text.contains("pmtwatch_gpu_power_watts{"),
+            "no power reported: no sample"
+        );
     }
 }

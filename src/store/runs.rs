@@ -431,7 +431,8 @@ impl Store {
     /// How many runs are in each state (for `/metrics`).
     pub fn run_counts(&self) -> Result<Vec<(String, i64)>> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare("SELECT state, COUNT(*) FROM runs GROUP BY state ORDER BY state")?;
+        let mut stmt =
+            conn.prepare("SELECT state, COUNT(*) FROM runs GROUP BY state ORDER BY state")?;
         let rows = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -49,7 +49,9 @@ async fn the_status_shows_the_ssh_host_the_slurm_partition_and_a_held_jobs_reaso
     bench.profile("cluster", spec).await;
 
     // A job of ours that pends for a known reason: held at submission.
-    let ssh = SshSession::connect(c.target()).await.expect("ssh to the test cluster");
+    let ssh = SshSession::connect(c.target())
+        .await
+        .expect("ssh to the test cluster");
     let out = ssh
         .run(&[
             "sbatch",
@@ -74,11 +76,7 @@ async fn the_status_shows_the_ssh_host_the_slurm_partition_and_a_held_jobs_reaso
         .next()
         .unwrap_or_default()
         .to_string();
-    assert!(
-        job.parse::<u64>().is_ok(),
-        "not a job id: {:?}",
-        out.stdout
-    );
+    assert!(job.parse::<u64>().is_ok(), "not a job id: {:?}", out.stdout);
 
     bench.monitor.start_sampler(fast());
     let (seen, status) = wait_status(&bench, Duration::from_secs(90), |s| {
@@ -104,7 +102,9 @@ async fn the_status_shows_the_ssh_host_the_slurm_partition_and_a_held_jobs_reaso
     assert!(host.name.contains(&c.host), "{}", host.name);
     assert!(host.memory_total_bytes.unwrap_or(0) > 0, "{host:?}");
     assert!(
-        host.disks.iter().any(|d| d.role == "cluster work" && d.space.is_some()),
+        host.disks
+            .iter()
+            .any(|d| d.role == "cluster work" && d.space.is_some()),
         "{host:?}"
     );
     // The test cluster has no NVIDIA driver: the host says so.
@@ -123,7 +123,10 @@ impl Tmpfs {
             .arg(dir)
             .status()
             .expect("mount (util-linux)");
-        assert!(st.success(), "mounting a tmpfs needs root (the tests run as root)");
+        assert!(
+            st.success(),
+            "mounting a tmpfs needs root (the tests run as root)"
+        );
         Tmpfs(dir.to_path_buf())
     }
 }
@@ -152,21 +155,31 @@ async fn a_nearly_full_data_directory_raises_the_alarm_and_refuses_a_new_scan() 
         ..fast()
     });
     let (seen, status) = wait_status(&bench, Duration::from_secs(30), |s| {
-        s.alarms.iter().any(|a| a.path == mount.display().to_string())
+        s.alarms
+            .iter()
+            .any(|a| a.path == mount.display().to_string())
     })
     .await;
     assert!(seen, "no disk alarm for {}: {status:#?}", mount.display());
-    assert!(status.alarms[0].message.contains("keeps 10 % free"), "{:?}", status.alarms);
+    assert!(
+        status.alarms[0].message.contains("keeps 10 % free"),
+        "{:?}",
+        status.alarms
+    );
     let refused = bench
         .monitor
         .start_run(1, "otto")
         .await
         .expect_err("a scan must not start on a full disk");
     let why = refused.to_string();
-    assert!(why.contains("the disk is too full") && why.contains("% free"), "{why}");
+    assert!(
+        why.contains("the disk is too full") && why.contains("% free"),
+        "{why}"
+    );
     // Space freed: the alarm goes and the scan may start.
     std::fs::remove_file(mount.join("ballast")).expect("free the space");
-    let (cleared, status) = wait_status(&bench, Duration::from_secs(30), |s| s.alarms.is_empty()).await;
+    let (cleared, status) =
+        wait_status(&bench, Duration::from_secs(30), |s| s.alarms.is_empty()).await;
     assert!(cleared, "the alarm stayed: {:?}", status.alarms);
     bench.monitor.stop_sampler();
 }

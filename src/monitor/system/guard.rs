@@ -39,7 +39,7 @@ pub fn next_scan_estimate(data_dir: &Path) -> Estimate {
             Some((id, e.path()))
         })
         .collect();
-    ids.sort_by(|a, b| b.0.cmp(&a.0));
+    ids.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
     let sizes: Vec<u64> = ids
         .iter()
         .take(RECENT_RUNS)
@@ -164,7 +164,10 @@ mod tests {
         assert!(low.contains("keeps 10 % free"), "{low}");
         let big = Estimate { bytes: 60, runs: 3 };
         let short = judge(&space(50, 100), big).expect("the last runs were bigger");
-        assert!(short.contains("needs about 60 B (the largest of the last 3 runs)"), "{short}");
+        assert!(
+            short.contains("needs about 60 B (the largest of the last 3 runs)"),
+            "{short}"
+        );
         assert!(!short.contains("keeps"), "{short}");
         assert_eq!(judge(&space(70, 100), big), None);
     }
@@ -173,8 +176,19 @@ mod tests {
     fn the_estimate_is_the_largest_of_the_newest_runs() {
         let dir = tempfile::tempdir().expect("tempdir");
         assert_eq!(next_scan_estimate(dir.path()), Estimate::default());
-        for (id, size) in [(1, 5000usize), (2, 100), (3, 300), (4, 200), (5, 100), (6, 100)] {
-            let p = dir.path().join("runs").join(id.to_string()).join("theta0_phi0");
+        for (id, size) in [
+            (1, 5000usize),
+            (2, 100),
+            (3, 300),
+            (4, 200),
+            (5, 100),
+            (6, 100),
+        ] {
+            let p = dir
+                .path()
+                .join("runs")
+                .join(id.to_string())
+                .join("theta0_phi0");
             std::fs::create_dir_all(&p).expect("mkdir");
             std::fs::write(p.join("result.json"), vec![b'x'; size]).expect("write");
         }

@@ -100,7 +100,14 @@ async fn read_gpus(h: &Handle, host: &mut HostStatus) {
     let query = format!("--query-gpu={GPU_QUERY_FIELDS}");
     match h
         .run_for(
-            &["sh", "-c", NVIDIA_SMI, "sh", &query, "--format=csv,noheader,nounits"],
+            &[
+                "sh",
+                "-c",
+                NVIDIA_SMI,
+                "sh",
+                &query,
+                "--format=csv,noheader,nounits",
+            ],
             LIMIT,
         )
         .await
@@ -131,7 +138,14 @@ async fn read_gpus(h: &Handle, host: &mut HostStatus) {
     let query = format!("--query-compute-apps={GPU_PROCESS_QUERY_FIELDS}");
     if let Ok(out) = h
         .run_for(
-            &["sh", "-c", NVIDIA_SMI, "sh", &query, "--format=csv,noheader,nounits"],
+            &[
+                "sh",
+                "-c",
+                NVIDIA_SMI,
+                "sh",
+                &query,
+                "--format=csv,noheader,nounits",
+            ],
             LIMIT,
         )
         .await
@@ -294,7 +308,11 @@ mod tests {
         let q = parse_queue_with_start(text).expect("parses");
         assert_eq!(q.len(), 2);
         assert_eq!(q[0].start_estimate.as_deref(), Some("2026-12-05T20:00:00"));
-        assert!(q[0].reason_words.as_deref().is_some_and(|w| w.contains("held")));
+        assert!(
+            q[0].reason_words
+                .as_deref()
+                .is_some_and(|w| w.contains("held"))
+        );
         assert_eq!(q[1].start_estimate.as_deref(), Some("2026-12-05T19:00:00"));
     }
 }
