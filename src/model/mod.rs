@@ -13,6 +13,8 @@
 //! - [`clock`]: [`now`] and [`rfc3339`], the timestamps everything stores and shows.
 //! - [`system`]: what the System tab shows: [`Gpu`], [`GpuProcess`], SLURM [`Partition`]s
 //!   and [`QueuedJob`]s.
+//! - [`system_status`]: the sampler's picture ([`SystemStatus`]: hosts, clusters, disk
+//!   alarms, charts) and the default GPU choice ([`least_busy`]).
 
 pub(crate) mod account;
 pub(crate) mod backend;
@@ -32,7 +34,7 @@ pub use run::{Review, Run, RunFilter, RunState, ScanKind};
 pub use system::{CpuCounts, DiskSpace, Gpu, GpuProcess, Partition, QueuedJob};
 pub use system_status::{
     ChartSeries, ClusterStatus, DiskAlarm, DiskLine, HostStatus, NO_LOCAL_GPU, NO_NVIDIA_SMI,
-    SystemStatus,
+    SystemStatus, least_busy,
 };
 
 /// A name that is not one of a vocabulary type's values (`"bogus".parse::<RunState>()`).

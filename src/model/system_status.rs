@@ -47,6 +47,20 @@ impl SystemStatus {
     }
 }
 
+/// The GPU a new job should use by default: the least busy — lowest utilisation, then
+/// least memory in use; a value a GPU does not report counts as busiest. `None` without
+/// GPUs. (The first piece of the per-slot GPU choice; the slot field, `{GPU}`,
+/// `CUDA_VISIBLE_DEVICES` and `--gres` are not wired yet.)
+pub fn least_busy(gpus: &[Gpu]) -> Option<&Gpu> {
+    let key = |v: Option<f64>| v.filter(|x| x.is_finite()).unwrap_or(f64::INFINITY);
+    gpus.iter().min_by(|a, b| {
+        key(a.utilisation_pct)
+            .total_cmp(&key(b.utilisation_pct))
+            .then(key(a.memory_used_mib).total_cmp(&key(b.memory_used_mib)))
+            .then(a.index.cmp(&b.index))
+    })
+}
+
 /// One machine: this one, or a profile's host.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostStatus {
@@ -111,4 +125,39 @@ pub struct ChartSeries {
     pub max: Option<f64>,
     /// `(Unix seconds, value)`, oldest first.
     pub points: Vec<(i64, f64)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gpu(index: u32, util: Option<f64>, mem: Option<f64>) -> Gpu {
+        Gpu {
+            index,
+            name: "GPU".into(),
+            uuid: format!("GPU-{index}"),
+            utilisation_pct: util,
+            memory_used_mib: mem,
+            memory_total_mib: Some(80_000.0),
+            temperature_c: None,
+            power_draw_w: None,
+            power_limit_w: None,
+            mig_mode: None,
+        }
+    }
+
+    #[test]
+    fn the_least_busy_gpu_is_chosen_by_utilisation_then_memory() {
+        assert!(least_busy(&[]).is_none());
+        let gpus = [
+            gpu(0, Some(90.0), Some(10.0)),
+            gpu(1, Some(5.0), Some(3000.0)),
+            gpu(2, Some(5.0), Some(200.0)),
+            gpu(3, None, Some(0.0)),
+        ];
+        assert_eq!(least_busy(&gpus).map(|g| g.index), Some(2));
+        // MIG-enabled GPUs report no utilisation: memory decides among them.
+        let mig = [gpu(0, None, Some(500.0)), gpu(1, None, Some(100.0))];
+        assert_eq!(least_busy(&mig).map(|g| g.index), Some(1));
+    }
 }
