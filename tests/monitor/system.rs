@@ -112,7 +112,8 @@ async fn the_status_shows_the_ssh_host_the_slurm_partition_and_a_held_jobs_reaso
     assert!(cancelled.is_ok_and(|o| o.success()), "scancel {job} failed");
 }
 
-/// Mounts a small tmpfs at `dir` (unmounted when dropped).
+/// Mounts a small tmpfs at `dir` (unmounted when dropped, and the scratch directory
+/// around it removed: the bench's own cleanup cannot remove a mount point).
 struct Tmpfs(std::path::PathBuf);
 
 impl Tmpfs {
@@ -137,6 +138,9 @@ impl Drop for Tmpfs {
             .arg("-l")
             .arg(&self.0)
             .status();
+        if let Some(scratch) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(scratch);
+        }
     }
 }
 
