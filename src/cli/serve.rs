@@ -78,16 +78,18 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Starts the monitor (resuming every run that has not ended); local profiles run this
-/// very binary.
+/// Starts the monitor (resuming every run that has not ended) and its System tab sampler;
+/// local profiles run this very binary.
 pub async fn start_monitor(store: &Store, dir: &Path) -> anyhow::Result<Monitor> {
     let program = std::env::current_exe()
         .context("cannot find this program's path (for local profiles)")?
         .display()
         .to_string();
-    Monitor::start(store.clone(), dir, program)
+    let monitor = Monitor::start(store.clone(), dir, program)
         .await
-        .context("cannot start the monitor")
+        .context("cannot start the monitor")?;
+    monitor.start_sampler(crate::monitor::SamplerConfig::default());
+    Ok(monitor)
 }
 
 /// Serves the app until Ctrl-C or SIGTERM. Prints `listening on http://ADDR` once bound,
@@ -106,6 +108,7 @@ pub async fn serve(
     let local = listener
         .local_addr()
         .context("cannot read the bound address")?;
+    let sampler = monitor.clone();
     let state = AppState::new(store, config, monitor);
     {
         let mut out = std::io::stdout().lock();
@@ -136,6 +139,7 @@ pub async fn serve(
             tokio::time::sleep(Duration::from_secs(5)).await;
         } => eprintln!("pmtwatch: connections still open after 5 s; exiting anyway"),
     }
+    sampler.stop_sampler();
     Ok(())
 }
 

@@ -13,6 +13,8 @@
 //! - [`clock`]: [`now`] and [`rfc3339`], the timestamps everything stores and shows.
 //! - [`system`]: what the System tab shows: [`Gpu`], [`GpuProcess`], SLURM [`Partition`]s
 //!   and [`QueuedJob`]s.
+//! - [`system_status`]: the sampler's picture ([`SystemStatus`]: hosts, clusters, disk
+//!   alarms, charts) and the default GPU choice ([`least_busy`]).
 
 pub(crate) mod account;
 pub(crate) mod backend;
@@ -21,6 +23,7 @@ pub(crate) mod command_mode;
 pub(crate) mod report;
 pub(crate) mod run;
 pub(crate) mod system;
+pub(crate) mod system_status;
 
 pub use account::{Role, SessionUser, Theme, User};
 pub use backend::Kind as BackendKind;
@@ -28,7 +31,11 @@ pub use clock::{now, rfc3339};
 pub use command_mode::CommandSpec;
 pub use report::{Check, Report};
 pub use run::{Review, Run, RunFilter, RunState, ScanKind};
-pub use system::{CpuCounts, Gpu, GpuProcess, Partition, QueuedJob};
+pub use system::{CpuCounts, DiskSpace, Gpu, GpuProcess, Partition, QueuedJob};
+pub use system_status::{
+    ChartSeries, ClusterStatus, DiskAlarm, DiskLine, HostStatus, NO_LOCAL_GPU, NO_NVIDIA_SMI,
+    SystemStatus, least_busy,
+};
 
 /// A name that is not one of a vocabulary type's values (`"bogus".parse::<RunState>()`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -11,6 +11,8 @@
 //!   run, a point's result document.
 //! - [`board`]: the published snapshot and the grid's geometry. [`profile`]: compute
 //!   profiles. [`disk`]: free space of a data directory (System tab, alarms).
+//! - [`system`]: the System tab's sampler (GPUs, hosts, disks, the cluster; the disk
+//!   guard that refuses a scan that cannot fit). [`metrics`]: what `/metrics` exports.
 //!
 //! The rule that makes restarts safe: every transition and every point is written to the
 //! store *before* the board changes. At start [`Monitor::start`] reads the runs that have
@@ -21,9 +23,11 @@
 pub(crate) mod board;
 pub mod disk;
 pub(crate) mod engine;
+pub mod metrics;
 pub mod profile;
 pub(crate) mod reads;
 pub(crate) mod review;
+pub mod system;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -31,7 +35,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-use crate::model::{Run, RunState, ScanKind};
+use crate::model::{Run, RunState, ScanKind, SystemStatus};
 use crate::pipeline::serial::Serial;
 use crate::remote::report::Report;
 use crate::store::{self, NewRun, Store};
@@ -40,6 +44,7 @@ pub use board::{Board, ExecutorStatus, RunView, SlotView};
 pub use profile::{Mode, Profile, ProfileSpec};
 pub use reads::{Comparison, GainDiff, RunDetail};
 pub use review::{CleanupItem, CleanupRequest, ReviewAction};
+pub use system::SamplerConfig;
 
 /// Why a monitor action did not happen; the text is shown to the operator as is.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +121,13 @@ struct Inner {
     dispatching: watch::Sender<bool>,
     /// The running tasks' stop switches, by run id.
     tasks: Mutex<HashMap<i64, watch::Sender<Option<StopRequest>>>>,
+    /// The System tab's picture, replaced by the sampler every 2 s.
+    system: watch::Sender<Arc<SystemStatus>>,
+    /// Set to stop the sampler; whether one was started.
+    sampler_stop: watch::Sender<bool>,
+    sampler_started: std::sync::atomic::AtomicBool,
+    /// What `/metrics` exports.
+    metrics: metrics::Metrics,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -154,6 +166,11 @@ impl Monitor {
                 })),
                 dispatching: watch::Sender::new(executor.running),
                 tasks: Mutex::new(HashMap::new()),
+                system: watch::Sender::new(Arc::new(SystemStatus::default())),
+                sampler_stop: watch::Sender::new(false),
+                sampler_started: std::sync::atomic::AtomicBool::new(false),
+                metrics: metrics::Metrics::new()
+                    .map_err(|e| refused(format!("the metrics cannot be set up: {e}")))?,
             }),
         };
         m.reload_board().await?;
@@ -188,6 +205,68 @@ impl Monitor {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    // ----- system (the System tab, the disk guard, /metrics) -----
+
+    /// Starts the server-wide sampler (once; later calls do nothing). It stops with
+    /// [`Monitor::stop_sampler`] or when the monitor is dropped.
+    pub fn start_sampler(&self, cfg: SamplerConfig) {
+        if self
+            .inner
+            .sampler_started
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        let stop = self.inner.sampler_stop.subscribe();
+        tokio::spawn(system::run(weak, cfg, stop));
+    }
+
+    /// Stops the sampler (the server is shutting down).
+    pub fn stop_sampler(&self) {
+        self.inner.sampler_stop.send_replace(true);
+    }
+
+    /// The System tab's picture: every change is a new snapshot.
+    pub fn system(&self) -> watch::Receiver<Arc<SystemStatus>> {
+        self.inner.system.subscribe()
+    }
+
+    /// The System tab's picture now.
+    pub fn system_snapshot(&self) -> Arc<SystemStatus> {
+        self.inner.system.borrow().clone()
+    }
+
+    pub(crate) fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
+    }
+
+    /// Every metric in Prometheus' text format (`GET /metrics`).
+    pub async fn metrics_text(&self) -> Result<String> {
+        let runs = self.db(|s| s.run_counts()).await?;
+        let system = self.system_snapshot();
+        self.inner
+            .metrics
+            .render(&runs, &system)
+            .map_err(|e| refused(format!("the metrics cannot be written: {e}")))
+    }
+
+    /// Refuses a scan that the data directory (and a local profile's work directory)
+    /// cannot take: below 10 % free, or less free than the last runs took.
+    async fn check_disk(&self, profile: &Profile) -> Result<()> {
+        let data = self.inner.data_dir.clone();
+        let work = (profile.spec.kind == crate::model::BackendKind::Local
+            && !profile.spec.work_dir.trim().is_empty())
+        .then(|| PathBuf::from(profile.spec.work_dir.trim()));
+        let verdict = tokio::task::spawn_blocking(move || {
+            let more: Vec<&Path> = work.iter().map(PathBuf::as_path).collect();
+            system::guard::check(&data, &more)
+        })
+        .await
+        .map_err(|e| refused(format!("the free-space check did not run: {e}")))?;
+        verdict.map_err(|why| refused(format!("not started, the disk is too full: {why}")))
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -442,6 +521,9 @@ impl Monitor {
                 slot.name, prev.run.id, prev.run.state
             )));
         }
+        self.check_disk(&profile)
+            .await
+            .map_err(|e| refused(format!("{}: {e}", slot.name)))?;
         let mut auto_archived = None;
         if let Some(prev) = board.slot_run(slot_id)
             && prev.run.review == store::Review::Unreviewed

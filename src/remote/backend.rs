@@ -121,6 +121,14 @@ pub struct JobSpec {
     pub dir: Option<String>,
 }
 
+/// How many times a lost SSH master was replaced in this process (for `/metrics`).
+static SSH_RECONNECTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The number of SSH reconnects so far in this process.
+pub fn ssh_reconnects() -> u64 {
+    SSH_RECONNECTS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The SSH side: a master connection replaced when it dies.
 struct Reconnecting {
     target: SshTarget,
@@ -145,6 +153,7 @@ impl Reconnecting {
                 "SSH master to {} is gone; reconnecting",
                 self.target.display()
             );
+            SSH_RECONNECTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let s = Arc::new(
             ssh::connect_with_retry(

@@ -132,11 +132,20 @@ pub async fn find_named(session: &impl Exec, name: &str) -> Result<Vec<JobInfo>>
     Ok(jobs)
 }
 
+/// How many SLURM job polls this process made (for `/metrics`).
+static POLLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The number of [`poll`]s so far in this process.
+pub fn polls() -> u64 {
+    POLLS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The job's current state. `scontrol show job` first (richest); once the controller no
 /// longer knows the job, `sacct`; without accounting a [`FORGOTTEN`] state. For a job that
 /// ended unsuccessfully, [`JobInfo::output_tail`] holds the tail of its output file when
 /// that can be read (a failure to read it is not an error: the state is what matters).
 pub async fn poll(session: &impl Exec, id: u64) -> Result<JobInfo> {
+    POLLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let argv = scontrol_args(id);
     let out = run_slurm(session, &argv).await?;
     let mut info = if out.success() {

@@ -427,6 +427,27 @@ impl Store {
             .execute("UPDATE runs SET local_removed = 1 WHERE id = ?1", [id])?;
         Ok(())
     }
+
+    /// How many runs are in each state (for `/metrics`).
+    pub fn run_counts(&self) -> Result<Vec<(String, i64)>> {
+        let conn = self.conn()?;
+        let mut stmt =
+            conn.prepare("SELECT state, COUNT(*) FROM runs GROUP BY state ORDER BY state")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// When the oldest ended run that nobody reviewed yet ended (Unix seconds), if any.
+    pub fn oldest_unreviewed(&self) -> Result<Option<i64>> {
+        Ok(self.conn()?.query_row(
+            "SELECT MIN(COALESCE(ended_at, created_at)) FROM runs WHERE review = 'unreviewed' \
+             AND state IN ('complete', 'failed', 'cancelled')",
+            [],
+            |r| r.get(0),
+        )?)
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //! - the live [`Board`]: one subscription per connection to the hub's watch channel; a
 //!   component narrows it with `use_memo` so that a point arriving in one slot re-renders
 //!   only what shows that slot;
+//! - the System tab's picture (GPUs, hosts, disks, the cluster, the disk alarms the banner
+//!   shows in every tab): one subscription per connection to the sampler's channel;
 //! - the point whose review panel is open (one at a time on the page, so its element ids
 //!   are unique), set by a grid cell or by a shared `/runs/{id}/points/{label}` link.
 
@@ -12,6 +14,7 @@ use std::sync::Arc;
 use dioxus::prelude::*;
 
 use crate::control::Hub;
+use crate::model::SystemStatus;
 use crate::monitor::Board;
 
 /// The board as a signal (context type).
@@ -48,6 +51,36 @@ pub fn provide_board(hub: &Hub) {
             }
         }
     });
+}
+
+/// The System tab's picture as a signal (context type).
+#[derive(Clone, Copy)]
+struct LiveSystem(Signal<Arc<SystemStatus>>);
+
+/// Provides the System picture and keeps it current: called once, by the root component.
+pub fn provide_system(hub: &Hub) {
+    let first = hub.system_snapshot();
+    let mut system = use_context_provider(|| LiveSystem(Signal::new(first))).0;
+    let hub = hub.clone();
+    use_future(move || {
+        let mut rx = hub.system();
+        async move {
+            loop {
+                let now = rx.borrow_and_update().clone();
+                if !Arc::ptr_eq(&system.peek(), &now) {
+                    system.set(now);
+                }
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+}
+
+/// The System picture (re-renders the caller every time the sampler publishes).
+pub fn use_system() -> Signal<Arc<SystemStatus>> {
+    use_context::<LiveSystem>().0
 }
 
 /// The live board (re-renders the caller on every change it reads).

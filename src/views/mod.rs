@@ -15,11 +15,16 @@
 //! - [`history::HistoryPanel`]: past runs; [`run_panel::RunPanel`] opens one read-only
 //!   (also for a shared link to a run no slot shows).
 //! - [`users::UsersPanel`]: accounts (System tab); adding one is admin-only.
+//! - [`system::SystemPanel`]: GPUs, hosts, disks, the cluster and their charts
+//!   ([`chart::Chart`], inline SVG) in the System tab; [`disk_banner::DiskBanner`]: the
+//!   "disk too full" banner above every tab.
 //! - [`placeholder::Placeholder`]: panels that later issues fill (HV, NVML).
 //! - [`live`]: the board and the open review as page-wide signals; [`format`]: pure
 //!   helpers (UTC dates, sizes, words).
 
+pub mod chart;
 pub mod cleanup;
+pub mod disk_banner;
 pub mod executor;
 pub mod format;
 pub mod grid;
@@ -36,6 +41,7 @@ pub mod sidebar;
 pub mod slot_card;
 pub mod slots;
 pub mod spectrum_panel;
+pub mod system;
 pub mod tabs;
 pub mod users;
 
@@ -88,6 +94,7 @@ pub fn Root() -> Element {
         first_tab
     };
     live::provide_board(&ctx.hub);
+    live::provide_system(&ctx.hub);
     live::provide_review(ctx.open.clone());
     let step = use_signal(|| first_step);
     let tab = use_signal(|| first_tab);
@@ -111,6 +118,7 @@ pub fn Root() -> Element {
             div { class: "layout",
                 sidebar::Sidebar { step }
                 main { class: "content",
+                    disk_banner::DiskBanner {}
                     tabs::Tabs { tab }
                 }
             }

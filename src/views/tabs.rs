@@ -1,11 +1,12 @@
 //! The main area's tabs: Scan (the PMT slots with their live grids), HV check, History
-//! (past runs), System (accounts).
+//! (past runs), System (GPUs, hosts, disks, the cluster; accounts).
 
 use dioxus::prelude::*;
 
 use super::history::HistoryPanel;
 use super::placeholder::Placeholder;
 use super::slots::SlotsPanel;
+use super::system::SystemPanel;
 use super::users::UsersPanel;
 
 /// The main area's tabs.
@@ -84,8 +85,8 @@ pub fn Tabs(mut tab: Signal<Tab>) -> Element {
                 },
                 Tab::System => rsx! {
                     h2 { "System" }
+                    SystemPanel {}
                     UsersPanel {}
-                    Placeholder { text: "GPU (NVML), CPU and disk status arrive with the system issue." }
                 },
             }
         }

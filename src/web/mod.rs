@@ -23,6 +23,7 @@
 //! - references: `GET /references` (T) · `GET /references/{pmt_type}` (T) ·
 //!   `POST /references/{pmt_type}` (operator or admin session, same-site Origin)
 //! - `GET /assets/{style.css,reconnect.js,favicon.svg}` · `GET /favicon.ico`
+//! - `GET /metrics` (T): Prometheus text format ([`metrics`])
 
 pub(crate) mod api;
 pub(crate) mod assets;
@@ -32,6 +33,7 @@ pub(crate) mod error;
 pub(crate) mod files;
 pub(crate) mod liveview;
 pub(crate) mod login;
+pub(crate) mod metrics;
 pub(crate) mod pages;
 pub(crate) mod references;
 pub mod throttle;
@@ -255,6 +257,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/status", get(api::status))
         .route("/api/runs", get(api::runs))
         .route("/api/runs/{id}", get(api::run))
+        .route("/metrics", get(metrics::metrics))
         .route("/assets/style.css", get(assets::style))
         .route("/assets/reconnect.js", get(assets::reconnect))
         .route("/assets/favicon.svg", get(assets::favicon))

@@ -49,7 +49,11 @@ impl Bench {
     }
 
     pub async fn new(name: &str) -> Bench {
-        let dir = Self::scratch(name);
+        Self::with_dir(Self::scratch(name)).await
+    }
+
+    /// A bench on a scratch directory made already (its `data` may be a mount).
+    pub async fn with_dir(dir: PathBuf) -> Bench {
         let data = dir.join("data");
         let store = Store::open_dir(&data).expect("open the store");
         let monitor = Monitor::start(

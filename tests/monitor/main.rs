@@ -18,4 +18,5 @@ mod local;
 mod restart;
 mod review;
 mod slurm;
+mod system;
 mod unreachable;

@@ -13,6 +13,7 @@
 //! - `files`: a run's plots, result documents, gain map, ZIP, overlay; hostile labels.
 //! - `api_runs`: the read-only run API with sessions and API tokens.
 //! - `references`: reference spectrum uploads (roles, Origin, formats) and reads.
+//! - `metrics`: `/metrics` (token or session, Prometheus text, `promtool check metrics`).
 //! - `token_cli`: `pmtwatch token create|list|revoke` through the real binary.
 //! - `fixture`: a finished run with real processed points and their local files.
 //! - `util`: the test server and the raw HTTP client.
@@ -24,6 +25,7 @@ mod files;
 mod fixture;
 mod links;
 mod login;
+mod metrics;
 mod references;
 mod routes;
 mod socket;

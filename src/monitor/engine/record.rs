@@ -118,7 +118,26 @@ pub(super) async fn record(
             }
         }
     }
-    insert(m, point_of(run_id, e)).await
+    // The result file's age when the point reaches the grid: the point → grid latency.
+    let written = tokio::fs::metadata(local_dir.join(label).join("result.json"))
+        .await
+        .and_then(|meta| meta.modified())
+        .ok();
+    let point = point_of(run_id, e);
+    let status = point.status;
+    let new = insert(m, point).await?;
+    if new {
+        let processing = match e {
+            PointEvent::Done(r) => Some(r.timings_ms.total / 1000.0),
+            _ => None,
+        };
+        let latency = written
+            .and_then(|w| std::time::SystemTime::now().duration_since(w).ok())
+            .map(|d| d.as_secs_f64());
+        m.metrics()
+            .point_recorded(status.as_str(), processing, latency);
+    }
+    Ok(new)
 }
 
 /// Stores a point and, when it is new, shows it.
