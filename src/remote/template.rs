@@ -692,7 +692,7 @@ mod tests {
         let t2 = Template::parse("./hv.sh {SN} {HV\u{2026}}").unwrap();
         assert_eq!(t2.render(&v).unwrap(), "./hv.sh EA0123 1600 1650 1700.5");
         let list = Template::parse("./hv.sh {HV}").unwrap();
-        assert_eq!(list.render(&v).unwrap(), "./hv.sh 1600,1650,1700.5");
+        assert_eq!(list.render(&v).unwrap(), "./hv.sh '1600,1650,1700.5'");
         // Each spread word is checked: an option or an empty item is refused.
         let bad = values(&[("SN", "EA0123"), ("HV", "1600,-rf")]);
         assert!(t.render(&bad).is_err());

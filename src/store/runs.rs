@@ -385,7 +385,7 @@ impl Store {
              ('archive_requested', 'flag_requested') ORDER BY r.id"
         ))?;
         let rows = stmt
-            .query_map([], |r| Ok((run_from_row(r)?, r.get::<_, String>(22)?)))?
+            .query_map([], |r| Ok((run_from_row(r)?, r.get::<_, String>(25)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
