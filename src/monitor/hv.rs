@@ -35,9 +35,8 @@ pub const ASSUMED_REL_ERROR: f64 = 0.02;
 
 /// A stored point as the fit's input: its gain, or why it has none.
 fn input_of(p: &Point) -> Option<HvInput> {
-    let volts = p
-        .hv
-        .or_else(|| PointLabel::parse(&p.label).and_then(|l| l.hv()))?;
+    let volts =
+        p.hv.or_else(|| PointLabel::parse(&p.label).and_then(|l| l.hv()))?;
     let problem = match p.status {
         PointStatus::NoSignal => Some((ExclusionKind::NoSignal, p.message.clone())),
         PointStatus::Failed | PointStatus::FitFailed | PointStatus::Unresolved => Some((
@@ -154,7 +153,12 @@ pub fn check_of(
 }
 
 /// Draws the plot and writes it with the fit document into `dir` (blocking: plotters).
-fn draw(dir: &Path, serial: &str, run_id: i64, fit: &HvFit) -> std::result::Result<PathBuf, String> {
+fn draw(
+    dir: &Path,
+    serial: &str,
+    run_id: i64,
+    fit: &HvFit,
+) -> std::result::Result<PathBuf, String> {
     let doc = serde_json::to_vec_pretty(fit).map_err(|e| format!("encoding the fit: {e}"))?;
     write_atomic(&dir.join(FIT_FILE), &doc).map_err(|e| e.to_string())?;
     let png = hv_png(&HvPlot {
@@ -186,7 +190,9 @@ pub(crate) async fn refresh(m: &Monitor, run_id: i64) -> Result<()> {
     let Some(fit) = fit_points(&points) else {
         return Ok(());
     };
-    let total = usize::try_from(run.points_total).unwrap_or(0).max(points.len());
+    let total = usize::try_from(run.points_total)
+        .unwrap_or(0)
+        .max(points.len());
     let dir = m.run_dir(run_id);
     let serial = run.serial.clone();
     let fit2 = fit.clone();
@@ -202,14 +208,7 @@ pub(crate) async fn refresh(m: &Monitor, run_id: i64) -> Result<()> {
             None
         }
     };
-    let (result, check) = check_of(
-        run_id,
-        &run.serial,
-        total,
-        &fit,
-        plot,
-        crate::store::now(),
-    );
+    let (result, check) = check_of(run_id, &run.serial, total, &fit, plot, crate::store::now());
     let saved = result.clone();
     m.db(move |s| s.save_hv_result(&saved)).await?;
     let serial = run.serial.clone();

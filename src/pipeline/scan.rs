@@ -478,8 +478,7 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("mkdir");
         for v in [1450, 1500] {
             for ch in [0, 2] {
-                std::fs::write(dir.join(format!("wave{ch}save_HV_{v}.txt")), b"12")
-                    .expect("write");
+                std::fs::write(dir.join(format!("wave{ch}save_HV_{v}.txt")), b"12").expect("write");
             }
         }
         std::fs::write(dir.join("wave2save_HV_1550.txt"), b"1").expect("write");
@@ -492,7 +491,11 @@ mod tests {
         let l1500 = PointLabel::Hv { volts: 1500.0 };
         let files = channel_files(&dir, &l1500).expect("files");
         assert_eq!(files.len(), 2);
-        assert!(files.values().all(|(p, _)| p.to_string_lossy().ends_with("_HV_1500.txt")));
+        assert!(
+            files
+                .values()
+                .all(|(p, _)| p.to_string_lossy().ends_with("_HV_1500.txt"))
+        );
         assert!(point_complete(&dir, &l1500, &[0, 2]).expect("check"));
         let l1550 = PointLabel::Hv { volts: 1550.0 };
         assert!(!point_complete(&dir, &l1550, &[0, 2]).expect("check"));

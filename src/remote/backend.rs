@@ -435,9 +435,7 @@ impl Backend {
             });
         }
         let list = hv_list(voltages)?;
-        let script = self
-            .install_script("pmtwatch-hv.sbatch", HV_SCRIPT)
-            .await?;
+        let script = self.install_script("pmtwatch-hv.sbatch", HV_SCRIPT).await?;
         let job = self.slurm_scan(scan, script);
         let h = self.handle().await?;
         let env = vec![("HV_LIST".to_string(), list)];

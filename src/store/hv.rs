@@ -127,8 +127,7 @@ mod tests {
             target: 1e7,
             points_used: 4,
             points_total: 5,
-            summary: "HV for 1.00e7: 1712 ± 6 V (4 of 5 points; 1800 V excluded: no signal)"
-                .into(),
+            summary: "HV for 1.00e7: 1712 ± 6 V (4 of 5 points; 1800 V excluded: no signal)".into(),
             at,
         }
     }
@@ -179,7 +178,10 @@ mod tests {
         let scan = run(&s, "KM7", ScanKind::Surface)?;
         s.set_run_hv_offer(scan, &offer)?;
         let r = s.get_run(scan)?.ok_or(Error::NoSuchRun(scan))?;
-        assert_eq!((r.hv, r.hv_err, r.hv_from), (Some(1712.0), Some(6.0), Some(a)));
+        assert_eq!(
+            (r.hv, r.hv_err, r.hv_from),
+            (Some(1712.0), Some(6.0), Some(a))
+        );
         Ok(())
     }
 }

@@ -34,8 +34,8 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-pub use audit::AuditEntry;
 pub use crate::model::HvResult;
+pub use audit::AuditEntry;
 pub use profiles::ProfileRow;
 pub use runs::{
     NewRun, Point, PointStatus, Review, ReviewStep, Run, RunFilter, RunState, ScanKind,

@@ -39,8 +39,9 @@ impl Store {
         if n == 0 {
             conn.execute("INSERT INTO slots (name) VALUES ('PMT 1'), ('PMT 2')", [])?;
         }
-        let mut stmt =
-            conn.prepare("SELECT id, name, serial, profile_id, kind, hv_nominal FROM slots ORDER BY id")?;
+        let mut stmt = conn.prepare(
+            "SELECT id, name, serial, profile_id, kind, hv_nominal FROM slots ORDER BY id",
+        )?;
         let rows = stmt
             .query_map([], slot_from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -51,7 +51,11 @@ fn hv_cell(view: &RunView, p: &PointLabel) -> Element {
     let v = p.hv().unwrap_or(0.0);
     let title = cell_title(v, view.hv_nominal);
     let stored = view.points.get(&label);
-    let excluded = view.hv.as_ref().and_then(|h| h.excluded.get(&label)).cloned();
+    let excluded = view
+        .hv
+        .as_ref()
+        .and_then(|h| h.excluded.get(&label))
+        .cloned();
     let (status, class) = match (stored, &excluded) {
         (None, _) if view.next_expected().as_deref() == Some(label.as_str()) => {
             ("processing".to_string(), "processing")
@@ -149,7 +153,11 @@ fn hv_run(view: Arc<RunView>) -> Element {
 }
 
 /// Saves the nominal voltage, sets the slot to HV check and starts the run.
-async fn start(ctx: &ShellContext, slot_id: i64, nominal: Option<f64>) -> Result<String, CommandError> {
+async fn start(
+    ctx: &ShellContext,
+    slot_id: i64,
+    nominal: Option<f64>,
+) -> Result<String, CommandError> {
     let (c, who) = (&ctx.commands, &ctx.user);
     let slot = ctx
         .hub
@@ -230,7 +238,11 @@ fn HvSlot(slot_id: i64) -> Element {
         .slot_run(slot_id)
         .is_some_and(|v| v.run.state.is_active());
     let text = typed();
-    let parsed = text.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0);
+    let parsed = text
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0);
     let problem = (!text.trim().is_empty() && parsed.is_none())
         .then(|| "enter the nominal voltage in volts, e.g. 1700".to_string());
     let plan = match (parsed, profile_nominal()) {

@@ -381,9 +381,15 @@ pub async fn hv_png(
     uri: Uri,
     id: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Response, AppError> {
-    Ok(hv_file(&state, &uri, id, crate::monitor::hv::PLOT_FILE, "gain_vs_hv")
-        .await
-        .unwrap_or_else(|r| r))
+    Ok(hv_file(
+        &state,
+        &uri,
+        id,
+        crate::monitor::hv::PLOT_FILE,
+        "gain_vs_hv",
+    )
+    .await
+    .unwrap_or_else(|r| r))
 }
 
 /// `GET /runs/{id}/hv-lab.png[?download=1]`: in command mode, the lab script's own

@@ -116,7 +116,8 @@ async fn hv_story(b: &Bench, spec: ProfileSpec, serial: &'static str) -> i64 {
     assert_eq!((r.points_used, r.points_total), (4, 5), "{}", r.summary);
     assert!(
         r.summary.starts_with("HV for 1.00e7: ")
-            && r.summary.ends_with("(4 of 5 points; 1800 V excluded: no signal)"),
+            && r.summary
+                .ends_with("(4 of 5 points; 1800 V excluded: no signal)"),
         "{}",
         r.summary
     );
@@ -128,7 +129,11 @@ async fn hv_story(b: &Bench, spec: ProfileSpec, serial: &'static str) -> i64 {
     assert_eq!((v.run.hv, v.run.hv_err), (Some(volts), Some(err)));
 
     // Stored per serial (real SQLite), and shown in the slot for the next surface scan.
-    let stored = b.store.latest_hv_of_serial(serial).expect("read").expect("stored");
+    let stored = b
+        .store
+        .latest_hv_of_serial(serial)
+        .expect("read")
+        .expect("stored");
     assert_eq!((stored.run_id, stored.volts), (id, Some(volts)));
     let board = b.monitor.snapshot();
     assert_eq!(
@@ -141,7 +146,11 @@ async fn hv_story(b: &Bench, spec: ProfileSpec, serial: &'static str) -> i64 {
         .set_slot(1, serial.into(), Some(profile), ScanKind::Surface)
         .await
         .expect("surface scan");
-    let scan = b.monitor.start_run(1, "olga").await.expect("start the scan");
+    let scan = b
+        .monitor
+        .start_run(1, "olga")
+        .await
+        .expect("start the scan");
     assert_eq!(scan.auto_archived, Some(id), "the HV check is archived");
     let s = b.store.get_run(scan.run_id).expect("read").expect("run");
     assert_eq!((s.hv, s.hv_from), (Some(volts), Some(id)));

@@ -378,7 +378,10 @@ fn hv_script_takes_the_runs_voltages() {
         ],
         "output:\n{output}"
     );
-    assert!(output.contains("voltages 1600 1650 1700 1712.5"), "{output}");
+    assert!(
+        output.contains("voltages 1600 1650 1700 1712.5"),
+        "{output}"
+    );
 
     let dir = tmpdir();
     fake_pmtwatch(&dir.path().join("bin"));
@@ -390,7 +393,10 @@ fn hv_script_takes_the_runs_voltages() {
     );
     assert!(!info.state.is_success(), "{}", info.summary());
     assert!(output.contains("is not a voltage"), "{output}");
-    assert!(args_of(&output).is_empty(), "pmtwatch must not run: {output}");
+    assert!(
+        args_of(&output).is_empty(),
+        "pmtwatch must not run: {output}"
+    );
 }
 
 #[test]

@@ -335,12 +335,11 @@ impl CommandSync {
         if let Some(n) = self.newest.as_ref().filter(|n| n.0.is_some())
             && let Some(w) = wanted.iter().find(|w| w.2 == *n)
         {
-            self.newest_dir = w
-                .1
-                .components()
-                .next()
-                .and_then(|c| c.as_os_str().to_str())
-                .map(str::to_string);
+            self.newest_dir =
+                w.1.components()
+                    .next()
+                    .and_then(|c| c.as_os_str().to_str())
+                    .map(str::to_string);
         }
         let mut fetch = Vec::new();
         for (file, rel, run, inner) in wanted {
