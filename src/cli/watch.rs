@@ -36,10 +36,9 @@ use super::scan_outputs::{ScanSummary, load_results, write_scan_outputs};
 use crate::pipeline::config::AnalysisConfig;
 use crate::pipeline::output::write_atomic;
 use crate::pipeline::point::{
-    OutputOptions, PointResult, ProcessOptions, ProcessedPoint, point_files, process_inputs,
-    write_outputs,
+    OutputOptions, PointResult, ProcessOptions, ProcessedPoint, process_inputs, write_outputs,
 };
-use crate::pipeline::scan::{PointLabel, find_point_dirs, point_sizes};
+use crate::pipeline::scan::{PointLabel, find_point_dirs, point_input_files, point_sizes};
 use crate::pipeline::serial::Serial;
 
 /// How often the scan directory is looked at.
@@ -259,7 +258,7 @@ pub(crate) fn process_point(
         point: Some(label.label()),
         ..opts.clone()
     };
-    let files = point_files(pdir)?;
+    let files = point_input_files(pdir, label)?;
     let mut p = process_inputs(&files, cfg, &opts)?;
     // The label knows the point's coordinates even where the processing did not.
     p.result.theta = p.result.theta.or(label.theta());

@@ -324,6 +324,18 @@ impl Commands {
         Ok(())
     }
 
+    /// Sets the nominal voltage of a slot's HV check (`None`: the profile's).
+    pub async fn set_slot_hv_nominal(
+        &self,
+        who: &SessionUser,
+        slot: i64,
+        volts: Option<f64>,
+    ) -> Result<(), CommandError> {
+        self.operator(who, "changing a PMT slot").await?;
+        self.monitor.set_slot_hv_nominal(slot, volts).await?;
+        Ok(())
+    }
+
     // ----- runs (operator) -----
 
     /// Starts live monitoring in a slot.

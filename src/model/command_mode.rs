@@ -5,8 +5,15 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Files synced unless the profile says otherwise: the old setup's charge plot and gain.
-pub const DEFAULT_SYNC_PATTERNS: [&str; 2] = ["*_charge.png", "*_GAIN.txt"];
+/// Files synced unless the profile says otherwise: the old setup's charge plot and gain
+/// per point, and its HV check's result (`<SN>_HV_at_gain_1.00e+07.txt`, one voltage) and
+/// plot (`<SN>_gain_vs_hv_loglog.png`), shown beside pmtwatch's own fit when present.
+pub const DEFAULT_SYNC_PATTERNS: [&str; 4] = [
+    "*_charge.png",
+    "*_GAIN.txt",
+    "*_HV_at_gain_*.txt",
+    "*_gain_vs_hv_loglog.png",
+];
 /// A point's charge plot (one of the synced files).
 pub const DEFAULT_CHARGE_PATTERN: &str = "*_charge.png";
 /// A point's gain file: one number such as `1.033e+07` (one of the synced files).
@@ -16,12 +23,13 @@ pub const DEFAULT_GAIN_PATTERN: &str = "*_GAIN.txt";
 /// path below `scan_output_<stamp>/<SN>/` (or below `remote_dir` for other layouts), so the
 /// directory wins over the file name. It reads:
 /// - `theta<T>_phi<P>` (the old setup's `data_theta30_phi90/`), and
-/// - `hv<V>` / `HV<V>` with an optional unit (`hv1500/`, `HV1500V_GAIN.txt`),
+/// - `hv<V>` / `HV<V>` / `HV_<V>` with an optional unit (`hv1500/`, `HV1500V_GAIN.txt`,
+///   the old HV check's `data_HV_1500/`),
 ///
 /// each at the start of the path or after `/` or `_`, and followed by `/`, `_`, `.` or the
 /// end, so `data_theta30_phi90` matches and `mytheta3` does not. Numbers may be negative or
 /// decimal (`theta22.5_phi-90`). Keywords are case-insensitive.
-pub const DEFAULT_POINT_PATTERN: &str = r"(?i)(?:^|[/_])(?:theta(?P<theta>-?[0-9]+(?:\.[0-9]+)?)_phi(?P<phi>-?[0-9]+(?:\.[0-9]+)?)|hv(?P<hv>-?[0-9]+(?:\.[0-9]+)?)v?)(?:[/_.]|$)";
+pub const DEFAULT_POINT_PATTERN: &str = r"(?i)(?:^|[/_])(?:theta(?P<theta>-?[0-9]+(?:\.[0-9]+)?)_phi(?P<phi>-?[0-9]+(?:\.[0-9]+)?)|hv_?(?P<hv>-?[0-9]+(?:\.[0-9]+)?)v?)(?:[/_.]|$)";
 
 /// A command-mode profile as written in a configuration (TOML, the profile database).
 /// `remote::command_mode::CommandProfile` is its validated form (deserialising a profile validates it).

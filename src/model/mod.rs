@@ -11,6 +11,7 @@
 //! - [`report`]: the connection test's [`Report`].
 //! - [`command_mode`]: a command-mode profile as written ([`CommandSpec`]).
 //! - [`clock`]: [`now`] and [`rfc3339`], the timestamps everything stores and shows.
+//! - [`hv`]: an HV check's stored result ([`HvResult`]).
 //! - [`system`]: what the System tab shows: [`Gpu`], [`GpuProcess`], SLURM [`Partition`]s
 //!   and [`QueuedJob`]s.
 //! - [`system_status`]: the sampler's picture ([`SystemStatus`]: hosts, clusters, disk
@@ -20,6 +21,7 @@ pub(crate) mod account;
 pub(crate) mod backend;
 pub(crate) mod clock;
 pub(crate) mod command_mode;
+pub(crate) mod hv;
 pub(crate) mod report;
 pub(crate) mod run;
 pub(crate) mod system;
@@ -29,6 +31,7 @@ pub use account::{Role, SessionUser, Theme, User};
 pub use backend::Kind as BackendKind;
 pub use clock::{now, rfc3339};
 pub use command_mode::CommandSpec;
+pub use hv::HvResult;
 pub use report::{Check, Report};
 pub use run::{Review, Run, RunFilter, RunState, ScanKind};
 pub use system::{CpuCounts, DiskSpace, Gpu, GpuProcess, Partition, QueuedJob};

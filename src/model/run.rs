@@ -91,6 +91,12 @@ pub struct Run {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
+    /// The run's operating voltage and its error: an HV check's result (once its fit has
+    /// one), or for a surface scan the voltage its tube's last HV check gave.
+    pub hv: Option<f64>,
+    pub hv_err: Option<f64>,
+    /// For a surface scan: the HV check run `hv` came from.
+    pub hv_from: Option<i64>,
 }
 
 /// A History query; `None` fields do not filter.

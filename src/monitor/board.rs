@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::model::{Run, RunState};
+use crate::model::{HvResult, Run, RunState};
 use crate::pipeline::scan::PointLabel;
 use crate::store::{Point, PointStatus, Slot};
 
@@ -49,6 +49,34 @@ impl Board {
 pub struct SlotView {
     pub slot: Slot,
     pub run_id: Option<i64>,
+    /// The voltage the slot's tube's next surface scan is offered: its newest unflagged
+    /// HV check result with a voltage.
+    pub hv_offer: Option<HvResult>,
+}
+
+/// The old lab script's own HV result, synced in command mode: the voltage it wrote
+/// (`<SN>_HV_at_gain_1.00e+07.txt`) and whether its plot (`*_gain_vs_hv_loglog.png`) was
+/// copied to `<data>/runs/<id>/hv_lab.png`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HvLab {
+    /// The voltage the script wrote, when its file holds one number.
+    pub volts: Option<f64>,
+    /// The result file's name, as the script wrote it.
+    pub file: String,
+    pub plot: bool,
+}
+
+/// An HV check's live fit as the HV tab shows it (computed once three voltages are in).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HvCheck {
+    /// The stored result: voltage, error, points used, the summary line.
+    pub result: HvResult,
+    /// Voltages left out of the fit, by point label, with the reason in words.
+    pub excluded: BTreeMap<String, String>,
+    /// The fit's warnings (extrapolation, implausible slope, too few points).
+    pub warnings: Vec<String>,
+    /// The summary plot on this machine (`<data>/runs/<id>/hv_fit.png`), once drawn.
+    pub plot: Option<std::path::PathBuf>,
 }
 
 /// One run with its points, as the grid draws it.
@@ -61,6 +89,12 @@ pub struct RunView {
     pub points: BTreeMap<String, Point>,
     /// The last thing the monitor said about the job (`RUNNING`, `PENDING (Priority)`, …).
     pub job_status: String,
+    /// An HV check's nominal voltage (the cells are labelled by their offset from it).
+    pub hv_nominal: Option<f64>,
+    /// An HV check's fit, once three voltages are done.
+    pub hv: Option<HvCheck>,
+    /// In command mode: the lab script's own HV result, when it wrote one.
+    pub hv_lab: Option<HvLab>,
 }
 
 /// A cell's state as the grid shows it: a stored verdict, or not there yet.
@@ -235,6 +269,9 @@ mod tests {
             created_at: 0,
             started_at: Some(0),
             ended_at: None,
+            hv: None,
+            hv_err: None,
+            hv_from: None,
         };
         let points = done
             .iter()
@@ -261,6 +298,9 @@ mod tests {
             pattern,
             points,
             job_status: String::new(),
+            hv_nominal: None,
+            hv: None,
+            hv_lab: None,
         }
     }
 

@@ -9,6 +9,7 @@
 //! - [`review`]: flag/archive (verified moves of the run's data), auto-archive, cleanup.
 //! - [`reads`]: the read queries — History, a run's detail, the comparison with the previous
 //!   run, a point's result document.
+//! - [`hv`]: the HV check's live fit, plot and stored result per serial.
 //! - [`board`]: the published snapshot and the grid's geometry. [`profile`]: compute
 //!   profiles. [`disk`]: free space of a data directory (System tab, alarms).
 //! - [`system`]: the System tab's sampler (GPUs, hosts, disks, the cluster; the disk
@@ -23,6 +24,7 @@
 pub(crate) mod board;
 pub mod disk;
 pub(crate) mod engine;
+pub(crate) mod hv;
 pub mod metrics;
 pub mod profile;
 pub(crate) mod reads;
@@ -40,7 +42,7 @@ use crate::pipeline::serial::Serial;
 use crate::remote::report::Report;
 use crate::store::{self, NewRun, Store};
 
-pub use board::{Board, ExecutorStatus, RunView, SlotView};
+pub use board::{Board, ExecutorStatus, HvCheck, HvLab, RunView, SlotView};
 pub use profile::{Mode, Profile, ProfileSpec};
 pub use reads::{Comparison, GainDiff, RunDetail};
 pub use review::{CleanupItem, CleanupRequest, ReviewAction};
@@ -297,18 +299,42 @@ impl Monitor {
 
     /// Re-reads slots, profiles and each slot's newest run from the store.
     pub(crate) async fn reload_board(&self) -> Result<()> {
-        let (slots, profiles, runs) = self
-            .db(|s| {
+        let data_dir = self.inner.data_dir.clone();
+        let (slots, profiles, runs, offers) = self
+            .db(move |s| {
                 let slots = s.slots()?;
                 let profiles = s.profiles()?;
                 let mut runs = Vec::new();
+                let mut offers = Vec::new();
                 for slot in &slots {
+                    let serial = slot.serial.trim();
+                    offers.push(if serial.is_empty() {
+                        None
+                    } else {
+                        s.latest_hv_of_serial(serial)?
+                    });
                     if let Some(run) = s.latest_run_in_slot(slot.id)? {
                         let points = s.points(run.id)?;
-                        runs.push((slot.id, run, points));
+                        // Files and a fit of a few points: fine here, off the runtime.
+                        let hv = if run.kind == ScanKind::Hv {
+                            let stored = s.hv_result(run.id)?;
+                            let dir = data_dir.join("runs").join(run.id.to_string());
+                            let check = hv::check_on_reload(
+                                run.id,
+                                &run.serial,
+                                run.points_total,
+                                &points,
+                                stored.as_ref(),
+                                &dir,
+                            );
+                            (check, hv::lab_on_reload(&dir))
+                        } else {
+                            (None, None)
+                        };
+                        runs.push((slot.id, run, points, hv));
                     }
                 }
-                Ok((slots, profiles, runs))
+                Ok((slots, profiles, runs, offers))
             })
             .await?;
         let profiles: Vec<Profile> = profiles
@@ -328,17 +354,27 @@ impl Monitor {
         let old = self.snapshot();
         let mut views = BTreeMap::new();
         let mut slot_views = Vec::new();
-        for slot in slots {
-            let run_id = runs.iter().find(|(s, _, _)| *s == slot.id).map(|r| r.1.id);
-            slot_views.push(SlotView { slot, run_id });
+        for (slot, hv_offer) in slots.into_iter().zip(offers) {
+            let run_id = runs
+                .iter()
+                .find(|(s, _, _, _)| *s == slot.id)
+                .map(|r| r.1.id);
+            slot_views.push(SlotView {
+                slot,
+                run_id,
+                hv_offer,
+            });
         }
-        for (_, run, points) in runs {
+        for (_, run, points, (check, lab)) in runs {
             let job_status = old
                 .runs
                 .get(&run.id)
                 .map(|v| v.job_status.clone())
                 .unwrap_or_default();
-            views.insert(run.id, Arc::new(run_view(run, points, job_status)));
+            let mut view = run_view(run, points, job_status);
+            view.hv = check;
+            view.hv_lab = lab;
+            views.insert(view.run.id, Arc::new(view));
         }
         self.publish(|b| {
             b.slots = slot_views;
@@ -488,6 +524,21 @@ impl Monitor {
         self.reload_board().await
     }
 
+    /// Saves the nominal voltage of a slot's HV check (`None`: the profile's). Checked
+    /// against the profile's step and number of voltages when the run starts.
+    pub async fn set_slot_hv_nominal(&self, slot_id: i64, volts: Option<f64>) -> Result<()> {
+        if let Some(v) = volts
+            && !(v.is_finite() && v > 0.0 && v <= 10_000.0)
+        {
+            return Err(refused(format!(
+                "nominal HV {v} V: enter a voltage between 0 and 10000 V"
+            )));
+        }
+        self.db(move |s| s.set_slot_hv_nominal(slot_id, volts))
+            .await?;
+        self.reload_board().await
+    }
+
     // ----- runs -----
 
     /// Starts a run in a slot with the slot's serial and profile. An unreviewed previous
@@ -540,8 +591,21 @@ impl Monitor {
                 })?;
             auto_archived = Some(id);
         }
-        let points = profile.spec.points(slot.kind);
-        let json = serde_json::to_string(&profile.spec)
+        // An HV check runs around the nominal voltage the operator entered for the slot.
+        let mut spec = profile.spec.clone();
+        if slot.kind == ScanKind::Hv
+            && let Some(v) = slot.hv_nominal
+        {
+            spec.hv_nominal = v;
+            if let Some(e) = spec.validate().into_iter().find(|e| e.field == "hv") {
+                return Err(refused(format!(
+                    "{}: nominal HV {v} V: {}",
+                    slot.name, e.message
+                )));
+            }
+        }
+        let points = spec.points(slot.kind);
+        let json = serde_json::to_string(&spec)
             .map_err(|e| refused(format!("the profile cannot be encoded: {e}")))?;
         let new = NewRun {
             slot_id,
@@ -552,7 +616,20 @@ impl Monitor {
             points_total: points.len() as i64,
             operator: operator.to_string(),
         };
-        let run = self.db(move |s| s.create_run(&new)).await?;
+        // A surface scan is offered the voltage of its tube's last HV check (recorded on
+        // the run, so History and the run's slot say which voltage it ran at).
+        let kind = slot.kind;
+        let run = self
+            .db(move |s| {
+                let run = s.create_run(&new)?;
+                if kind == ScanKind::Surface
+                    && let Some(offer) = s.latest_hv_of_serial(&run.serial)?
+                {
+                    s.set_run_hv_offer(run.id, &offer)?;
+                }
+                Ok(run)
+            })
+            .await?;
         let id = run.id;
         self.reload_board().await?;
         self.spawn_task(id);
@@ -660,6 +737,10 @@ pub(crate) fn run_view(run: Run, points: Vec<store::Point>, job_status: String) 
     let pattern = serde_json::from_str::<ProfileSpec>(&run.profile)
         .map(|spec| spec.points(run.kind))
         .unwrap_or_default();
+    let hv_nominal = (run.kind == ScanKind::Hv)
+        .then(|| serde_json::from_str::<ProfileSpec>(&run.profile).ok())
+        .flatten()
+        .map(|spec| spec.hv_nominal);
     let mut run = run;
     run.points_done = points.len() as i64;
     RunView {
@@ -667,5 +748,8 @@ pub(crate) fn run_view(run: Run, points: Vec<store::Point>, job_status: String) 
         pattern,
         points: points.into_iter().map(|p| (p.label.clone(), p)).collect(),
         job_status,
+        hv_nominal,
+        hv: None,
+        hv_lab: None,
     }
 }

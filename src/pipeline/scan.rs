@@ -5,6 +5,12 @@
 //! `theta<T>_phi<P>` (surface scan) or `hv<V>` (HV check); ch0 = trigger, ch1 = SiPM
 //! pick-off, ch2 = PMT. The simulator writes exactly this, and `process --watch` follows
 //! it, so both sides share the names defined here.
+//!
+//! The bench's own HV check puts every voltage into one directory,
+//! `<SN>/wavesave_HV_CHECK/wave<ch>save_HV_<V>.txt` ([`HV_CHECK_DIR`]): there each voltage
+//! is a point of its own, made of the files whose names carry its voltage
+//! ([`find_point_dirs`] lists one entry per voltage, [`channel_files`] keeps only that
+//! voltage's files), so it is followed and processed exactly like a point directory.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -18,6 +24,32 @@ use super::serial::Serial;
 
 /// Prefix of a point directory's name.
 pub const POINT_DIR_PREFIX: &str = "wavesave_";
+
+/// The directory the bench writes a whole HV check into (under the serial's), every
+/// voltage's files side by side: `wave<ch>save_HV_<V>.txt`.
+pub const HV_CHECK_DIR: &str = "wavesave_HV_CHECK";
+
+/// Whether `dir` is the bench's shared HV-check directory ([`HV_CHECK_DIR`]).
+pub fn is_hv_check_dir(dir: &Path) -> bool {
+    dir.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.eq_ignore_ascii_case(HV_CHECK_DIR))
+}
+
+/// The voltage a waveform file of the bench's HV check is named for:
+/// `wave2save_HV_1500.txt` → 1500 (also `HV1500`, `hv_1500V`). `None` for other names.
+pub fn hv_of_file_name(name: &str) -> Option<f64> {
+    let stem = name
+        .strip_suffix(".txt")
+        .or_else(|| name.strip_suffix(".dat"))
+        .unwrap_or(name);
+    let lower = stem.to_ascii_lowercase();
+    let at = lower.rfind("hv")?;
+    let rest = &stem[at + 2..];
+    let rest = rest.strip_prefix('_').unwrap_or(rest);
+    let rest = rest.strip_suffix(['V', 'v']).unwrap_or(rest);
+    parse_num(rest)
+}
 
 /// One scan point: a position on the photocathode or a high voltage.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -236,6 +268,15 @@ pub fn find_point_dirs(
         if name.starts_with('.') || !name.starts_with(POINT_DIR_PREFIX) {
             continue;
         }
+        if name.eq_ignore_ascii_case(HV_CHECK_DIR) {
+            let path = entry.path();
+            if path.is_dir() {
+                for volts in hv_check_voltages(&path)? {
+                    out.push((PointLabel::Hv { volts }, path.clone()));
+                }
+            }
+            continue;
+        }
         let Some(label) = PointLabel::parse(name) else {
             continue;
         };
@@ -249,10 +290,39 @@ pub fn find_point_dirs(
     Ok(out)
 }
 
+/// The voltages present in the bench's HV-check directory (from the file names), lowest
+/// first, each once. A directory that vanished has none.
+fn hv_check_voltages(dir: &Path) -> Result<Vec<f64>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    let mut volts: Vec<f64> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with('.') || crate::pipeline::readers::channel_from_file_name(name).is_none()
+        {
+            continue;
+        }
+        if let Some(v) = hv_of_file_name(name)
+            && !volts.contains(&v)
+        {
+            volts.push(v);
+        }
+    }
+    volts.sort_by(f64::total_cmp);
+    Ok(volts)
+}
+
 /// The waveform files present in a point directory, by channel, with their sizes in bytes.
 /// Hidden files (a writer's temporary names) are skipped. Where a channel has several
-/// files, the one named by the bench's pattern for `label` wins.
+/// files, the one named by the bench's pattern for `label` wins. In the bench's shared
+/// HV-check directory only the files named for the label's voltage count.
 pub fn channel_files(dir: &Path, label: &PointLabel) -> Result<BTreeMap<u32, (PathBuf, u64)>> {
+    let shared = is_hv_check_dir(dir).then(|| label.hv()).flatten();
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     let mut out: BTreeMap<u32, (PathBuf, u64)> = BTreeMap::new();
     for entry in entries {
@@ -265,6 +335,11 @@ pub fn channel_files(dir: &Path, label: &PointLabel) -> Result<BTreeMap<u32, (Pa
         let Some(ch) = crate::pipeline::readers::channel_from_file_name(name) else {
             continue;
         };
+        if let Some(v) = shared
+            && hv_of_file_name(name) != Some(v)
+        {
+            continue;
+        }
         let path = entry.path();
         let meta = match std::fs::metadata(&path) {
             Ok(m) if m.is_file() => m,
@@ -277,6 +352,25 @@ pub fn channel_files(dir: &Path, label: &PointLabel) -> Result<BTreeMap<u32, (Pa
         }
     }
     Ok(out)
+}
+
+/// The waveform files of one point, in channel order: every waveform file of a point
+/// directory, or in the bench's HV-check directory the label's voltage's files.
+pub fn point_input_files(dir: &Path, label: &PointLabel) -> Result<Vec<PathBuf>> {
+    if !is_hv_check_dir(dir) {
+        return crate::pipeline::point::point_files(dir);
+    }
+    let files: Vec<PathBuf> = channel_files(dir, label)?
+        .into_values()
+        .map(|(p, _)| p)
+        .collect();
+    if files.is_empty() {
+        return Err(Error::Input(format!(
+            "{}: no waveform files for {label} (wave<ch>save_HV_<V>.txt)",
+            dir.display()
+        )));
+    }
+    Ok(files)
 }
 
 /// True when every channel in `channels` has its file in the point directory.
@@ -373,6 +467,43 @@ mod tests {
         };
         assert_eq!(point_dir_name(&s), "wavesave_theta0_phi0");
         assert_eq!(channel_file_name(2, &s), "wave2save_theta0_phi0.txt");
+    }
+
+    /// The bench's HV check: one directory, each voltage a point of its own files.
+    #[test]
+    fn the_bench_hv_check_directory_is_one_point_per_voltage() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let sn = Serial::parse("EA0002").expect("serial");
+        let dir = tmp.path().join("EA0002").join(HV_CHECK_DIR);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        for v in [1450, 1500] {
+            for ch in [0, 2] {
+                std::fs::write(dir.join(format!("wave{ch}save_HV_{v}.txt")), b"12").expect("write");
+            }
+        }
+        std::fs::write(dir.join("wave2save_HV_1550.txt"), b"1").expect("write");
+        std::fs::write(dir.join(".wave0save_HV_1600.txt.part"), b"1").expect("write");
+        std::fs::write(dir.join("notes.txt"), b"1").expect("write");
+        let found = find_point_dirs(tmp.path(), Some(&sn)).expect("find");
+        let labels: Vec<_> = found.iter().map(|(l, _)| l.label()).collect();
+        assert_eq!(labels, ["hv1450", "hv1500", "hv1550"]);
+        assert!(found.iter().all(|(_, d)| is_hv_check_dir(d)));
+        let l1500 = PointLabel::Hv { volts: 1500.0 };
+        let files = channel_files(&dir, &l1500).expect("files");
+        assert_eq!(files.len(), 2);
+        assert!(
+            files
+                .values()
+                .all(|(p, _)| p.to_string_lossy().ends_with("_HV_1500.txt"))
+        );
+        assert!(point_complete(&dir, &l1500, &[0, 2]).expect("check"));
+        let l1550 = PointLabel::Hv { volts: 1550.0 };
+        assert!(!point_complete(&dir, &l1550, &[0, 2]).expect("check"));
+        assert_eq!(point_input_files(&dir, &l1500).expect("inputs").len(), 2);
+        assert!(point_input_files(&dir, &PointLabel::Hv { volts: 9.0 }).is_err());
+        assert_eq!(hv_of_file_name("wave2save_HV_1512.5.txt"), Some(1512.5));
+        assert_eq!(hv_of_file_name("wave2save_hv1500V.dat"), Some(1500.0));
+        assert_eq!(hv_of_file_name("wave2save_theta0_phi0.txt"), None);
     }
 
     #[test]

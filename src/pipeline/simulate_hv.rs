@@ -15,7 +15,7 @@ use super::serial::Serial;
 use super::simulate::{SimParams, derive_seed, simulate_point, write_wavedump_ascii};
 
 /// Name of the directory the bench writes an HV check into (under the serial's).
-pub const HV_CHECK_DIR: &str = "wavesave_HV_CHECK";
+pub use super::scan::HV_CHECK_DIR;
 
 /// The HV check to simulate.
 #[derive(Debug, Clone, PartialEq)]

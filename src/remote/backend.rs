@@ -50,6 +50,32 @@ use super::transfer::Transfer;
 pub const SCAN_SCRIPT: &str = include_str!("../../slurm/pmtwatch-scan.sbatch");
 /// The HV-check batch script.
 pub const HV_SCRIPT: &str = include_str!("../../slurm/pmtwatch-hv.sbatch");
+/// An HV check's voltages as `pmtwatch-hv.sbatch` reads them: `1600 1650 1700` (plain
+/// decimals, space-separated); refused when one is not a positive finite voltage.
+pub fn hv_list(voltages: &[f64]) -> Result<String> {
+    if voltages.is_empty() || voltages.len() > 50 {
+        return Err(Error::Invalid {
+            what: "HV check voltages".into(),
+            why: format!("{} voltages: give 1–50", voltages.len()),
+        });
+    }
+    let mut words = Vec::with_capacity(voltages.len());
+    for &v in voltages {
+        if !(v.is_finite() && v > 0.0 && v < 1e6) {
+            return Err(Error::Invalid {
+                what: "HV check voltage".into(),
+                why: format!("{v} is not a positive voltage in volts"),
+            });
+        }
+        words.push(if v.fract() == 0.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v}")
+        });
+    }
+    Ok(words.join(" "))
+}
+
 /// A batch script that runs its arguments (a generic command as a SLURM job).
 pub const COMMAND_SCRIPT: &str =
     "#!/bin/sh\n# pmtwatch: runs its arguments as the job.\nexec \"$@\"\n";
@@ -405,6 +431,24 @@ impl Backend {
         let job = self.slurm_scan(scan, script);
         let h = self.handle().await?;
         let id = follow::submit_slurm_scan(&h, scan, &job).await?;
+        Ok(JobId::Slurm { id })
+    }
+
+    /// Submits an HV check as a SLURM job running `pmtwatch-hv.sbatch` (a `Slurm` backend
+    /// only), its voltages in `HV_LIST` (space-separated), and returns the job's id.
+    pub async fn submit_hv_check(&self, scan: &RemoteScan, voltages: &[f64]) -> Result<JobId> {
+        if self.config.kind != Kind::Slurm {
+            return Err(Error::Invalid {
+                what: format!("{:?} backend", self.config.kind),
+                why: "only a SLURM backend submits HV checks as jobs".into(),
+            });
+        }
+        let list = hv_list(voltages)?;
+        let script = self.install_script("pmtwatch-hv.sbatch", HV_SCRIPT).await?;
+        let job = self.slurm_scan(scan, script);
+        let h = self.handle().await?;
+        let env = vec![("HV_LIST".to_string(), list)];
+        let id = follow::submit_slurm_scan_with(&h, scan, &job, env).await?;
         Ok(JobId::Slurm { id })
     }
 
@@ -827,6 +871,18 @@ async fn poll_process(h: &Handle, dir: &str) -> Result<JobInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The HV script's voltage list: plain decimals, space-separated; nonsense refused.
+    #[test]
+    fn hv_lists_are_plain_voltages() {
+        assert_eq!(
+            hv_list(&[1600.0, 1650.0, 1712.5]).expect("valid"),
+            "1600 1650 1712.5"
+        );
+        assert!(hv_list(&[]).is_err());
+        assert!(hv_list(&[1600.0, f64::NAN]).is_err());
+        assert!(hv_list(&[-5.0]).is_err());
+    }
 
     /// Compiles only while the backend's futures are `Send`: the monitor runs them in
     /// tokio tasks.

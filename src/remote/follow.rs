@@ -444,10 +444,22 @@ pub async fn submit_slurm_scan(
     scan: &RemoteScan,
     job: &SlurmScan,
 ) -> Result<u64> {
+    submit_slurm_scan_with(exec, scan, job, Vec::new()).await
+}
+
+/// [`submit_slurm_scan`] with more variables for the job (an HV check's `HV_LIST`),
+/// checked like the others.
+pub async fn submit_slurm_scan_with(
+    exec: &impl Exec,
+    scan: &RemoteScan,
+    job: &SlurmScan,
+    extra_env: Vec<(String, String)>,
+) -> Result<u64> {
     // The same checks as the streamed watch, so a bad value is refused before submitting.
     scan.argv()?;
     let mut options = job.options.clone();
     options.env = scan_env(&scan.scan_dir, &scan.serial, &scan.out_dir)?;
+    options.env.extend(extra_env);
     options.env.push(("POINTS".into(), scan.points.to_string()));
     options
         .env

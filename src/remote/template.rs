@@ -14,6 +14,11 @@
 //! (usually: put the pipeline in a script and call the script), instead of letting the
 //! command silently change meaning.
 //!
+//! A list value (an HV check's voltages, passed comma-separated like `1600,1650,1700`) is
+//! one word where `{HV}` stands, or one word per item where a word is exactly `{HV...}`
+//! (also written `{HV…}`): `sbatch ./HV_CHECK.slurm {SN} {HV...}` runs
+//! `sbatch ./HV_CHECK.slurm EA0123 1600 1650 1700`, each item checked and quoted alone.
+//!
 //! [`hostile_values`] is the deterministic generator of hostile inputs shared by the local
 //! (`tests/remote_hostile.rs`) and SSH injection tests; it lives here, hidden from the docs,
 //! so that both tests draw exactly the same values from one definition.
@@ -44,7 +49,12 @@ const SERIAL_PLACEHOLDER: &str = "SN";
 enum Piece {
     Literal(String),
     Placeholder(String),
+    /// `{NAME...}`, a whole word: one word per comma-separated item of the value.
+    Spread(String),
 }
+
+/// The suffixes that make a placeholder spread into one word per item.
+const SPREAD_SUFFIXES: [&str; 2] = ["...", "\u{2026}"];
 
 /// A parsed command template. Parse it once ([`Template::parse`]) and render it for each
 /// job ([`Template::render`]).
@@ -103,7 +113,7 @@ impl Template {
             .iter()
             .flatten()
             .filter_map(|p| match p {
-                Piece::Placeholder(name) => Some(name.as_str()),
+                Piece::Placeholder(name) | Piece::Spread(name) => Some(name.as_str()),
                 Piece::Literal(_) => None,
             })
             .collect()
@@ -132,10 +142,27 @@ impl Template {
         let mut line = String::new();
         let mut after_end_of_options = false;
         for (i, word) in self.words.iter().enumerate() {
+            if let [Piece::Spread(name)] = word.as_slice() {
+                let value = values.get(name.as_str()).ok_or_else(|| Error::Invalid {
+                    what: format!("placeholder {{{name}...}}"),
+                    why: format!(
+                        "no value given for {{{name}...}} in template {}",
+                        preview(&self.text)
+                    ),
+                })?;
+                for item in value.split(',') {
+                    check_value(name, item, !after_end_of_options)?;
+                    line.push(' ');
+                    line.push_str(&quote(item)?);
+                }
+                continue;
+            }
             let mut text = String::new();
             for (j, piece) in word.iter().enumerate() {
                 match piece {
                     Piece::Literal(s) => text.push_str(s),
+                    // Only a whole word spreads; parsing refuses it anywhere else.
+                    Piece::Spread(_) => {}
                     Piece::Placeholder(name) => {
                         let value = values.get(name.as_str()).ok_or_else(|| Error::Invalid {
                             what: format!("placeholder {{{name}}}"),
@@ -241,6 +268,28 @@ fn parse_word(word: &str, allowed: &[&str]) -> std::result::Result<Vec<Piece>, S
                         None => break false,
                     }
                 };
+                if let Some(base) = SPREAD_SUFFIXES
+                    .iter()
+                    .find_map(|suffix| name.strip_suffix(suffix))
+                    .filter(|_| closed)
+                {
+                    if !literal.is_empty() || !pieces.is_empty() || chars.peek().is_some() {
+                        return Err(format!(
+                            "word {} uses {{{base}...}} inside a word; it stands alone (one \
+                             word per value), or write {{{base}}} for the list as one word",
+                            preview(word)
+                        ));
+                    }
+                    if !allowed.contains(&base) {
+                        let known: Vec<String> =
+                            allowed.iter().map(|n| format!("{{{n}}}")).collect();
+                        return Err(format!(
+                            "unknown placeholder {{{base}...}}; known placeholders: {}",
+                            known.join(", ")
+                        ));
+                    }
+                    return Ok(vec![Piece::Spread(base.to_string())]);
+                }
                 let valid_name = !name.is_empty()
                     && name
                         .chars()
@@ -288,7 +337,10 @@ fn parse_word(word: &str, allowed: &[&str]) -> std::result::Result<Vec<Piece>, S
 /// shell would treat as an environment setting but which, once quoted, becomes a program
 /// name.
 fn check_program_word(pieces: &[Piece], word: &str) -> std::result::Result<(), String> {
-    if pieces.iter().any(|p| matches!(p, Piece::Placeholder(_))) {
+    if pieces
+        .iter()
+        .any(|p| matches!(p, Piece::Placeholder(_) | Piece::Spread(_)))
+    {
         return Err(format!(
             "the program to run ({}) contains a placeholder; the program must be written in \
              the template, only its arguments may come from values",
@@ -624,6 +676,37 @@ mod tests {
         );
         assert_eq!(t.text(), "./run_hv.sh {SN} {HV} --out {RUN}/data");
         assert_eq!(t.to_string(), t.text());
+    }
+
+    /// Issue 12: the old HV script takes one argument per voltage: `{HV...}` spreads the
+    /// list into words (each checked and quoted), `{HV}` keeps it one word.
+    #[test]
+    fn hv_spreads_into_one_word_per_voltage() {
+        let t = Template::parse("sbatch ./HV_CHECK.slurm {SN} {HV...}").unwrap();
+        assert_eq!(t.placeholders(), BTreeSet::from(["HV", "SN"]));
+        let v = values(&[("SN", "EA0123"), ("HV", "1600,1650,1700.5")]);
+        assert_eq!(
+            t.render(&v).unwrap(),
+            "sbatch ./HV_CHECK.slurm EA0123 1600 1650 1700.5"
+        );
+        let t2 = Template::parse("./hv.sh {SN} {HV\u{2026}}").unwrap();
+        assert_eq!(t2.render(&v).unwrap(), "./hv.sh EA0123 1600 1650 1700.5");
+        let list = Template::parse("./hv.sh {HV}").unwrap();
+        assert_eq!(list.render(&v).unwrap(), "./hv.sh '1600,1650,1700.5'");
+        // Each spread word is checked: an option or an empty item is refused.
+        let bad = values(&[("SN", "EA0123"), ("HV", "1600,-rf")]);
+        assert!(t.render(&bad).is_err());
+        let empty = values(&[("SN", "EA0123"), ("HV", "1600,,1700")]);
+        assert!(t.render(&empty).is_err());
+        let hostile = values(&[("SN", "EA0123"), ("HV", "1600,$(id)")]);
+        assert_eq!(
+            t.render(&hostile).unwrap(),
+            "sbatch ./HV_CHECK.slurm EA0123 1600 '$(id)'"
+        );
+        // Only a whole word spreads; the program is never a value.
+        assert!(Template::parse("./hv.sh --hv={HV...}").is_err());
+        assert!(Template::parse("{HV...} x").is_err());
+        assert!(Template::parse("./hv.sh {VOLTS...}").is_err());
     }
 
     #[test]

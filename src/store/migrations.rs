@@ -194,6 +194,33 @@ DROP TABLE points;
 ALTER TABLE points_new RENAME TO points;
 "#,
     },
+    Migration {
+        name: "HV check results per serial; a run's operating voltage; a slot's nominal HV",
+        sql: r#"
+-- One HV check's outcome per run (rewritten as its voltages arrive): the voltage for the
+-- target gain and its error (NULL while the fit has none), what the fit used, the summary
+-- line. The newest unflagged result of a serial is offered to its next surface scan.
+CREATE TABLE hv_results (
+    run_id       INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    serial       TEXT NOT NULL,
+    volts        REAL,
+    volts_err    REAL,
+    target       REAL NOT NULL,
+    points_used  INTEGER NOT NULL,
+    points_total INTEGER NOT NULL,
+    summary      TEXT NOT NULL DEFAULT '',
+    at           INTEGER NOT NULL
+);
+CREATE INDEX hv_results_serial ON hv_results(serial, at);
+-- A run's operating voltage: an HV check's result, or the one a surface scan was offered
+-- (hv_from: the HV check run it came from).
+ALTER TABLE runs ADD COLUMN hv REAL;
+ALTER TABLE runs ADD COLUMN hv_err REAL;
+ALTER TABLE runs ADD COLUMN hv_from INTEGER;
+-- The nominal voltage the operator entered for a slot's HV check (NULL: the profile's).
+ALTER TABLE slots ADD COLUMN hv_nominal REAL;
+"#,
+    },
 ];
 
 /// The schema version this build brings a database to.

@@ -7,6 +7,7 @@
 //! - [`audit`]: the append-only audit log (who, what, when, details as JSON).
 //! - [`password`]: hashing and verifying passwords (argon2id).
 //! - [`runs`]: runs and their points (what the live grid and History show).
+//! - [`hv`]: HV check results per serial, and the voltage a surface scan is offered.
 //! - [`profiles`], [`slots`], [`tokens`], [`settings`]: the bench's configuration — compute
 //!   profiles, PMT slots, API tokens for scripts, server-wide settings — one file per table.
 //!
@@ -16,6 +17,7 @@
 //! runs; WAL mode and a busy timeout make that safe.
 
 pub(crate) mod audit;
+pub(crate) mod hv;
 pub(crate) mod migrations;
 pub(crate) mod password;
 pub(crate) mod profiles;
@@ -32,6 +34,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use crate::model::HvResult;
 pub use audit::AuditEntry;
 pub use profiles::ProfileRow;
 pub use runs::{

@@ -80,7 +80,7 @@ const RUN_COLUMNS: &str = "r.id, r.slot_id, r.serial, r.kind, r.profile_name, r.
      r.message, r.job, r.remote_out, r.points_total, \
      (SELECT COUNT(*) FROM points p WHERE p.run_id = r.id), r.operator, r.review, \
      r.review_reason, r.reviewed_by, r.reviewed_at, r.review_dest, r.local_removed, \
-     r.created_at, r.started_at, r.ended_at";
+     r.created_at, r.started_at, r.ended_at, r.hv, r.hv_err, r.hv_from";
 
 fn parse<T: std::str::FromStr<Err = ParseError>>(idx: usize, s: String) -> rusqlite::Result<T> {
     s.parse().map_err(|e: ParseError| {
@@ -112,6 +112,9 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {
         created_at: r.get(19)?,
         started_at: r.get(20)?,
         ended_at: r.get(21)?,
+        hv: r.get(22)?,
+        hv_err: r.get(23)?,
+        hv_from: r.get(24)?,
     })
 }
 
@@ -382,7 +385,7 @@ impl Store {
              ('archive_requested', 'flag_requested') ORDER BY r.id"
         ))?;
         let rows = stmt
-            .query_map([], |r| Ok((run_from_row(r)?, r.get::<_, String>(22)?)))?
+            .query_map([], |r| Ok((run_from_row(r)?, r.get::<_, String>(25)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }

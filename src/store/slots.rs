@@ -7,7 +7,7 @@ use super::{Error, Result, Store};
 use crate::model::ScanKind;
 
 /// A PMT slot on the bench.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Slot {
     pub id: i64,
     pub name: String,
@@ -15,6 +15,8 @@ pub struct Slot {
     pub serial: String,
     pub profile_id: Option<i64>,
     pub kind: ScanKind,
+    /// The nominal voltage the operator entered for an HV check (the profile's when `None`).
+    pub hv_nominal: Option<f64>,
 }
 
 fn slot_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Slot> {
@@ -25,6 +27,7 @@ fn slot_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Slot> {
         serial: r.get(2)?,
         profile_id: r.get(3)?,
         kind: kind.parse().unwrap_or(ScanKind::Surface),
+        hv_nominal: r.get(5)?,
     })
 }
 
@@ -36,8 +39,9 @@ impl Store {
         if n == 0 {
             conn.execute("INSERT INTO slots (name) VALUES ('PMT 1'), ('PMT 2')", [])?;
         }
-        let mut stmt =
-            conn.prepare("SELECT id, name, serial, profile_id, kind FROM slots ORDER BY id")?;
+        let mut stmt = conn.prepare(
+            "SELECT id, name, serial, profile_id, kind, hv_nominal FROM slots ORDER BY id",
+        )?;
         let rows = stmt
             .query_map([], slot_from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -55,7 +59,7 @@ impl Store {
             params![next, format!("PMT {next}")],
         )?;
         Ok(conn.query_row(
-            "SELECT id, name, serial, profile_id, kind FROM slots WHERE id = ?1",
+            "SELECT id, name, serial, profile_id, kind, hv_nominal FROM slots WHERE id = ?1",
             [next],
             slot_from_row,
         )?)
@@ -95,6 +99,15 @@ impl Store {
         self.conn()?.execute(
             "UPDATE slots SET serial = ?2, profile_id = ?3, kind = ?4 WHERE id = ?1",
             params![id, serial, profile_id, kind.as_str()],
+        )?;
+        Ok(())
+    }
+
+    /// Saves the nominal voltage of a slot's HV check (`None`: the profile's).
+    pub fn set_slot_hv_nominal(&self, id: i64, volts: Option<f64>) -> Result<()> {
+        self.conn()?.execute(
+            "UPDATE slots SET hv_nominal = ?2 WHERE id = ?1",
+            params![id, volts],
         )?;
         Ok(())
     }

@@ -139,6 +139,17 @@ pub fn cell_class(status: CellStatus) -> &'static str {
     }
 }
 
+/// A run's operating voltage for History: an HV check's result `1712 ± 6 V`, a surface
+/// scan's `1712 V (HV check 7)`, or `—`.
+pub fn fmt_run_hv(run: &Run) -> String {
+    match (run.hv, run.hv_err, run.hv_from) {
+        (Some(v), _, Some(from)) => format!("{v:.0} V (HV check {from})"),
+        (Some(v), Some(e), None) => format!("{v:.0} ± {e:.0} V"),
+        (Some(v), None, None) => format!("{v:.0} V"),
+        (None, ..) => "—".into(),
+    }
+}
+
 /// Formats a gain like `1.02e7`.
 pub fn fmt_gain(g: Option<f64>) -> String {
     match g {

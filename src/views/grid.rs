@@ -106,11 +106,22 @@ pub fn Grid(view: Arc<RunView>) -> Element {
                     {rows.into_iter()}
                 }
                 div { class: "grid-side",
-                    img {
-                        id: "gainmap-{run_id}",
-                        class: "gainmap",
-                        src: "/runs/{run_id}/gainmap.png?v={s.done}",
-                        alt: "gain map of run {run_id}",
+                    if view.run.kind == crate::model::ScanKind::Hv {
+                        if view.hv.as_ref().is_some_and(|h| h.plot.is_some()) {
+                            img {
+                                id: "gainmap-{run_id}",
+                                class: "gainmap",
+                                src: "/runs/{run_id}/hv.png?v={s.done}",
+                                alt: "gain versus HV of run {run_id}",
+                            }
+                        }
+                    } else {
+                        img {
+                            id: "gainmap-{run_id}",
+                            class: "gainmap",
+                            src: "/runs/{run_id}/gainmap.png?v={s.done}",
+                            alt: "gain map of run {run_id}",
+                        }
                     }
                     dl { id: "summary-{run_id}", class: "summary", "data-done": "{s.done}", "data-poor": "{s.poor}",
                         dt { "mean gain" }

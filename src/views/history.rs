@@ -9,7 +9,7 @@ use dioxus::prelude::*;
 
 use super::ShellContext;
 use super::format::fmt_gain;
-use super::format::{fmt_utc, parse_date, review_word};
+use super::format::{fmt_run_hv, fmt_utc, parse_date, review_word};
 use super::live::use_board;
 use super::run_panel::RunPanel;
 use crate::model::{Review, RunFilter, RunState};
@@ -201,7 +201,7 @@ pub fn HistoryPanel() -> Element {
                         table { id: "history-table",
                             thead {
                                 tr {
-                                    th { "Run" } th { "Serial" } th { "Slot" } th { "Kind" } th { "State" }
+                                    th { "Run" } th { "Serial" } th { "Slot" } th { "Kind" } th { "HV" } th { "State" }
                                     th { "Review" } th { "Operator" } th { "Created (UTC)" } th { "Points" } th { "" }
                                 }
                             }
@@ -217,6 +217,7 @@ pub fn HistoryPanel() -> Element {
                                         td { "{r.serial}" }
                                         td { "{slot_label(&names, r.slot_id)}" }
                                         td { "{r.kind.as_str()}" }
+                                        td { id: "history-hv-{r.id}", "{fmt_run_hv(r)}" }
                                         td { class: "run-state state-{r.state.as_str()}", "{r.state.as_str()}" }
                                         td { "{review_word(r.review)}" }
                                         td { "{r.operator}" }

@@ -12,6 +12,8 @@
 //! - [`slots::SlotsPanel`] with one [`slot_card::SlotCard`] per PMT slot: steps 4–5 in
 //!   the Scan tab; [`grid::Grid`] (the live grid), [`spectrum_panel::SpectrumPanel`] (one point's spectrum)
 //!   and [`run_actions::RunActions`] (flag/archive) are shared with History.
+//! - [`hv_panel::HvPanel`]: the HV check tab (nominal HV, cells per voltage, the fit's
+//!   plot and result line).
 //! - [`history::HistoryPanel`]: past runs; [`run_panel::RunPanel`] opens one read-only
 //!   (also for a shared link to a run no slot shows).
 //! - [`users::UsersPanel`]: accounts (System tab); adding one is admin-only.
@@ -30,6 +32,7 @@ pub mod format;
 pub mod grid;
 pub mod header;
 pub mod history;
+pub mod hv_panel;
 pub mod live;
 pub mod placeholder;
 pub mod profile_draft;

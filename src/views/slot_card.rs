@@ -87,6 +87,15 @@ pub fn SlotCard(slot_id: i64) -> Element {
             .map(|s| s.slot.clone())
     });
     let run = use_memo(move || board.read().slot_run(slot_id).cloned());
+    // The voltage of this tube's last HV check, offered to its next surface scan.
+    let hv_offer = use_memo(move || {
+        board
+            .read()
+            .slots
+            .iter()
+            .find(|s| s.slot.id == slot_id)
+            .and_then(|s| s.hv_offer.clone())
+    });
     let profiles = use_memo(move || {
         board
             .read()
@@ -172,10 +181,19 @@ pub fn SlotCard(slot_id: i64) -> Element {
             if !v.run.message.is_empty() {
                 t.push_str(&format!(" · {}", v.run.message));
             }
+            if let Some(hv) = v.run.hv {
+                t.push_str(&format!(" · HV {hv:.0} V"));
+            }
             (word.to_string(), t)
         }
     };
     let is_busy = busy();
+    let offer = hv_offer().filter(|_| s.kind == ScanKind::Surface);
+    let offer_volts = offer
+        .as_ref()
+        .and_then(|h| h.volts)
+        .map(|v| format!("{v:.0}"))
+        .unwrap_or_default();
     rsx! {
         article { id: "slot-{slot_id}", class: "slot-card",
             div { class: "row slot-head",
@@ -286,6 +304,14 @@ pub fn SlotCard(slot_id: i64) -> Element {
                         }
                         button { id: "slot-{slot_id}-stop-no", class: "btn btn-ghost", onclick: move |_| stop_open.set(false), "Keep it running" }
                     }
+                }
+            }
+            if let Some(h) = offer {
+                p {
+                    id: "slot-{slot_id}-hv-offer",
+                    class: "hv-offer",
+                    "data-volts": "{offer_volts}",
+                    "Operating HV from HV check run {h.run_id}: {h.summary}"
                 }
             }
             p { id: "slot-{slot_id}-status", class: "slot-status", "data-state": "{state_word}", "{status}" }

@@ -4,6 +4,7 @@
 use dioxus::prelude::*;
 
 use super::history::HistoryPanel;
+use super::hv_panel::HvPanel;
 use super::placeholder::Placeholder;
 use super::slots::SlotsPanel;
 use super::system::SystemPanel;
@@ -77,7 +78,7 @@ pub fn Tabs(mut tab: Signal<Tab>) -> Element {
                 },
                 Tab::Hv => rsx! {
                     h2 { "HV check" }
-                    Placeholder { text: "The HV check (5 voltages around nominal, gain vs HV fit) arrives with the HV issue." }
+                    HvPanel {}
                 },
                 Tab::History => rsx! {
                     h2 { "History" }

@@ -372,6 +372,75 @@ pub async fn result_json(
     Ok(answer.await.unwrap_or_else(|r| r))
 }
 
+/// `GET /runs/{id}/hv.png[?download=1]`: an HV check's summary plot (gain vs HV, the fit
+/// and the voltage for the target), as the monitor last drew it; never cached (it is
+/// redrawn with every voltage).
+pub async fn hv_png(
+    State(state): State<AppState>,
+    _: FileReader,
+    uri: Uri,
+    id: Result<UrlPath<String>, PathRejection>,
+) -> Result<Response, AppError> {
+    Ok(hv_file(
+        &state,
+        &uri,
+        id,
+        crate::monitor::hv::PLOT_FILE,
+        "gain_vs_hv",
+    )
+    .await
+    .unwrap_or_else(|r| r))
+}
+
+/// `GET /runs/{id}/hv-lab.png[?download=1]`: in command mode, the lab script's own
+/// `*_gain_vs_hv_loglog.png` of an HV check, when it wrote one.
+pub async fn hv_lab_png(
+    State(state): State<AppState>,
+    _: FileReader,
+    uri: Uri,
+    id: Result<UrlPath<String>, PathRejection>,
+) -> Result<Response, AppError> {
+    let name = crate::monitor::hv::LAB_PLOT_FILE;
+    Ok(hv_file(&state, &uri, id, name, "gain_vs_hv_loglog")
+        .await
+        .unwrap_or_else(|r| r))
+}
+
+/// One of an HV run's plots in its local directory.
+async fn hv_file(
+    state: &AppState,
+    uri: &Uri,
+    id: Result<UrlPath<String>, PathRejection>,
+    name: &'static str,
+    download_as: &'static str,
+) -> Answer<Response> {
+    let run = run_of(state, id).await?;
+    if run.kind != ScanKind::Hv {
+        return Err(text(
+            StatusCode::NOT_FOUND,
+            format!("run {} is a surface scan: it has no HV plot", run.id),
+        ));
+    }
+    let run_dir = state.monitor().run_dir(run.id);
+    let bytes = blocking(move || read_in_run(&run_dir, ".", name))
+        .await?
+        .map_err(|e| server_error(&format!("reading {name}: {e}")))?
+        .ok_or_else(|| {
+            text(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "run {} has no {name} yet: pmtwatch's plot is drawn once three \
+                     voltages are done; the lab's only when its script wrote one",
+                    run.id
+                ),
+            )
+        })?;
+    let download = flags(uri)
+        .download
+        .then(|| format!("{}_run{}_{download_as}.png", run.serial, run.id));
+    Answer::Ok(file_answer(bytes, "image/png", "no-store", download))
+}
+
 /// `GET /runs/{id}/gainmap.png[?download=1]`: drawn from the stored points, never cached
 /// (it changes with every point).
 pub async fn gain_map(

@@ -247,6 +247,8 @@ pub fn app(state: AppState) -> Router {
             get(files::result_json),
         )
         .route("/runs/{id}/gainmap.png", get(files::gain_map))
+        .route("/runs/{id}/hv.png", get(files::hv_png))
+        .route("/runs/{id}/hv-lab.png", get(files::hv_lab_png))
         .route("/runs/{id}/download.zip", get(files::download_zip))
         .route("/references", get(references::list))
         .route(

@@ -13,6 +13,7 @@ mod common;
 
 mod command;
 mod fixture;
+mod hv;
 mod jump;
 mod local;
 mod restart;

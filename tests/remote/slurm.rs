@@ -258,6 +258,16 @@ fn fake_pmtwatch(bin: &Path) {
 /// Submits a script from `slurm/` with hostile-but-legal values and returns the job's
 /// final state and output.
 fn submit_scan_script(script: &str, path_env: &str, dir: &Path) -> (JobInfo, String, [String; 3]) {
+    submit_scan_script_with(script, path_env, dir, &[])
+}
+
+/// [`submit_scan_script`] with more job variables (an HV check's `HV_LIST`).
+fn submit_scan_script_with(
+    script: &str,
+    path_env: &str,
+    dir: &Path,
+    extra: &[(&str, &str)],
+) -> (JobInfo, String, [String; 3]) {
     let scan_dir = format!("{}/scan dir $HOME `id` 'q' \"dq\";x", dir.display());
     let out_dir = format!("{}/out *", dir.display());
     let serial = Serial::parse("KM-12345_a1").expect("valid serial");
@@ -269,6 +279,9 @@ fn submit_scan_script(script: &str, path_env: &str, dir: &Path) -> (JobInfo, Str
         env: scan_env(&scan_dir, &serial, &out_dir).expect("valid values"),
         ..SbatchOptions::default()
     };
+    let mut opts = opts;
+    opts.env
+        .extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let argv = sbatch_args(&repo_file(script), "pmt-test-scan", &opts).expect("valid");
     let id = submit(&argv, &[("PATH", path_env)]);
     let mut info = wait_terminal(id);
@@ -334,6 +347,55 @@ fn hv_script_asks_for_five_points() {
             "--points", "5"
         ],
         "output:\n{output}"
+    );
+}
+
+/// The HV script follows the run's voltage list (issue 12): as many points as voltages,
+/// and a list with something else than voltages fails before pmtwatch runs.
+#[test]
+fn hv_script_takes_the_runs_voltages() {
+    let _slurm = crate::common::slurm_shared_blocking();
+    let dir = tmpdir();
+    let bin = dir.path().join("bin");
+    fake_pmtwatch(&bin);
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let (info, output, [scan_dir, sn, out_dir]) = submit_scan_script_with(
+        slurm::HV_SCRIPT,
+        &path,
+        dir.path(),
+        &[("HV_LIST", "1600 1650 1700 1712.5"), ("SETTLE", "0.5")],
+    );
+    assert_eq!(info.state, JobState::Completed, "{}", info.summary());
+    assert_eq!(
+        args_of(&output),
+        [
+            "process", "--watch", &scan_dir, "--serial", &sn, "--json", "--out", &out_dir,
+            "--points", "4", "--settle", "0.5"
+        ],
+        "output:\n{output}"
+    );
+    assert!(
+        output.contains("voltages 1600 1650 1700 1712.5"),
+        "{output}"
+    );
+
+    let dir = tmpdir();
+    fake_pmtwatch(&dir.path().join("bin"));
+    let (info, output, _) = submit_scan_script_with(
+        slurm::HV_SCRIPT,
+        &path,
+        dir.path(),
+        &[("HV_LIST", "1600 $(id)")],
+    );
+    assert!(!info.state.is_success(), "{}", info.summary());
+    assert!(output.contains("is not a voltage"), "{output}");
+    assert!(
+        args_of(&output).is_empty(),
+        "pmtwatch must not run: {output}"
     );
 }
 

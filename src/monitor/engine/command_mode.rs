@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use super::machine::Event;
 use super::record::{copy_atomic, insert};
 use super::{apply, create_dir, parse_job, spec_of, store_job, stored_labels};
-use crate::model::Run;
+use crate::model::{Run, ScanKind};
 use crate::monitor::profile::ProfileSpec;
 use crate::monitor::{Error, Monitor, Result, refused};
 use crate::pipeline::serial::Serial;
@@ -158,17 +158,16 @@ pub(super) async fn command_round(
         tracing::debug!("closing an SFTP channel: {e}");
     }
     let round = round?;
-    if let Some(stamp) = sync.run()
+    if let Some(run_dir) = sync.run_dir()
         && run.remote_out.is_empty()
     {
         let spec = spec_of(run)?;
         let dir = format!(
-            "{}/{}{stamp}",
+            "{}/{run_dir}",
             spec.command
                 .map(|c| c.remote_dir)
                 .unwrap_or_default()
                 .trim_end_matches('/'),
-            crate::remote::command_mode::sync::RUN_DIR_PREFIX
         );
         let id = run.id;
         m.db(move |s| s.set_run_remote_out(id, &dir)).await?;
@@ -216,6 +215,9 @@ pub(super) async fn command_round(
         if insert(m, point).await? {
             new += 1;
         }
+    }
+    if run.kind == ScanKind::Hv && !round.downloaded.is_empty() {
+        crate::monitor::hv::refresh_lab(m, run.id, &local_dir.join("command")).await;
     }
     Ok(new)
 }

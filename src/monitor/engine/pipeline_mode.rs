@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use super::machine::Event;
 use super::record::record;
 use super::{apply, parse_job, store_job, stored_labels};
-use crate::model::Run;
+use crate::model::{Run, ScanKind};
 use crate::monitor::profile::ProfileSpec;
 use crate::monitor::{Monitor, Result, refused};
 use crate::pipeline::serial::Serial;
@@ -176,6 +176,12 @@ pub(super) async fn follow_pipeline(
                                      following it instead of submitting again"
                                 );
                                 job
+                            }
+                            // An HV check runs its own script with the run's voltages.
+                            None if run.kind == ScanKind::Hv => {
+                                backend
+                                    .submit_hv_check(scan, &spec.run_voltages(ScanKind::Hv))
+                                    .await?
                             }
                             None => backend.submit_scan(scan).await?,
                         };

@@ -142,6 +142,7 @@ pub(super) async fn record(
 
 /// Stores a point and, when it is new, shows it.
 pub(super) async fn insert(m: &Monitor, point: Point) -> Result<bool> {
+    let run_id = point.run_id;
     let p = point.clone();
     let new = m.db(move |s| s.insert_point(&p)).await?;
     if new {
@@ -152,6 +153,10 @@ pub(super) async fn insert(m: &Monitor, point: Point) -> Result<bool> {
                 v.run.points_done = v.points.len() as i64;
             }
         });
+        // An HV check fits again with every new voltage; its failure is not the point's.
+        if let Err(e) = crate::monitor::hv::refresh(m, run_id).await {
+            tracing::warn!(run = run_id, "the HV fit was not updated: {e}");
+        }
     }
     Ok(new)
 }

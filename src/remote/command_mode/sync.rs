@@ -9,7 +9,9 @@
 //!   component is the serial number: another serial's files are another PMT's and are not
 //!   synced (one warning per name, so a layout without the serial level is visible rather
 //!   than silently empty). The point pattern is searched in the rest of the path. Files
-//!   outside any `scan_output_*` directory are synced too, as a run without a stamp.
+//!   outside any `scan_output_*` directory are synced too, as a run without a stamp. The
+//!   old HV check writes the same way under `HV_output_<stamp>/<SN>/data_HV_<V>/`
+//!   ([`HV_RUN_DIR_PREFIX`]); the default point pattern reads `HV_<V>` there.
 //! - **A newer stamp is a newer run, and the sync follows the newest one.** Stamps are
 //!   compared in natural order (digit runs as numbers, so `date +%Y%m%d_%H%M%S` stamps and
 //!   epoch seconds both sort by time). When a newer run of the serial appears (the scan was
@@ -54,6 +56,8 @@ use crate::remote::transfer::{Transfer, glob_match};
 pub const LOOKBACK: Duration = Duration::from_secs(2);
 /// The directory prefix of the old setup's runs: `scan_output_<stamp>`.
 pub const RUN_DIR_PREFIX: &str = "scan_output_";
+/// The directory prefix of the old setup's HV checks: `HV_output_<stamp>`.
+pub const HV_RUN_DIR_PREFIX: &str = "HV_output_";
 /// A gain file holds one number; anything larger is not one.
 const MAX_GAIN_BYTES: u64 = 4096;
 /// Downloads in flight at once on the one SFTP channel.
@@ -194,6 +198,8 @@ pub struct CommandSync {
     fetched: HashMap<PathBuf, (SystemTime, u64)>,
     points: BTreeMap<(Run, String), PointState>,
     newest: Option<Run>,
+    /// The newest run's directory name (`scan_output_<stamp>` or `HV_output_<stamp>`).
+    newest_dir: Option<String>,
     /// Warnings given once (per foreign serial, older run, unlabelled file).
     warned: BTreeSet<String>,
 }
@@ -222,6 +228,7 @@ impl CommandSync {
             fetched: HashMap::new(),
             points: BTreeMap::new(),
             newest: None,
+            newest_dir: None,
             warned: BTreeSet::new(),
         }
     }
@@ -235,6 +242,12 @@ impl CommandSync {
     /// `scan_output_*` layout).
     pub fn run(&self) -> Option<&str> {
         self.newest.as_ref().and_then(|r| r.0.as_deref())
+    }
+
+    /// The directory of the run being followed below `remote_dir` (`scan_output_<stamp>`
+    /// or `HV_output_<stamp>`); `None` as for [`run`](Self::run).
+    pub fn run_dir(&self) -> Option<&str> {
+        self.newest_dir.as_deref()
     }
 
     /// Points reported so far (not counting failures), over all runs.
@@ -317,6 +330,16 @@ impl CommandSync {
                 ));
             }
             self.newest = Some(top);
+        }
+        // The followed run's directory, as named (its prefix says scan or HV check).
+        if let Some(n) = self.newest.as_ref().filter(|n| n.0.is_some())
+            && let Some(w) = wanted.iter().find(|w| w.2 == *n)
+        {
+            self.newest_dir =
+                w.1.components()
+                    .next()
+                    .and_then(|c| c.as_os_str().to_str())
+                    .map(str::to_string);
         }
         let mut fetch = Vec::new();
         for (file, rel, run, inner) in wanted {
@@ -473,7 +496,10 @@ struct Located<'a> {
 fn locate(rel: &str) -> Located<'_> {
     let mut parts = rel.splitn(3, '/');
     let first = parts.next().unwrap_or("");
-    if let Some(stamp) = first.strip_prefix(RUN_DIR_PREFIX) {
+    if let Some(stamp) = first
+        .strip_prefix(RUN_DIR_PREFIX)
+        .or_else(|| first.strip_prefix(HV_RUN_DIR_PREFIX))
+    {
         match (parts.next(), parts.next()) {
             (Some(sn), Some(rest)) => {
                 return Located {

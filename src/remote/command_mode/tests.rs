@@ -23,7 +23,16 @@ fn spec() -> CommandSpec {
 #[test]
 fn the_old_setup_is_the_default() {
     let p = CommandProfile::new(spec()).unwrap();
-    assert_eq!(p.spec().sync_patterns, ["*_charge.png", "*_GAIN.txt"]);
+    // The old HV check's result and plot are synced too (issue 12), shown when present.
+    assert_eq!(
+        p.spec().sync_patterns,
+        [
+            "*_charge.png",
+            "*_GAIN.txt",
+            "*_HV_at_gain_*.txt",
+            "*_gain_vs_hv_loglog.png"
+        ]
+    );
     assert_eq!(p.spec().charge_pattern, "*_charge.png");
     assert_eq!(p.spec().gain_pattern, "*_GAIN.txt");
     assert_eq!(p.remote_dir(), "pmt/scans");
