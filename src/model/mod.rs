@@ -10,11 +10,14 @@
 //! - [`backend`]: [`BackendKind`] (local, SSH, SLURM).
 //! - [`report`]: the connection test's [`Report`].
 //! - [`command_mode`]: a command-mode profile as written ([`CommandSpec`]).
+//! - [`alarm`]: alarms, their acknowledgement and shelving, logbook entries, deliveries and
+//!   the alarm configuration ([`AlarmConfig`], with a `Debug` that hides the SMTP password).
 //! - [`clock`]: [`now`] and [`rfc3339`], the timestamps everything stores and shows.
 //! - [`system`]: what the System tab shows: [`Gpu`], [`GpuProcess`], SLURM [`Partition`]s
 //!   and [`QueuedJob`]s.
 
 pub(crate) mod account;
+pub(crate) mod alarm;
 pub(crate) mod backend;
 pub(crate) mod clock;
 pub(crate) mod command_mode;
@@ -23,6 +26,9 @@ pub(crate) mod run;
 pub(crate) mod system;
 
 pub use account::{Role, SessionUser, Theme, User};
+pub use alarm::{
+    Alarm, AlarmConfig, AlarmKind, Delivery, LogEntry, Rule, Severity, Shelve, StallRule, Target,
+};
 pub use backend::Kind as BackendKind;
 pub use clock::{now, rfc3339};
 pub use command_mode::CommandSpec;

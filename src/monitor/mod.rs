@@ -9,6 +9,8 @@
 //! - [`review`]: flag/archive (verified moves of the run's data), auto-archive, cleanup.
 //! - [`reads`]: the read queries — History, a run's detail, the comparison with the previous
 //!   run, a point's result document.
+//! - [`alarms`]: alarms evaluated here (stalled scan, poor/failed point, run failed, cluster
+//!   unreachable, job pending, disk), their notifications and each run's logbook.
 //! - [`board`]: the published snapshot and the grid's geometry. [`profile`]: compute
 //!   profiles. [`disk`]: free space of a data directory (System tab, alarms).
 //!
@@ -18,6 +20,7 @@
 //! re-attaches to the SLURM job or restarts the (restart-safe) watch, syncs what finished
 //! meanwhile, and the `(run, label)` key of the points table drops anything reported twice.
 
+pub mod alarms;
 pub(crate) mod board;
 pub mod disk;
 pub(crate) mod engine;
@@ -116,6 +119,8 @@ struct Inner {
     dispatching: watch::Sender<bool>,
     /// The running tasks' stop switches, by run id.
     tasks: Mutex<HashMap<i64, watch::Sender<Option<StopRequest>>>>,
+    /// Alarm configuration, evaluation and the notifier's queue.
+    alarms: alarms::AlarmState,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -143,6 +148,8 @@ impl Monitor {
                 changed_at: v["at"].as_i64(),
             })
             .unwrap_or_default();
+        let alarm_config = store.run(|s| alarms::load_config(s)).await?;
+        let (alarm_state, outgoing) = alarms::AlarmState::new(alarm_config);
         let m = Monitor {
             inner: Arc::new(Inner {
                 store,
@@ -154,9 +161,12 @@ impl Monitor {
                 })),
                 dispatching: watch::Sender::new(executor.running),
                 tasks: Mutex::new(HashMap::new()),
+                alarms: alarm_state,
             }),
         };
         m.reload_board().await?;
+        alarms::publish_alarms(&m).await?;
+        alarms::spawn(&m, outgoing);
         // Reviews a stopped server left half done are finished or rolled back (in the
         // background: a host that does not answer must not hold up the start).
         let interrupted = m.db(|s| s.interrupted_reviews()).await?;
@@ -282,10 +292,20 @@ impl Monitor {
 
     /// Persists a run's new state, then publishes it.
     pub(crate) async fn set_state(&self, id: i64, state: RunState, message: String) -> Result<Run> {
+        let before = self.snapshot().runs.get(&id).map(|v| v.run.state);
         let run = self
             .db(move |s| s.set_run_state(id, state, &message))
             .await?;
         self.publish_run(run.clone());
+        if before != Some(run.state) {
+            let text = if run.message.is_empty() {
+                format!("Run {}", run.state)
+            } else {
+                format!("Run {}: {}", run.state, run.message)
+            };
+            self.log_auto(id, text).await;
+        }
+        self.poke_alarms();
         Ok(run)
     }
 
@@ -472,6 +492,17 @@ impl Monitor {
         };
         let run = self.db(move |s| s.create_run(&new)).await?;
         let id = run.id;
+        self.log_auto(
+            id,
+            format!(
+                "Run created by {operator} for {} in {} (profile {}, {} points)",
+                run.serial,
+                slot.name,
+                profile.name,
+                points.len()
+            ),
+        )
+        .await;
         self.reload_board().await?;
         self.spawn_task(id);
         Ok(Started {

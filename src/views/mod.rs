@@ -14,11 +14,16 @@
 //!   and [`run_actions::RunActions`] (flag/archive) are shared with History.
 //! - [`history::HistoryPanel`]: past runs; [`run_panel::RunPanel`] opens one read-only
 //!   (also for a shared link to a run no slot shows).
+//! - [`alarm_banner::AlarmBanner`]: the alarm banner above every tab (acknowledge, shelve);
+//!   [`alarm_settings::AlarmSettings`]: rules, targets, deliveries (System tab);
+//!   [`logbook::LogbookPanel`] beside a run and [`logbook::LogbookSearch`] in History.
 //! - [`users::UsersPanel`]: accounts (System tab); adding one is admin-only.
 //! - [`placeholder::Placeholder`]: panels that later issues fill (HV, NVML).
 //! - [`live`]: the board and the open review as page-wide signals; [`format`]: pure
 //!   helpers (UTC dates, sizes, words).
 
+pub mod alarm_banner;
+pub mod alarm_settings;
 pub mod cleanup;
 pub mod executor;
 pub mod format;
@@ -26,6 +31,7 @@ pub mod grid;
 pub mod header;
 pub mod history;
 pub mod live;
+pub mod logbook;
 pub mod placeholder;
 pub mod profile_draft;
 pub mod profile_form;
@@ -111,6 +117,7 @@ pub fn Root() -> Element {
             div { class: "layout",
                 sidebar::Sidebar { step }
                 main { class: "content",
+                    alarm_banner::AlarmBanner {}
                     tabs::Tabs { tab }
                 }
             }

@@ -3,7 +3,9 @@
 
 use dioxus::prelude::*;
 
+use super::alarm_settings::AlarmSettings;
 use super::history::HistoryPanel;
+use super::logbook::LogbookSearch;
 use super::placeholder::Placeholder;
 use super::slots::SlotsPanel;
 use super::users::UsersPanel;
@@ -81,10 +83,12 @@ pub fn Tabs(mut tab: Signal<Tab>) -> Element {
                 Tab::History => rsx! {
                     h2 { "History" }
                     HistoryPanel {}
+                    LogbookSearch {}
                 },
                 Tab::System => rsx! {
                     h2 { "System" }
                     UsersPanel {}
+                    AlarmSettings {}
                     Placeholder { text: "GPU (NVML), CPU and disk status arrive with the system issue." }
                 },
             }
