@@ -11,7 +11,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-mod alarms;
 mod command;
 mod fixture;
 mod jump;

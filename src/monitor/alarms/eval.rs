@@ -326,7 +326,7 @@ mod tests {
 
     #[test]
     fn a_running_scan_stalls_after_n_median_intervals_only() {
-        let f = |now, state| Facts {
+        let f = |_now: i64, state| Facts {
             runs: vec![run(state, vec![100, 110, 120, 130, 140])],
             disks: vec![],
         };
