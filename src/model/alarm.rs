@@ -392,10 +392,13 @@ impl AlarmConfig {
                 p.push(format!("{k} must not be negative"));
             }
         }
-        if !(self.stall.factor > 0.0) || self.stall_by_profile.values().any(|s| !(s.factor > 0.0)) {
+        let positive = |f: f64| f.is_finite() && f > 0.0;
+        if !positive(self.stall.factor)
+            || self.stall_by_profile.values().any(|s| !positive(s.factor))
+        {
             p.push("a stall factor must be positive".into());
         }
-        if !(self.eval_secs >= 0.1) {
+        if !self.eval_secs.is_finite() || self.eval_secs < 0.1 {
             p.push("eval_secs must be at least 0.1".into());
         }
         p

@@ -148,7 +148,7 @@ impl Monitor {
                 changed_at: v["at"].as_i64(),
             })
             .unwrap_or_default();
-        let alarm_config = store.run(|s| alarms::load_config(s)).await?;
+        let alarm_config = store.run(alarms::load_config).await?;
         let (alarm_state, outgoing) = alarms::AlarmState::new(alarm_config);
         let m = Monitor {
             inner: Arc::new(Inner {

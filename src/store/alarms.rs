@@ -179,6 +179,7 @@ impl Store {
     }
 
     /// Records a delivery attempt's state; `id` None creates the row. Returns its id.
+    #[allow(clippy::too_many_arguments)]
     pub fn record_delivery(
         &self,
         id: Option<i64>,

@@ -4,8 +4,9 @@
 //! - [`migrations`]: the schema as an ordered list of numbered migrations (never edit one).
 //! - [`users`]: lab accounts, roles, argon2id password hashes, the per-user theme.
 //! - [`sessions`]: login sessions; random 256-bit tokens stored only as SHA-256 hashes.
-//! - [`alarms`]: alarms (one active per condition, history kept, acknowledged and shelved)
-//!   and notification deliveries. [`logbook`]: each run's logbook, searchable (FTS5).
+//! - [`alarms`]: the alarms — one active per condition, history kept, acknowledged and shelved —
+//!   and notification deliveries.
+//! - [`logbook`]: each run's logbook, searchable (FTS5).
 //! - [`audit`]: the append-only audit log (who, what, when, details as JSON).
 //! - [`password`]: hashing and verifying passwords (argon2id).
 //! - [`runs`]: runs and their points (what the live grid and History show).
