@@ -24,7 +24,8 @@ pub struct ServeArgs {
     /// Data directory (database, results). Default: see `pmtwatch serve --help`.
     #[arg(long, value_name = "DIR", env = "PMTWATCH_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// TOML config file with a `[web]` table (cookie, timeouts, throttling, origins).
+    /// TOML config file with a `[web]` table (cookie, timeouts, throttling, origins) and an
+    /// `[alarms]` table (alarm thresholds, notification rules and targets).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -73,6 +74,9 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let monitor = start_monitor(&store, &dir).await?;
+        if let Some(alarms) = config.alarms.clone() {
+            apply_alarm_config(&store, &monitor, alarms).await?;
+        }
         serve(args.bind, store, config, &dir, monitor, |_| {}).await
     })?;
     Ok(ExitCode::SUCCESS)
@@ -90,6 +94,32 @@ pub async fn start_monitor(store: &Store, dir: &Path) -> anyhow::Result<Monitor>
         .context("cannot start the monitor")?;
     monitor.start_sampler(crate::monitor::SamplerConfig::default());
     Ok(monitor)
+}
+
+/// Applies the config file's `[alarms]` table (audited as `config-file`); it replaces
+/// what an admin saved in the UI before this start.
+pub async fn apply_alarm_config(
+    store: &Store,
+    monitor: &Monitor,
+    alarms: crate::model::AlarmConfig,
+) -> anyhow::Result<()> {
+    if *monitor.alarm_config() == alarms {
+        return Ok(());
+    }
+    let names: Vec<String> = alarms
+        .targets
+        .iter()
+        .map(|t| t.name().to_string())
+        .collect();
+    let details = serde_json::json!({ "targets": names, "rules": alarms.rules.len() });
+    store
+        .run(move |s| s.audit("config-file", "alarm_config", &details))
+        .await
+        .context("cannot write the audit entry of the [alarms] settings")?;
+    monitor
+        .set_alarm_config(alarms)
+        .await
+        .context("the [alarms] settings of the config file were refused")
 }
 
 /// Serves the app until Ctrl-C or SIGTERM. Prints `listening on http://ADDR` once bound,

@@ -4,6 +4,8 @@
 //! on the server, writes the audit log and then changes shared state. Views call these and
 //! show the error text; they never decide permissions themselves.
 
+mod alarms;
+
 use serde_json::json;
 
 use crate::model::{Report, Role, Run, ScanKind, SessionUser, Theme, User};

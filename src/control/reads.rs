@@ -4,6 +4,8 @@
 //! (a signed-out or deleted account reads nothing). Actions that change anything are in
 //! [`super::commands`].
 
+mod alarms;
+
 use crate::model::{Run, RunFilter, SessionUser};
 use crate::monitor::{CleanupItem, CleanupRequest, Comparison, Monitor, RunDetail};
 use crate::pipeline::point::PointResult;

@@ -10,6 +10,8 @@
 //! - [`backend`]: [`BackendKind`] (local, SSH, SLURM).
 //! - [`report`]: the connection test's [`Report`].
 //! - [`command_mode`]: a command-mode profile as written ([`CommandSpec`]).
+//! - [`alarm`]: alarms, their acknowledgement and shelving, logbook entries, deliveries and
+//!   the alarm configuration ([`AlarmConfig`], with a `Debug` that hides the SMTP password).
 //! - [`clock`]: [`now`] and [`rfc3339`], the timestamps everything stores and shows.
 //! - [`hv`]: an HV check's stored result ([`HvResult`]).
 //! - [`system`]: what the System tab shows: [`Gpu`], [`GpuProcess`], SLURM [`Partition`]s
@@ -18,6 +20,7 @@
 //!   alarms, charts) and the default GPU choice ([`least_busy`]).
 
 pub(crate) mod account;
+pub(crate) mod alarm;
 pub(crate) mod backend;
 pub(crate) mod clock;
 pub(crate) mod command_mode;
@@ -28,6 +31,9 @@ pub(crate) mod system;
 pub(crate) mod system_status;
 
 pub use account::{Role, SessionUser, Theme, User};
+pub use alarm::{
+    Alarm, AlarmConfig, AlarmKind, Delivery, LogEntry, Rule, Severity, Shelve, StallRule, Target,
+};
 pub use backend::Kind as BackendKind;
 pub use clock::{now, rfc3339};
 pub use command_mode::CommandSpec;

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::model::{HvResult, Run, RunState};
+use crate::model::{Alarm, HvResult, Run, RunState};
 use crate::pipeline::scan::PointLabel;
 use crate::store::{Point, PointStatus, Slot};
 
@@ -32,6 +32,8 @@ pub struct Board {
     /// The runs the slots show (each slot's newest run), by id.
     pub runs: BTreeMap<i64, Arc<RunView>>,
     pub profiles: Arc<Vec<Profile>>,
+    /// The alarms not cleared (acknowledged and shelved ones too), oldest first.
+    pub alarms: Arc<Vec<Alarm>>,
     /// Bumped on every change (views use it as a cheap "something changed" key).
     pub version: u64,
 }

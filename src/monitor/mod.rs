@@ -10,6 +10,8 @@
 //! - [`reads`]: the read queries — History, a run's detail, the comparison with the previous
 //!   run, a point's result document.
 //! - [`hv`]: the HV check's live fit, plot and stored result per serial.
+//! - [`alarms`]: alarms evaluated here (stalled scan, poor/failed point, run failed, cluster
+//!   unreachable, job pending, disk), their notifications and each run's logbook.
 //! - [`board`]: the published snapshot and the grid's geometry. [`profile`]: compute
 //!   profiles. [`disk`]: free space of a data directory (System tab, alarms).
 //! - [`system`]: the System tab's sampler (GPUs, hosts, disks, the cluster; the disk
@@ -21,6 +23,7 @@
 //! re-attaches to the SLURM job or restarts the (restart-safe) watch, syncs what finished
 //! meanwhile, and the `(run, label)` key of the points table drops anything reported twice.
 
+pub mod alarms;
 pub(crate) mod board;
 pub mod disk;
 pub(crate) mod engine;
@@ -130,6 +133,8 @@ struct Inner {
     sampler_started: std::sync::atomic::AtomicBool,
     /// What `/metrics` exports.
     metrics: metrics::Metrics,
+    /// Alarm configuration, evaluation and the notifier's queue.
+    alarms: alarms::AlarmState,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -157,6 +162,8 @@ impl Monitor {
                 changed_at: v["at"].as_i64(),
             })
             .unwrap_or_default();
+        let alarm_config = store.run(alarms::load_config).await?;
+        let (alarm_state, outgoing) = alarms::AlarmState::new(alarm_config);
         let m = Monitor {
             inner: Arc::new(Inner {
                 store,
@@ -173,9 +180,12 @@ impl Monitor {
                 sampler_started: std::sync::atomic::AtomicBool::new(false),
                 metrics: metrics::Metrics::new()
                     .map_err(|e| refused(format!("the metrics cannot be set up: {e}")))?,
+                alarms: alarm_state,
             }),
         };
         m.reload_board().await?;
+        alarms::publish_alarms(&m).await?;
+        alarms::spawn(&m, outgoing);
         // Reviews a stopped server left half done are finished or rolled back (in the
         // background: a host that does not answer must not hold up the start).
         let interrupted = m.db(|s| s.interrupted_reviews()).await?;
@@ -397,10 +407,20 @@ impl Monitor {
 
     /// Persists a run's new state, then publishes it.
     pub(crate) async fn set_state(&self, id: i64, state: RunState, message: String) -> Result<Run> {
+        let before = self.snapshot().runs.get(&id).map(|v| v.run.state);
         let run = self
             .db(move |s| s.set_run_state(id, state, &message))
             .await?;
         self.publish_run(run.clone());
+        if before != Some(run.state) {
+            let text = if run.message.is_empty() {
+                format!("Run {}", run.state)
+            } else {
+                format!("Run {}: {}", run.state, run.message)
+            };
+            self.log_auto(id, text).await;
+        }
+        self.poke_alarms();
         Ok(run)
     }
 
@@ -631,6 +651,17 @@ impl Monitor {
             })
             .await?;
         let id = run.id;
+        self.log_auto(
+            id,
+            format!(
+                "Run created by {operator} for {} in {} (profile {}, {} points)",
+                run.serial,
+                slot.name,
+                profile.name,
+                points.len()
+            ),
+        )
+        .await;
         self.reload_board().await?;
         self.spawn_task(id);
         Ok(Started {

@@ -117,6 +117,16 @@ async fn transition(
     match &r {
         Ok(run) | Err(run) => m.publish_run(run.clone()),
     }
+    if let Ok(run) = &r
+        && run.review.is_reviewed()
+    {
+        let text = if run.review == Review::Flagged {
+            format!("Flagged by {}: {}", run.reviewed_by, run.review_reason)
+        } else {
+            format!("Archived by {}", run.reviewed_by)
+        };
+        m.log_auto(run_id, text).await;
+    }
     Ok(r)
 }
 

@@ -221,6 +221,64 @@ ALTER TABLE runs ADD COLUMN hv_from INTEGER;
 ALTER TABLE slots ADD COLUMN hv_nominal REAL;
 "#,
     },
+    Migration {
+        name: "alarms, notification deliveries, run logbook (FTS5)",
+        sql: r#"
+CREATE TABLE alarms (
+    id            INTEGER PRIMARY KEY,
+    key           TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    severity      TEXT NOT NULL CHECK (severity IN ('warning', 'alarm')),
+    message       TEXT NOT NULL,
+    run_id        INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+    slot_id       INTEGER,
+    subject       TEXT NOT NULL DEFAULT '',
+    raised_at     INTEGER NOT NULL,
+    cleared_at    INTEGER,
+    acked_by      TEXT,
+    acked_at      INTEGER,
+    ack_comment   TEXT NOT NULL DEFAULT '',
+    shelved_until INTEGER,
+    shelved_run   INTEGER,
+    shelved_by    TEXT
+);
+-- One alarm per condition while it holds; cleared ones stay as history.
+CREATE UNIQUE INDEX alarms_one_active_per_key ON alarms(key) WHERE cleared_at IS NULL;
+CREATE INDEX alarms_by_run ON alarms(run_id);
+
+CREATE TABLE deliveries (
+    id       INTEGER PRIMARY KEY,
+    at       INTEGER NOT NULL,
+    target   TEXT NOT NULL,
+    subject  TEXT NOT NULL,
+    status   TEXT NOT NULL CHECK (status IN ('sending', 'retrying', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error    TEXT NOT NULL DEFAULT ''
+);
+
+CREATE TABLE logbook (
+    id         INTEGER PRIMARY KEY,
+    run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    at         INTEGER NOT NULL,
+    author     TEXT NOT NULL,
+    automatic  INTEGER NOT NULL,
+    text       TEXT NOT NULL,
+    attachment TEXT
+);
+CREATE INDEX logbook_by_run ON logbook(run_id, at, id);
+CREATE VIRTUAL TABLE logbook_fts USING fts5(text, author, content='logbook', content_rowid='id');
+CREATE TRIGGER logbook_fts_insert AFTER INSERT ON logbook BEGIN
+    INSERT INTO logbook_fts(rowid, text, author) VALUES (new.id, new.text, new.author);
+END;
+CREATE TRIGGER logbook_fts_delete AFTER DELETE ON logbook BEGIN
+    INSERT INTO logbook_fts(logbook_fts, rowid, text, author)
+        VALUES ('delete', old.id, old.text, old.author);
+END;
+CREATE TRIGGER logbook_no_update BEFORE UPDATE ON logbook BEGIN
+    SELECT RAISE(ABORT, 'logbook entries are never changed');
+END;
+"#,
+    },
 ];
 
 /// The schema version this build brings a database to.

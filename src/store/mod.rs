@@ -4,6 +4,9 @@
 //! - [`migrations`]: the schema as an ordered list of numbered migrations (never edit one).
 //! - [`users`]: lab accounts, roles, argon2id password hashes, the per-user theme.
 //! - [`sessions`]: login sessions; random 256-bit tokens stored only as SHA-256 hashes.
+//! - [`alarms`]: the alarms — one active per condition, history kept, acknowledged and shelved —
+//!   and notification deliveries.
+//! - [`logbook`]: each run's logbook, searchable (FTS5).
 //! - [`audit`]: the append-only audit log (who, what, when, details as JSON).
 //! - [`password`]: hashing and verifying passwords (argon2id).
 //! - [`runs`]: runs and their points (what the live grid and History show).
@@ -16,8 +19,10 @@
 //! tokio's blocking pool. The CLI (`pmtwatch user …`) opens the same file while `serve`
 //! runs; WAL mode and a busy timeout make that safe.
 
+pub(crate) mod alarms;
 pub(crate) mod audit;
 pub(crate) mod hv;
+pub(crate) mod logbook;
 pub(crate) mod migrations;
 pub(crate) mod password;
 pub(crate) mod profiles;
@@ -35,6 +40,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use crate::model::HvResult;
+pub use alarms::NewAlarm;
 pub use audit::AuditEntry;
 pub use profiles::ProfileRow;
 pub use runs::{

@@ -16,6 +16,9 @@
 //!   plot and result line).
 //! - [`history::HistoryPanel`]: past runs; [`run_panel::RunPanel`] opens one read-only
 //!   (also for a shared link to a run no slot shows).
+//! - [`alarm_banner::AlarmBanner`]: the alarm banner above every tab (acknowledge, shelve);
+//!   [`alarm_settings::AlarmSettings`]: rules, targets, deliveries (System tab);
+//!   [`logbook::LogbookPanel`] beside a run and [`logbook::LogbookSearch`] in History.
 //! - [`users::UsersPanel`]: accounts (System tab); adding one is admin-only.
 //! - [`system::SystemPanel`]: GPUs, hosts, disks, the cluster and their charts
 //!   ([`chart::Chart`], inline SVG) in the System tab; [`disk_banner::DiskBanner`]: the
@@ -24,6 +27,8 @@
 //! - [`live`]: the board and the open review as page-wide signals; [`format`]: pure
 //!   helpers (UTC dates, sizes, words).
 
+pub mod alarm_banner;
+pub mod alarm_settings;
 pub mod chart;
 pub mod cleanup;
 pub mod disk_banner;
@@ -34,6 +39,7 @@ pub mod header;
 pub mod history;
 pub mod hv_panel;
 pub mod live;
+pub mod logbook;
 pub mod placeholder;
 pub mod profile_draft;
 pub mod profile_form;
@@ -122,6 +128,7 @@ pub fn Root() -> Element {
                 sidebar::Sidebar { step }
                 main { class: "content",
                     disk_banner::DiskBanner {}
+                    alarm_banner::AlarmBanner {}
                     tabs::Tabs { tab }
                 }
             }

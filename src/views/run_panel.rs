@@ -11,6 +11,7 @@ use super::ShellContext;
 use super::format::fmt_utc_opt;
 use super::grid::Grid;
 use super::live::use_board;
+use super::logbook::LogbookPanel;
 use super::run_actions::RunChanged;
 
 #[component]
@@ -80,6 +81,7 @@ pub fn RunPanel(mut open: Signal<Option<i64>>, title: String) -> Element {
             for v in view {
                 Grid { key: "{v.run.id}", view: v }
             }
+            LogbookPanel { run_id: id }
         }
     }
 }

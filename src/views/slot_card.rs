@@ -9,6 +9,7 @@ use dioxus::prelude::*;
 use super::ShellContext;
 use super::grid::Grid;
 use super::live::use_board;
+use super::logbook::LogbookPanel;
 use crate::control::CommandError;
 use crate::model::ScanKind;
 use crate::pipeline::serial::Serial;
@@ -324,7 +325,11 @@ pub fn SlotCard(slot_id: i64) -> Element {
                 }
             }
             for v in current {
-                Grid { key: "{v.run.id}", view: v }
+                Grid { key: "{v.run.id}", view: v.clone() }
+                details { class: "slot-logbook",
+                    summary { "Logbook of run {v.run.id}" }
+                    LogbookPanel { run_id: v.run.id }
+                }
             }
         }
     }

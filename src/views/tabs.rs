@@ -3,9 +3,10 @@
 
 use dioxus::prelude::*;
 
+use super::alarm_settings::AlarmSettings;
 use super::history::HistoryPanel;
 use super::hv_panel::HvPanel;
-use super::placeholder::Placeholder;
+use super::logbook::LogbookSearch;
 use super::slots::SlotsPanel;
 use super::system::SystemPanel;
 use super::users::UsersPanel;
@@ -83,11 +84,13 @@ pub fn Tabs(mut tab: Signal<Tab>) -> Element {
                 Tab::History => rsx! {
                     h2 { "History" }
                     HistoryPanel {}
+                    LogbookSearch {}
                 },
                 Tab::System => rsx! {
                     h2 { "System" }
                     SystemPanel {}
                     UsersPanel {}
+                    AlarmSettings {}
                 },
             }
         }

@@ -140,7 +140,7 @@ pub async fn runs(
     Ok(fresh(Value::Array(list)))
 }
 
-/// `GET /api/runs/{id}`: one run with its points.
+/// `GET /api/runs/{id}`: one run with its points and its logbook.
 pub async fn run(
     State(state): State<AppState>,
     _: Reader,
@@ -154,11 +154,11 @@ pub async fn run(
     let found = state
         .store()
         .run(move |s| match s.get_run(id)? {
-            Some(run) => Ok(Some((run, s.points(id)?))),
+            Some(run) => Ok(Some((run, s.points(id)?, s.logbook(id)?))),
             None => Ok(None),
         })
         .await?;
-    let Some((r, points)) = found else {
+    let Some((r, points, log)) = found else {
         return Ok(not_found(format!("no run with id {id}")));
     };
     let mut m = run_summary(&r);
@@ -173,6 +173,18 @@ pub async fn run(
         (
             "points",
             Value::Array(points.iter().map(point_json).collect()),
+        ),
+        (
+            "logbook",
+            Value::Array(
+                log.iter()
+                    .map(|e| {
+                        json!({ "at": rfc3339(e.at), "author": e.author,
+                                "automatic": e.automatic, "text": e.text,
+                                "attachment": e.attachment })
+                    })
+                    .collect(),
+            ),
         ),
     ] {
         m.insert(k.to_string(), v);

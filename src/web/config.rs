@@ -1,6 +1,7 @@
 //! Settings of the web server: cookie and session lifetimes, login throttling, which
 //! origins may open the LiveView socket, proxy headers. Defaults suit a loopback server;
-//! `serve --config FILE` reads a TOML `[web]` table to change them.
+//! `serve --config FILE` reads a TOML `[web]` table to change them, and an `[alarms]` table
+//! (`model::AlarmConfig`: thresholds, rules, targets) applied to the monitor at start.
 
 use std::path::Path;
 use std::time::Duration;
@@ -25,6 +26,8 @@ pub struct WebConfig {
     /// Take the client address from `X-Forwarded-For` when the peer is loopback (a local
     /// reverse proxy); otherwise every client behind the proxy would share one address.
     pub trust_proxy_headers: bool,
+    /// The `[alarms]` table (rules, targets, thresholds), applied at start when present.
+    pub alarms: Option<crate::model::AlarmConfig>,
 }
 
 impl Default for WebConfig {
@@ -38,6 +41,7 @@ impl Default for WebConfig {
             throttle_window: Duration::from_secs(60),
             lock_duration: Duration::from_secs(15 * 60),
             trust_proxy_headers: false,
+            alarms: None,
         }
     }
 }
@@ -60,6 +64,8 @@ struct WebTable {
 struct FileConfig {
     #[serde(default)]
     web: WebTable,
+    #[serde(default)]
+    alarms: Option<crate::model::AlarmConfig>,
 }
 
 /// A config file that could not be used.
@@ -93,6 +99,13 @@ impl WebConfig {
     pub fn from_toml(text: &str) -> Result<Self, String> {
         let file: FileConfig = toml::from_str(text).map_err(|e| e.to_string())?;
         let t = file.web;
+        let alarms = file.alarms;
+        if let Some(a) = &alarms {
+            let problems = a.problems();
+            if !problems.is_empty() {
+                return Err(format!("[alarms]: {}", problems.join("; ")));
+            }
+        }
         let mut c = Self::default();
         let dur = |key: &str, v: Option<String>, d: Duration| -> Result<Duration, String> {
             match v {
@@ -109,6 +122,7 @@ impl WebConfig {
         c.throttle_window = dur("throttle_window", t.throttle_window, c.throttle_window)?;
         c.lock_duration = dur("lock_duration", t.lock_duration, c.lock_duration)?;
         c.trust_proxy_headers = t.trust_proxy_headers.unwrap_or(false);
+        c.alarms = alarms;
         Ok(c)
     }
 

@@ -11,7 +11,8 @@
 //! - `GET /runs/{id}/download.zip` — `<SN>_run<id>.zip`: `run.json`, `points.csv`,
 //!   `points.parquet` (the stored points) and every point's local `charge.png` and
 //!   `result.json` under `<label>/`. Points without local files (command mode, cleaned-up
-//!   runs) are in the tables only.
+//!   runs) are in the tables only. The run's logbook is `logbook.txt` and `logbook.json`,
+//!   its attachments under `logbook/`.
 //!
 //! `?download=1` on any of them adds `Content-Disposition: attachment` with a file name that
 //! says serial, run and point. A session or an API token is needed (401 otherwise). Ids and
@@ -37,7 +38,7 @@ use super::api::parse_run_id;
 use super::auth::FileReader;
 use super::error::{AppError, server_error, text};
 use super::references;
-use crate::model::{Run, ScanKind};
+use crate::model::{LogEntry, Run, ScanKind, rfc3339};
 use crate::monitor::ProfileSpec;
 use crate::pipeline::config::AnalysisConfig;
 use crate::pipeline::label::Label;
@@ -504,14 +505,14 @@ pub async fn download_zip(
     let answer = async {
         let run = run_of(&state, id).await?;
         let rid = run.id;
-        let points = state
+        let (points, log) = state
             .store()
-            .run(move |s| s.points(rid))
+            .run(move |s| Ok((s.points(rid)?, s.logbook(rid)?)))
             .await
             .map_err(|e| AppError::from(e).into_response())?;
         let run_dir = state.monitor().run_dir(run.id);
         let name = format!("{}_run{}.zip", run.serial, run.id);
-        let bytes = blocking(move || run_zip(&run, &points, &run_dir))
+        let bytes = blocking(move || run_zip(&run, &points, &log, &run_dir))
             .await?
             .map_err(|e| server_error(&format!("building {name}: {e}")))?;
         Answer::Ok(file_answer(
@@ -567,8 +568,27 @@ fn zip_now() -> zip::DateTime {
     zip::DateTime::from_date_and_time(y, b(mo), b(d), b(h), b(mi), b(se)).unwrap_or_default()
 }
 
+/// The logbook as text: one line per entry, `time  author  text [attachment]`.
+pub fn logbook_text(log: &[LogEntry]) -> String {
+    log.iter()
+        .map(|e| {
+            let file = e
+                .attachment
+                .as_deref()
+                .map(|f| format!(" [attached: logbook/{f}]"))
+                .unwrap_or_default();
+            format!("{}  {}  {}{file}\n", rfc3339(e.at), e.author, e.text)
+        })
+        .collect()
+}
+
 /// Builds `<SN>_run<id>.zip` in memory. Blocking.
-fn run_zip(run: &Run, points: &[Point], run_dir: &Path) -> Result<Vec<u8>, String> {
+fn run_zip(
+    run: &Run,
+    points: &[Point],
+    log: &[LogEntry],
+    run_dir: &Path,
+) -> Result<Vec<u8>, String> {
     let zerr = |e: zip::result::ZipError| e.to_string();
     let ioerr = |e: std::io::Error| e.to_string();
     let when = zip_now();
@@ -591,15 +611,33 @@ fn run_zip(run: &Run, points: &[Point], run_dir: &Path) -> Result<Vec<u8>, Strin
         .finish(&mut df)
         .map_err(|e| format!("points.parquet: {e}"))?;
     let run_json = serde_json::to_vec_pretty(run).map_err(|e| format!("run.json: {e}"))?;
+    let log_json = serde_json::to_vec_pretty(log).map_err(|e| format!("logbook.json: {e}"))?;
+    let log_txt = logbook_text(log).into_bytes();
 
     let mut z = ZipWriter::new(Cursor::new(Vec::new()));
     for (name, bytes, opts) in [
         ("run.json", &run_json, packed),
         ("points.csv", &csv, packed),
         ("points.parquet", &parquet, stored),
+        ("logbook.txt", &log_txt, packed),
+        ("logbook.json", &log_json, packed),
     ] {
         z.start_file(name, opts).map_err(zerr)?;
         z.write_all(bytes).map_err(ioerr)?;
+    }
+    for file in log.iter().filter_map(|e| e.attachment.as_deref()) {
+        // Stored names are one plain component (the monitor makes them so); check again.
+        if !Label::is_valid(file) {
+            continue;
+        }
+        let Some(bytes) =
+            read_in_run(run_dir, "logbook", file).map_err(|e| format!("logbook/{file}: {e}"))?
+        else {
+            continue;
+        };
+        z.start_file(format!("logbook/{file}"), packed)
+            .map_err(zerr)?;
+        z.write_all(&bytes).map_err(ioerr)?;
     }
     for p in points {
         // A stored label is safe (the monitor checks it), but the ZIP's names come from it:

@@ -146,6 +146,7 @@ pub(super) async fn insert(m: &Monitor, point: Point) -> Result<bool> {
     let p = point.clone();
     let new = m.db(move |s| s.insert_point(&p)).await?;
     if new {
+        logbook_for_point(m, &point).await;
         m.publish(|b| {
             if let Some(v) = b.runs.get_mut(&point.run_id) {
                 let v = Arc::make_mut(v);
@@ -158,7 +159,46 @@ pub(super) async fn insert(m: &Monitor, point: Point) -> Result<bool> {
             tracing::warn!(run = run_id, "the HV fit was not updated: {e}");
         }
     }
+    if new {
+        m.poke_alarms();
+    }
     Ok(new)
+}
+
+/// The logbook's automatic entries a new point causes: every N points, and an HV change
+/// (the previous point of the run at another voltage). Called before the board shows it.
+async fn logbook_for_point(m: &Monitor, point: &Point) {
+    let board = m.snapshot();
+    let Some(v) = board.runs.get(&point.run_id) else {
+        return;
+    };
+    let every = m.alarm_config().log_every_points;
+    let done = v.points.len() as i64 + 1;
+    if every > 0 && done % every == 0 {
+        m.log_auto(
+            point.run_id,
+            format!("{done} of {} points done", v.run.points_total),
+        )
+        .await;
+    }
+    let previous_hv = v
+        .points
+        .values()
+        .filter(|p| p.hv.is_some())
+        .max_by_key(|p| p.at)
+        .and_then(|p| p.hv);
+    if let (Some(before), Some(now)) = (previous_hv, point.hv)
+        && (before - now).abs() > 1e-6
+    {
+        m.log_auto(
+            point.run_id,
+            format!(
+                "HV changed: {before:.0} V → {now:.0} V (point {})",
+                point.label
+            ),
+        )
+        .await;
+    }
 }
 
 #[cfg(test)]

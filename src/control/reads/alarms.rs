@@ -1,0 +1,54 @@
+//! Reading alarms, deliveries, the alarm settings (passwords never leave the server) and
+//! the logbook: any signed-in role.
+
+use super::Reads;
+use crate::control::CommandError;
+use crate::model::{Alarm, AlarmConfig, Delivery, LogEntry, SessionUser, Target};
+
+impl Reads {
+    /// A run's logbook in time order.
+    pub async fn logbook(
+        &self,
+        who: &SessionUser,
+        run: i64,
+    ) -> Result<Vec<LogEntry>, CommandError> {
+        self.fresh(who).await?;
+        Ok(self.monitor.logbook(run).await?)
+    }
+
+    /// Logbook entries with every word of `text` (one run, or all runs), newest first.
+    pub async fn search_logbook(
+        &self,
+        who: &SessionUser,
+        text: String,
+        run: Option<i64>,
+    ) -> Result<Vec<LogEntry>, CommandError> {
+        self.fresh(who).await?;
+        Ok(self.monitor.search_logbook(text, run).await?)
+    }
+
+    /// The newest alarms, cleared ones included.
+    pub async fn alarm_history(&self, who: &SessionUser) -> Result<Vec<Alarm>, CommandError> {
+        self.fresh(who).await?;
+        Ok(self.monitor.alarm_history(100).await?)
+    }
+
+    /// The newest notification deliveries (failed ones show their error).
+    pub async fn deliveries(&self, who: &SessionUser) -> Result<Vec<Delivery>, CommandError> {
+        self.fresh(who).await?;
+        Ok(self.monitor.deliveries(50).await?)
+    }
+
+    /// The alarm settings with every password emptied (the form keeps a saved one when the
+    /// field stays empty).
+    pub async fn alarm_config(&self, who: &SessionUser) -> Result<AlarmConfig, CommandError> {
+        self.fresh(who).await?;
+        let mut cfg = (*self.monitor.alarm_config()).clone();
+        for t in &mut cfg.targets {
+            if let Target::Email { password, .. } = t {
+                password.clear();
+            }
+        }
+        Ok(cfg)
+    }
+}
