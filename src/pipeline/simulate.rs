@@ -234,7 +234,13 @@ impl SimParams {
         let [lo, hi] = self.underamp_range;
         // Written so that NaN fails every comparison.
         let [dlo, dhi] = self.late_delay_ns;
-        if !(0.0..=1.0).contains(&self.late_fraction) || !(0.0 <= dlo && dlo <= dhi && dhi < 1e4) {
+        if !(0.0..=1.0).contains(&self.late_fraction)
+            || dlo.is_nan()
+            || dhi.is_nan()
+            || dlo < 0.0
+            || dlo > dhi
+            || dhi >= 1e4
+        {
             return bad("late_fraction must be in [0, 1], late_delay_ns 0 ≤ lo ≤ hi < 1e4".into());
         }
         let range_ok = 0.0 < lo && lo <= hi && hi.is_finite();

@@ -331,6 +331,7 @@ pub fn dark_rate(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng};
