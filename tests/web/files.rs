@@ -194,10 +194,17 @@ async fn zip_holds_the_run_its_tables_and_every_local_file() -> TestResult {
     );
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(r.bytes.clone()))?;
     let names: BTreeSet<String> = zip.file_names().map(str::to_string).collect();
-    let mut want: BTreeSet<String> = ["run.json", "points.csv", "points.parquet"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    // The run's logbook (issue 14) travels with it, as text and as JSON.
+    let mut want: BTreeSet<String> = [
+        "run.json",
+        "points.csv",
+        "points.parquet",
+        "logbook.txt",
+        "logbook.json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     for label in WITH_FILES {
         want.insert(format!("{label}/charge.png"));
         want.insert(format!("{label}/result.json"));
