@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::fit::{FitCurve, FitResult, Param, Status};
-use super::histogram::Histogram;
+use super::histogram::{Histogram, moving_average};
 use super::timing::{Darkness, Timing};
 
 /// Per-point figures beside the gain; each is `None` where it cannot be computed (no fit,
@@ -103,13 +103,7 @@ pub fn peak_to_valley_hist(fit: &FitResult, hist: &Histogram) -> Option<Param> {
     let (q0, q1, s1) = spe_geometry(fit)?;
     let x = hist.centers();
     let half = 2usize;
-    let smooth: Vec<f64> = (0..hist.counts.len())
-        .map(|i| {
-            let lo = i.saturating_sub(half);
-            let hi = (i + half + 1).min(hist.counts.len());
-            hist.counts[lo..hi].iter().sum::<f64>() / (hi - lo) as f64
-        })
-        .collect();
+    let smooth = moving_average(&hist.counts, half);
     let (p, v) = peak_valley(&x, &smooth, q0, q1, s1)?;
     // A smoothed count is a mean of 2·half+1 bins: its variance is its value / (2·half+1).
     let n = (2 * half + 1) as f64;

@@ -231,6 +231,22 @@ pub fn grid_of(centers: &[f64]) -> (f64, f64) {
     (cbar - width * ibar, width)
 }
 
+/// Moving average over `2·half + 1` bins (fewer at the edges, where the window is cut).
+pub fn moving_average(c: &[f64], half: usize) -> Vec<f64> {
+    let n = c.len();
+    let mut prefix = vec![0.0; n + 1];
+    for i in 0..n {
+        prefix[i + 1] = prefix[i] + c[i];
+    }
+    (0..n)
+        .map(|i| {
+            let lo = i.saturating_sub(half);
+            let hi = (i + half + 1).min(n);
+            (prefix[hi] - prefix[lo]) / (hi - lo) as f64
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::config::{Digitizer, Polarity};
 use super::data::Waveforms;
 use super::fit::Param;
+use super::histogram::moving_average;
 use super::waveform::Features;
 
 /// Constant fraction of the pulse's own peak height its time is taken at.
@@ -212,12 +213,7 @@ pub fn transit_time(dt_ns: &[f64], method: &str) -> Option<Timing> {
             count(lo, lo + bw) as f64 - bg * bw
         })
         .collect();
-    let bins: Vec<f64> = (0..raw.len())
-        .map(|i| {
-            let (a, b) = (i.saturating_sub(2), (i + 3).min(raw.len()));
-            raw[a..b].iter().sum::<f64>() / (b - a) as f64
-        })
-        .collect();
+    let bins = moving_average(&raw, 2);
     // Smoothing a Gaussian over ±2σ/4 widens it by √(1 + (5²−1)/12 /16) (a box of 5 bins).
     let widen = (1.0 + 2.0 / 16.0f64).sqrt();
     let fwhm = fwhm(&bins, bw).map(|f| f / widen);

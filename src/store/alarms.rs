@@ -2,7 +2,7 @@
 //! alarm per condition key (a partial unique index); cleared alarms stay as history. An
 //! acknowledgement or shelving is a row update, so a restart finds it as it was.
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Result, Store};
 use crate::model::{Alarm, Delivery, Shelve};
@@ -20,6 +20,17 @@ pub struct NewAlarm {
 
 const COLUMNS: &str = "id, key, kind, severity, message, run_id, slot_id, subject, raised_at, \
      cleared_at, acked_by, acked_at, ack_comment, shelved_until, shelved_run, shelved_by";
+
+/// The alarm with this id, if any.
+fn by_id(conn: &Connection, id: i64) -> Result<Option<Alarm>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM alarms WHERE id = ?1"),
+            [id],
+            alarm_of,
+        )
+        .optional()?)
+}
 
 fn alarm_of(r: &Row<'_>) -> rusqlite::Result<Alarm> {
     let text = |i: usize| -> rusqlite::Result<String> { r.get(i) };
@@ -68,13 +79,7 @@ impl Store {
             return Ok(None);
         }
         let id = conn.last_insert_rowid();
-        Ok(conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM alarms WHERE id = ?1"),
-                [id],
-                alarm_of,
-            )
-            .optional()?)
+        by_id(&conn, id)
     }
 
     /// Clears the active alarm with this key; the cleared alarm, if there was one.
@@ -92,13 +97,7 @@ impl Store {
             "UPDATE alarms SET cleared_at = ?2 WHERE id = ?1",
             params![id, at],
         )?;
-        Ok(conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM alarms WHERE id = ?1"),
-                [id],
-                alarm_of,
-            )
-            .optional()?)
+        by_id(&conn, id)
     }
 
     /// Acknowledges an active alarm (once: a second acknowledgement keeps the first).
@@ -109,13 +108,7 @@ impl Store {
              WHERE id = ?1 AND acked_at IS NULL",
             params![id, by, at, comment],
         )?;
-        Ok(conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM alarms WHERE id = ?1"),
-                [id],
-                alarm_of,
-            )
-            .optional()?)
+        by_id(&conn, id)
     }
 
     /// Shelves an alarm until a time or until its run ends.
@@ -133,25 +126,13 @@ impl Store {
                 params![id, by],
             )?,
         };
-        Ok(conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM alarms WHERE id = ?1"),
-                [id],
-                alarm_of,
-            )
-            .optional()?)
+        by_id(&conn, id)
     }
 
     /// One alarm.
     pub fn alarm(&self, id: i64) -> Result<Option<Alarm>> {
-        Ok(self
-            .conn()?
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM alarms WHERE id = ?1"),
-                [id],
-                alarm_of,
-            )
-            .optional()?)
+        let conn = self.conn()?;
+        by_id(&conn, id)
     }
 
     /// The alarms not cleared, oldest first.

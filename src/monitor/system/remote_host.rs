@@ -96,22 +96,25 @@ pub(crate) async fn sample(
     (host, cluster)
 }
 
+/// `nvidia-smi QUERY --format=csv,noheader,nounits` on the host, through the wrapper that
+/// marks a host without nvidia-smi.
+async fn nvidia_smi(h: &Handle, query: &str) -> crate::remote::Result<crate::remote::ssh::Output> {
+    h.run_for(
+        &[
+            "sh",
+            "-c",
+            NVIDIA_SMI,
+            "sh",
+            query,
+            "--format=csv,noheader,nounits",
+        ],
+        LIMIT,
+    )
+    .await
+}
+
 async fn read_gpus(h: &Handle, host: &mut HostStatus) {
-    let query = format!("--query-gpu={GPU_QUERY_FIELDS}");
-    match h
-        .run_for(
-            &[
-                "sh",
-                "-c",
-                NVIDIA_SMI,
-                "sh",
-                &query,
-                "--format=csv,noheader,nounits",
-            ],
-            LIMIT,
-        )
-        .await
-    {
+    match nvidia_smi(h, &format!("--query-gpu={GPU_QUERY_FIELDS}")).await {
         Ok(out) if out.status == Some(127) || out.stdout.trim() == NO_NVIDIA_SMI_MARK => {
             host.gpu_note = Some(NO_NVIDIA_SMI.into())
         }
@@ -135,20 +138,11 @@ async fn read_gpus(h: &Handle, host: &mut HostStatus) {
     if host.gpus.is_empty() {
         return;
     }
-    let query = format!("--query-compute-apps={GPU_PROCESS_QUERY_FIELDS}");
-    if let Ok(out) = h
-        .run_for(
-            &[
-                "sh",
-                "-c",
-                NVIDIA_SMI,
-                "sh",
-                &query,
-                "--format=csv,noheader,nounits",
-            ],
-            LIMIT,
-        )
-        .await
+    if let Ok(out) = nvidia_smi(
+        h,
+        &format!("--query-compute-apps={GPU_PROCESS_QUERY_FIELDS}"),
+    )
+    .await
         && out.success()
     {
         host.gpu_processes = parse_gpu_processes(&out.stdout).unwrap_or_default();

@@ -3,6 +3,8 @@
 //! valley, and moments for what the peaks cannot tell. A fit that starts close converges
 //! in a few dozen iterations and never wanders into a wrong minimum.
 
+use crate::pipeline::histogram::moving_average;
+
 /// Starting values for the Poisson models, in bin units.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Start {
@@ -14,26 +16,10 @@ pub(super) struct Start {
     pub mu: f64,
 }
 
-/// Moving average over `2·half + 1` bins.
-fn smooth(c: &[f64], half: usize) -> Vec<f64> {
-    let n = c.len();
-    let mut prefix = vec![0.0; n + 1];
-    for i in 0..n {
-        prefix[i + 1] = prefix[i] + c[i];
-    }
-    (0..n)
-        .map(|i| {
-            let lo = i.saturating_sub(half);
-            let hi = (i + half + 1).min(n);
-            (prefix[hi] - prefix[lo]) / (hi - lo) as f64
-        })
-        .collect()
-}
-
 /// The pedestal: the leftmost clear peak of the smoothed spectrum, with its width from
 /// the half maximum on its left flank (the right flank carries the signal).
 pub(super) fn pedestal(counts: &[f64]) -> (f64, f64) {
-    let s = smooth(counts, 1);
+    let s = moving_average(counts, 1);
     let max = s.iter().copied().fold(0.0, f64::max);
     let n = s.len();
     let mut peak = s
@@ -137,7 +123,7 @@ pub(super) fn poisson_start(counts: &[f64]) -> Start {
 
 /// The highest point of the smoothed spectrum beyond the pedestal's valley, if any.
 pub(super) fn spe_peak(counts: &[f64], q0: f64, s0: f64) -> Option<f64> {
-    let s = smooth(counts, 2);
+    let s = moving_average(counts, 2);
     let start = (q0 + 3.0 * s0).ceil() as usize;
     if start + 3 >= s.len() {
         return None;
@@ -158,7 +144,7 @@ pub(super) fn spe_peak(counts: &[f64], q0: f64, s0: f64) -> Option<f64> {
 /// measured from `origin` (the bin-unit position of charge zero).
 pub(super) fn seed_start(counts: &[f64], origin: f64) -> [f64; 5] {
     let total: f64 = counts.iter().sum();
-    let s = smooth(counts, 2);
+    let s = moving_average(counts, 2);
     let peak = s
         .iter()
         .enumerate()
