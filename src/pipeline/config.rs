@@ -366,15 +366,38 @@ impl Default for SeedSelection {
 /// the band is excluded at `confidence_sigma` standard deviations of the gain, and
 /// *warning* in between — and whenever the fit itself is poor (χ²/ndf above
 /// `max_chi2_ndf`, or no gain).
+///
+/// Every other figure has its own [`Band`] (see `pipeline::health`). The defaults are for
+/// the Hamamatsu R12860 (Hyper-Kamiokande's 50 cm box-and-line tube), from the figures its
+/// datasheet and the Hyper-K PMT papers quote as typical — dark rate ≈ 4 kHz at 0.25 PE
+/// (Hyper-K asks for ≤ 8 kHz on average), TTS ≈ 2.7 ns FWHM, peak-to-valley ≈ 3–4, SPE
+/// resolution ≈ 30–35 % — with room for a bench's trigger jitter and laser width: a
+/// typical tube is healthy, a tube at the edge of its specification is a warning, and poor
+/// means clearly outside it (a light leak, a broken dynode, no SPE peak). The relative
+/// efficiency (PMT / reference occupancy) depends on the bench's geometry, so it has no
+/// default band. Edit them per tube type in the profile's analysis settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HealthRange {
     pub gain_min: f64,
     pub gain_max: f64,
-    /// Standard deviations by which a gain must miss the band to be called poor.
+    /// Standard deviations by which a figure must miss its poor limit to be called poor.
     pub confidence_sigma: f64,
     /// Above this χ²/ndf the fit does not describe the spectrum: a warning.
     pub max_chi2_ndf: f64,
+    /// σ1/Q1 of the fully amplified SPE peak.
+    pub resolution: Band,
+    /// Peak-to-valley ratio of the fitted model.
+    pub peak_to_valley: Band,
+    /// Mean photoelectrons per trigger from the fit: outside it the SPE fit is not reliable
+    /// (too little light, or no longer the single-photoelectron regime).
+    pub occupancy: Band,
+    /// Dark rate in Hz at the `[darkness]` threshold.
+    pub dark_rate_hz: Band,
+    /// Transit-time spread, FWHM of the prompt peak in ns.
+    pub tts_fwhm_ns: Band,
+    /// PMT occupancy / reference-sensor occupancy.
+    pub relative_efficiency: Band,
 }
 
 impl Default for HealthRange {
@@ -384,6 +407,32 @@ impl Default for HealthRange {
             gain_max: 1.049e7,
             confidence_sigma: 2.0,
             max_chi2_ndf: 5.0,
+            resolution: Band {
+                warn_max: Some(0.5),
+                poor_max: Some(0.7),
+                ..Band::default()
+            },
+            peak_to_valley: Band {
+                warn_min: Some(2.0),
+                poor_min: Some(1.2),
+                ..Band::default()
+            },
+            occupancy: Band {
+                warn_min: Some(0.02),
+                warn_max: Some(3.0),
+                ..Band::default()
+            },
+            dark_rate_hz: Band {
+                warn_max: Some(10_000.0),
+                poor_max: Some(30_000.0),
+                ..Band::default()
+            },
+            tts_fwhm_ns: Band {
+                warn_max: Some(4.5),
+                poor_max: Some(7.0),
+                ..Band::default()
+            },
+            relative_efficiency: Band::default(),
         }
     }
 }
@@ -392,6 +441,67 @@ impl HealthRange {
     /// True when `gain` lies inside the range.
     pub fn contains(&self, gain: f64) -> bool {
         gain >= self.gain_min && gain <= self.gain_max
+    }
+
+    /// The bands by name, as the TOML spells them.
+    pub fn bands(&self) -> [(&'static str, &Band); 6] {
+        [
+            ("resolution", &self.resolution),
+            ("peak_to_valley", &self.peak_to_valley),
+            ("occupancy", &self.occupancy),
+            ("dark_rate_hz", &self.dark_rate_hz),
+            ("tts_fwhm_ns", &self.tts_fwhm_ns),
+            ("relative_efficiency", &self.relative_efficiency),
+        ]
+    }
+}
+
+/// Limits of one figure: outside `warn_*` a warning, outside `poor_*` poor (when the limit
+/// is excluded at the configured confidence). Any limit may be left out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Band {
+    pub warn_min: Option<f64>,
+    pub warn_max: Option<f64>,
+    pub poor_min: Option<f64>,
+    pub poor_max: Option<f64>,
+}
+
+impl Band {
+    /// `"warn > 1e4 Hz, poor > 3e4 Hz"`, or `"no limits"`.
+    pub fn describe(&self, unit: &str) -> String {
+        let sp = if unit.is_empty() { "" } else { " " };
+        let parts: Vec<String> = [
+            ("warn <", self.warn_min),
+            ("warn >", self.warn_max),
+            ("poor <", self.poor_min),
+            ("poor >", self.poor_max),
+        ]
+        .iter()
+        .filter_map(|(what, v)| v.map(|v| format!("{what} {v}{sp}{unit}")))
+        .collect();
+        if parts.is_empty() {
+            "no limits".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+
+    /// Why the band makes no sense, if it does not: limits must be numbers, each minimum
+    /// below its maximum, and the poor limits outside the warning ones.
+    fn problem(&self) -> Option<String> {
+        let all = [self.warn_min, self.warn_max, self.poor_min, self.poor_max];
+        if all.iter().flatten().any(|v| !v.is_finite()) {
+            return Some("limits must be finite numbers".into());
+        }
+        let lt = |a: Option<f64>, b: Option<f64>| matches!((a, b), (Some(a), Some(b)) if a > b);
+        if lt(self.warn_min, self.warn_max) || lt(self.poor_min, self.poor_max) {
+            return Some("a minimum is above its maximum".into());
+        }
+        if lt(self.poor_min, self.warn_min) || lt(self.warn_max, self.poor_max) {
+            return Some("the poor limits must lie outside the warning limits".into());
+        }
+        None
     }
 }
 
@@ -470,6 +580,11 @@ impl AnalysisConfig {
         }
         if !(h.max_chi2_ndf.is_finite() && h.max_chi2_ndf > 0.0) {
             return bad("health.max_chi2_ndf must be a positive number");
+        }
+        for (name, band) in h.bands() {
+            if let Some(why) = band.problem() {
+                return bad(&format!("health.{name}: {why}"));
+            }
         }
         for (name, t) in [
             ("pmt.threshold_mv", self.pmt.threshold_mv),

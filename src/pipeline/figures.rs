@@ -41,6 +41,29 @@ pub struct Figures {
     /// Dark pulses in the pre-trigger part of the records (waveform inputs).
     #[serde(default)]
     pub darkness: Option<Darkness>,
+    /// The reference sensor's charge and occupancy (a SiPM or reference PMT on its own
+    /// channel), where the profile names one.
+    #[serde(default)]
+    pub reference: Option<Reference>,
+    /// PMT occupancy / reference occupancy: what the PMT sees per photon the reference
+    /// sees, so a drift of the light source cancels.
+    #[serde(default)]
+    pub relative_efficiency: Option<Param>,
+}
+
+/// The reference sensor of a point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    /// Its channel number.
+    pub channel: usize,
+    /// Mean photoelectrons per trigger, −ln(fraction of events without a pulse), with its
+    /// binomial error.
+    pub occupancy: Param,
+    /// Mean charge of the events with a pulse, in pC.
+    pub mean_charge_pc: f64,
+    /// Events looked at, and those with a pulse over threshold.
+    pub events: u64,
+    pub with_pulse: u64,
 }
 
 /// The Saldanha et al. estimate from an LED-on and an LED-off spectrum.

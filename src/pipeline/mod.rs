@@ -30,6 +30,7 @@ pub mod data;
 pub mod error;
 pub mod figures;
 pub mod fit;
+pub mod health;
 pub mod histogram;
 pub mod hv;
 pub mod label;

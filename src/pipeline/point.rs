@@ -168,6 +168,10 @@ pub struct PointResult {
     /// occupancy: the figures that qualify a tube beyond its gain.
     #[serde(default)]
     pub figures: Figures,
+    /// Every criterion judged (gain, resolution, P/V, occupancy, dark rate, TTS, …): which
+    /// one made the point a warning or poor, and its value against its band.
+    #[serde(default)]
+    pub checks: Vec<Check>,
 }
 
 use std::path::Path;
@@ -181,6 +185,7 @@ use super::data::Input;
 use super::error::{Error, Result};
 use super::figures::{self, Figures};
 use super::fit::{self, FitResult};
+use super::health::{self, Check};
 use super::output;
 use super::plot;
 use super::readers::{self, ReadOptions};
@@ -398,7 +403,6 @@ pub fn process_loaded(
         (Some(c), Some(n)) if n > 0 => Some(c / f64::from(n)),
         _ => None,
     };
-    let (health, health_reason) = judge(fit.status, gain, gain_err, chi2_ndf, &cfg.health);
     let label = PointLabel::parse(&point);
     let mut figures = figures::of_fit(&fit, &hist);
     figures.timing = timing;
@@ -407,6 +411,16 @@ pub fn process_loaded(
     {
         figures.darkness = darkness(w, &d, &fit, &hist, cfg);
     }
+    let checks = health::assess(
+        fit.status,
+        gain,
+        gain_err,
+        chi2_ndf,
+        fit.params.get("mu"),
+        &figures,
+        &cfg.health,
+    );
+    let (health, health_reason) = health::verdict(&checks);
     let result = PointResult {
         serial: opts.serial.as_ref().map(|s| s.to_string()),
         theta: label.and_then(|l| l.theta()),
@@ -441,6 +455,7 @@ pub fn process_loaded(
         created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         histogram: hist,
         figures,
+        checks,
     };
     Ok(ProcessedPoint { result, fit })
 }

@@ -225,6 +225,7 @@ pub fn waveform_spectrum(
         timing::transit_time(
             &dt,
             "constant fraction 30 % of the PMT pulse height, after the trigger's leading edge",
+            0.5 * dig.sample_ns,
         )
     });
     if clipped > 0 {

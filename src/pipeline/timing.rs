@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use super::config::{Digitizer, Polarity};
 use super::data::Waveforms;
 use super::fit::Param;
-use super::histogram::moving_average;
 use super::waveform::Features;
 
 /// Constant fraction of the pulse's own peak height its time is taken at.
@@ -50,7 +49,24 @@ pub struct Timing {
     /// Flat background under the peak, in pulses per ns (dark pulses, estimated from the
     /// times well before the peak).
     pub background_per_ns: f64,
+    /// The times around the peak as a histogram, for the review panel's plot.
+    #[serde(default)]
+    pub histogram: Option<TimeHistogram>,
 }
+
+/// Pulse times in bins: `counts[i]` pulses in `[start_ns + i·bin_ns, start_ns + (i+1)·bin_ns)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeHistogram {
+    pub start_ns: f64,
+    pub bin_ns: f64,
+    pub counts: Vec<u32>,
+}
+
+/// Shown range of the timing histogram around the prompt peak: 30 ns before (pre-pulses,
+/// dark background) to 90 ns after (late pulses).
+const HIST_BEFORE_NS: f64 = 30.0;
+const HIST_AFTER_NS: f64 = 90.0;
+const HIST_BIN_NS: f64 = 0.5;
 
 /// Darkness of a point: pulses in the pre-trigger part of the records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,8 +150,10 @@ pub fn cfd_times(
 /// The transit-time peak of `dt_ns` (PMT time − trigger time, one per timed event):
 /// Gaussian σ by iterated moments within ±2.5σ of the peak with the flat background
 /// subtracted and the truncation corrected; `None` with fewer than [`MIN_TIMED`] times or
-/// no peak.
-pub fn transit_time(dt_ns: &[f64], method: &str) -> Option<Timing> {
+/// no peak. `smooth_ns` is the least width of the kernel the FWHM is taken on: half a
+/// sample period, so that interpolated times, which cluster at some phases of the sampling
+/// clock, do not make spikes that pass for the maximum.
+pub fn transit_time(dt_ns: &[f64], method: &str, smooth_ns: f64) -> Option<Timing> {
     let mut t: Vec<f64> = dt_ns.iter().copied().filter(|x| x.is_finite()).collect();
     if t.len() < MIN_TIMED {
         return None;
@@ -204,19 +222,34 @@ pub fn transit_time(dt_ns: &[f64], method: &str) -> Option<Timing> {
     let mu_err = sigma / n_sig.sqrt();
     let sigma_err = sigma / (2.0 * n_sig).sqrt();
 
-    // FWHM from a histogram of σ/4 bins around the peak, background subtracted and
-    // smoothed over ±2 bins (a single fluctuating bin must not set the maximum).
-    let bw = sigma / 4.0;
-    let raw: Vec<f64> = (-40..40)
+    // FWHM of the background-subtracted peak, smoothed by a Gaussian kernel of width h
+    // (σ/2, at least `smooth_ns`), the kernel's width then taken out in quadrature: exact
+    // for a Gaussian peak, close for the near-Gaussian prompt peak of a PMT.
+    let h = (sigma / 2.0).max(smooth_ns).max(1e-3);
+    let bw = sigma.min(h) / 4.0;
+    let raw: Vec<f64> = (-160..160)
         .map(|k| {
             let lo = mu + f64::from(k) * bw;
             count(lo, lo + bw) as f64 - bg * bw
         })
         .collect();
-    let bins = moving_average(&raw, 2);
-    // Smoothing a Gaussian over ±2σ/4 widens it by √(1 + (5²−1)/12 /16) (a box of 5 bins).
-    let widen = (1.0 + 2.0 / 16.0f64).sqrt();
-    let fwhm = fwhm(&bins, bw).map(|f| f / widen);
+    let bins = gaussian_smooth(&raw, h / bw);
+    let fwhm = fwhm(&bins, bw).map(|f| (f * f - (2.354_820_045 * h).powi(2)).max(0.0).sqrt());
+    let histogram = {
+        let start = mu - HIST_BEFORE_NS;
+        let nbins = ((HIST_BEFORE_NS + HIST_AFTER_NS) / HIST_BIN_NS) as usize;
+        let counts = (0..nbins)
+            .map(|i| {
+                let lo = start + i as f64 * HIST_BIN_NS;
+                u32::try_from(count(lo, lo + HIST_BIN_NS)).unwrap_or(u32::MAX)
+            })
+            .collect();
+        TimeHistogram {
+            start_ns: start,
+            bin_ns: HIST_BIN_NS,
+            counts,
+        }
+    };
 
     let frac = |lo: f64, hi: f64| {
         let raw = count(lo, hi) as f64 - bg * (hi - lo);
@@ -242,7 +275,29 @@ pub fn transit_time(dt_ns: &[f64], method: &str) -> Option<Timing> {
         late_fraction: frac(mu + gap, mu + gap.max(AFTER_WINDOW_NS)),
         pre_fraction: frac(mu - gap.max(AFTER_WINDOW_NS), mu - gap),
         background_per_ns: bg,
+        histogram: Some(histogram),
     })
+}
+
+/// `y` convolved with a normalised Gaussian of σ = `width` bins (cut at ±3σ; edges use the
+/// part of the kernel inside the range).
+fn gaussian_smooth(y: &[f64], width: f64) -> Vec<f64> {
+    let r = (3.0 * width).ceil().max(1.0) as isize;
+    let kernel: Vec<f64> = (-r..=r)
+        .map(|k| (-0.5 * (k as f64 / width).powi(2)).exp())
+        .collect();
+    (0..y.len() as isize)
+        .map(|i| {
+            let (mut sum, mut norm) = (0.0, 0.0);
+            for (j, w) in (-r..=r).zip(&kernel) {
+                if let Some(v) = usize::try_from(i + j).ok().and_then(|k| y.get(k)) {
+                    sum += w * v;
+                    norm += w;
+                }
+            }
+            sum / norm
+        })
+        .collect()
 }
 
 /// Width at half the maximum of `y` (bins of width `bw`), with linear interpolation at
@@ -347,11 +402,11 @@ mod tests {
         // 4 % late pulses 20–80 ns after the peak, flat background over ±400 ns.
         t.extend((0..800).map(|_| 60.0 + 20.0 + 60.0 * rng.random::<f64>()));
         t.extend((0..4_000).map(|_| -340.0 + 800.0 * rng.random::<f64>()));
-        let r = transit_time(&t, "test").unwrap();
+        let r = transit_time(&t, "test", 0.0).unwrap();
         assert!((r.transit_ns.value - 60.0).abs() < 0.05, "{r:?}");
         assert!((r.tts_sigma_ns.value / 1.3 - 1.0).abs() < 0.03, "{r:?}");
         let fwhm = r.tts_fwhm_ns.unwrap();
-        assert!((fwhm / (2.3548 * 1.3) - 1.0).abs() < 0.1, "{r:?}");
+        assert!((fwhm / (2.3548 * 1.3) - 1.0).abs() < 0.05, "{r:?}");
         let late = r.late_fraction.value;
         assert!((late - 800.0 / t.len() as f64).abs() < 0.006, "{r:?}");
         assert!(r.pre_fraction.value < 0.004, "{r:?}");
@@ -359,12 +414,35 @@ mod tests {
     }
 
     #[test]
+    fn fwhm_is_not_fooled_by_times_clustered_at_sampling_phases() {
+        // Interpolated times on a 2 ns clock bunch at some phases: a comb of spikes 2 ns
+        // apart under the Gaussian. Smoothed at half a sample, the FWHM stays the peak's.
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let g = Normal::new(60.0, 1.3).unwrap();
+        let t: Vec<f64> = (0..20_000)
+            .map(|_| {
+                let x: f64 = g.sample(&mut rng);
+                let snapped = (x / 2.0).round() * 2.0;
+                snapped + 0.6 * (x - snapped) + 0.2 * (rng.random::<f64>() - 0.5)
+            })
+            .collect();
+        let r = transit_time(&t, "test", 1.0).unwrap();
+        let sigma = r.tts_sigma_ns.value;
+        let fwhm = r.tts_fwhm_ns.unwrap();
+        assert!((fwhm / (2.3548 * sigma) - 1.0).abs() < 0.12, "{r:?}");
+        let h = r.histogram.as_ref().unwrap();
+        assert_eq!(h.counts.len(), 240);
+        let shown: u32 = h.counts.iter().sum();
+        assert!(shown as usize > 19_000, "{shown}");
+    }
+
+    #[test]
     fn too_few_times_give_no_timing_not_a_panic() {
-        assert!(transit_time(&[], "x").is_none());
-        assert!(transit_time(&[1.0; 10], "x").is_none());
-        assert!(transit_time(&[f64::NAN; 100], "x").is_none());
+        assert!(transit_time(&[], "x", 0.0).is_none());
+        assert!(transit_time(&[1.0; 10], "x", 0.0).is_none());
+        assert!(transit_time(&[f64::NAN; 100], "x", 0.0).is_none());
         // All equal: a zero-width peak is reported with the floor width, not NaN.
-        let r = transit_time(&[5.0; 100], "x").unwrap();
+        let r = transit_time(&[5.0; 100], "x", 0.0).unwrap();
         assert!(r.tts_sigma_ns.value.is_finite());
     }
 

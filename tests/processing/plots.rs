@@ -467,6 +467,7 @@ fn point_result(name: &str, theta: Option<f64>, gain: Option<f64>, status: Statu
         mean_spe_gain: None,
         mean_spe_gain_err: None,
         figures: Default::default(),
+        checks: vec![],
         events: 50_000,
         selected: 49_000,
         charge_unit: "pC".into(),
