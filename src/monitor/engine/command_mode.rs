@@ -172,7 +172,7 @@ pub(super) async fn command_round(
         let id = run.id;
         m.db(move |s| s.set_run_remote_out(id, &dir)).await?;
     }
-    let health = spec_of(run)?.analysis.health;
+    let health = spec_of(run)?.analysis_for(run.kind).health;
     let mut new = 0;
     // A plot drawn after its point's gain: the cell has its spectrum from now on.
     for late in &round.plots {
