@@ -373,6 +373,46 @@ pub async fn click(b: &Browser, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// A running `pmtwatch demo` (killed when dropped) and the password it printed.
+pub struct Demo {
+    pub child: Child,
+    pub password: String,
+    pub base: String,
+}
+
+/// Starts `pmtwatch demo --bind 127.0.0.1:PORT --data-dir DATA ARGS…` and waits (at most
+/// 60 s) for the password it prints; its stderr is drained afterwards.
+pub async fn start_demo(bin: &Path, data_dir: &Path, args: &[&str]) -> Result<Demo> {
+    let port = free_port()?;
+    let mut child = Command::new(bin)
+        .args(["demo", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data_dir)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot start pmtwatch demo")?;
+    let stderr = child.stderr.take().context("no stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let password = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(pw) = line.trim().strip_prefix("password:") {
+                return Ok::<_, anyhow::Error>(pw.trim().to_string());
+            }
+        }
+        bail!("pmtwatch demo ended without printing a password")
+    })
+    .await
+    .context("no password from pmtwatch demo within 60 s")??;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(Demo {
+        child,
+        password,
+        base: format!("http://127.0.0.1:{port}"),
+    })
+}
+
 /// `pmtwatch simulate` of a scan of `serial` on `pattern` into `scan_root` (1500 events a
 /// point, one point every `interval` s; `poor` gets a weak spot), killed when dropped.
 pub fn simulate(

@@ -69,6 +69,19 @@ pub struct DemoArgs {
     /// Random seed; the same seed gives the same scan.
     #[arg(long, value_name = "S", default_value_t = 1)]
     pub seed: u64,
+    /// Run an HV check instead of a surface scan: five voltages around --nominal on a
+    /// simulated tube with gain 1e7 at nominal + 12 V (slope 7), the highest voltage
+    /// without light. Its voltage is then offered to the tube's next surface scan.
+    #[arg(long, conflicts_with = "offline")]
+    pub hv_check: bool,
+    /// With --hv-check: the nominal voltage the check is centred on.
+    #[arg(
+        long,
+        value_name = "VOLTS",
+        default_value_t = 1700.0,
+        requires = "hv_check"
+    )]
+    pub nominal: f64,
 }
 
 /// One point of the demo: what it really is and what the pipeline made of it.

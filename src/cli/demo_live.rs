@@ -7,6 +7,12 @@
 //! at http://127.0.0.1:8080 fills in point by point within a minute, one cell turns poor
 //! and one shows a warning — each saying why.
 //!
+//! With `--hv-check` the slot runs an HV check instead: the bench writes the bench's HV
+//! layout (`<SN>/wavesave_HV_CHECK/wave<ch>save_HV_<V>.txt`) one voltage at a time, five
+//! voltages around `--nominal` on a tube whose gain is 1e7 at nominal + 12 V (slope 7), the
+//! highest voltage without light; the HV tab fills its cells, fits, draws, excludes the dark
+//! voltage with its reason, and the tube's next surface scan is offered the voltage.
+//!
 //! Decisions, and why:
 //! - The same server as `serve` (same monitor, same local backend running this binary's
 //!   `process --watch`): the demo exercises the real path, only the digitizer is simulated.
@@ -28,9 +34,11 @@ use crate::model::{Role, ScanKind};
 use crate::monitor::profile::r12860_pattern;
 use crate::monitor::{Monitor, ProfileSpec};
 use crate::pipeline::config::HealthRange;
+use crate::pipeline::scan::HV_CHECK_DIR;
 use crate::pipeline::scan::PointLabel;
 use crate::pipeline::serial::Serial;
 use crate::pipeline::simulate::{SimParams, simulate_scan};
+use crate::pipeline::simulate_hv::{HvCheckSim, simulate_hv_check_in};
 use crate::remote::backend::Kind;
 use crate::store::Store;
 use crate::web::WebConfig;
@@ -48,6 +56,10 @@ pub const MARGINAL_SPOT: &str = "theta10_phi0";
 /// lower edge 0.85e7 by about one error of a 1,500-event point.
 const MARGINAL_FACTOR: f64 = 0.79;
 const PROFILE_NAME: &str = "demo bench (this machine)";
+/// The HV check's simulated tube: its gain is 1e7 this far above the nominal voltage.
+pub const HV_AT_1E7_ABOVE_NOMINAL: f64 = 12.0;
+/// The simulated tube's power law (gain ∝ V^slope).
+pub const HV_SLOPE: f64 = 7.0;
 
 /// A random password of 16 letters and digits.
 fn password() -> anyhow::Result<String> {
@@ -130,7 +142,21 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         .map(|p| p.id);
     let profile = store.save_profile(existing, PROFILE_NAME, &json)?;
     store.slots()?;
-    store.set_slot(1, DEMO_SERIAL, Some(profile), ScanKind::Surface)?;
+    let kind = if args.hv_check {
+        ScanKind::Hv
+    } else {
+        ScanKind::Surface
+    };
+    store.set_slot(1, DEMO_SERIAL, Some(profile), kind)?;
+    let nominal = args.hv_check.then_some(args.nominal);
+    if let Some(n) = nominal {
+        anyhow::ensure!(
+            n.is_finite() && n > 0.0 && n - spec.hv_step * 2.0 > 0.0,
+            "--nominal must be a voltage above {} V",
+            spec.hv_step * 2.0
+        );
+    }
+    store.set_slot_hv_nominal(1, nominal)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -138,26 +164,52 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     let interval = Duration::from_secs_f64(args.interval);
     let (events, seed) = (args.events, args.seed);
-    let labels: Vec<PointLabel> = spec
-        .pattern
-        .iter()
-        .map(|&[theta, phi]| PointLabel::Surface { theta, phi })
-        .collect();
+    let labels: Vec<PointLabel> = match nominal {
+        Some(n) => crate::pipeline::scan::hv_points(n, spec.hv_points, spec.hv_step),
+        None => spec
+            .pattern
+            .iter()
+            .map(|&[theta, phi]| PointLabel::Surface { theta, phi })
+            .collect(),
+    };
     let scan_root = std::path::PathBuf::from(&spec.scan_root);
+    let data_bench = data.join("bench");
+    let what = match nominal {
+        Some(n) => format!(
+            "an HV check of PMT {DEMO_SERIAL} ({} voltages around {n} V, one every {:.1} s; \
+             the tube's gain is 1e7 at {} V, the highest voltage is dark)",
+            labels.len(),
+            interval.as_secs_f64(),
+            n + HV_AT_1E7_ABOVE_NOMINAL
+        ),
+        None => format!(
+            "PMT {DEMO_SERIAL} ({} points, one every {:.1} s; the point {WEAK_SPOT} is weak)",
+            labels.len(),
+            interval.as_secs_f64()
+        ),
+    };
     runtime.block_on(async move {
         let monitor = serve::start_monitor(&store, &data).await?;
         start_demo_run(&monitor).await?;
         let banner = move |addr: std::net::SocketAddr| {
             eprintln!(
                 "\npmtwatch demo: open http://{addr} and sign in as\n  user:     {DEMO_USER}\n  \
-                 password: {pw}\nA simulated bench now scans PMT {DEMO_SERIAL} ({} points, one every \
-                 {:.1} s; the point {WEAK_SPOT} is weak). Ctrl-C ends the demo.\n",
-                labels.len(),
-                interval.as_secs_f64()
+                 password: {pw}\nA simulated bench now scans {what}. Ctrl-C ends the demo.\n"
             );
-            std::thread::spawn(move || bench(&scan_root, &labels, events, seed, interval));
+            std::thread::spawn(move || match nominal {
+                Some(n) => hv_bench(&scan_root, &data_bench, n, &labels, events, seed, interval),
+                None => bench(&scan_root, &labels, events, seed, interval),
+            });
         };
-        serve::serve(args.bind, store, WebConfig::default(), &data, monitor, banner).await
+        serve::serve(
+            args.bind,
+            store,
+            WebConfig::default(),
+            &data,
+            monitor,
+            banner,
+        )
+        .await
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -211,5 +263,47 @@ fn bench(scan_root: &Path, labels: &[PointLabel], events: usize, seed: u64, inte
         |_| {},
     ) {
         eprintln!("pmtwatch demo: the simulated bench stopped: {e}");
+    }
+}
+
+/// The simulated digitizer of an HV check: the bench's HV layout under the scan root, one
+/// voltage at a time, with the demo tube's known power law; the highest voltage is dark.
+fn hv_bench(
+    scan_root: &Path,
+    bench_dir: &Path,
+    nominal: f64,
+    labels: &[PointLabel],
+    events: usize,
+    seed: u64,
+    interval: Duration,
+) {
+    let Ok(serial) = Serial::parse(DEMO_SERIAL) else {
+        return;
+    };
+    let volts: Vec<f64> = labels.iter().filter_map(PointLabel::hv).collect();
+    let sim = HvCheckSim {
+        nominal,
+        offsets: volts.iter().map(|v| v - nominal).collect(),
+        slope: HV_SLOPE,
+        hv_at_1e7: nominal + HV_AT_1E7_ABOVE_NOMINAL,
+        dark: volts.iter().copied().reduce(f64::max).into_iter().collect(),
+        stamp: "demo".into(),
+    };
+    let params = SimParams {
+        events,
+        ..SimParams::default()
+    };
+    let dir = scan_root.join(serial.as_str()).join(HV_CHECK_DIR);
+    if let Err(e) = simulate_hv_check_in(
+        &dir,
+        &bench_dir.join("hv_truth.json"),
+        &serial,
+        &params,
+        &sim,
+        seed,
+        Some(interval),
+        |_| {},
+    ) {
+        eprintln!("pmtwatch demo: the simulated HV bench stopped: {e}");
     }
 }

@@ -434,6 +434,19 @@ impl ProfileSpec {
         }
     }
 
+    /// The analysis settings a run of `kind` is processed with. An HV check measures the
+    /// gain at voltages chosen to give other gains: the surface scan's gain band would call
+    /// its low and high voltages poor (and raise alarms), so it is lifted there; the fit's
+    /// χ²/ndf check still applies.
+    pub fn analysis_for(&self, kind: ScanKind) -> AnalysisConfig {
+        let mut a = self.analysis.clone();
+        if kind == ScanKind::Hv {
+            a.health.gain_min = 0.0;
+            a.health.gain_max = f64::MAX;
+        }
+        a
+    }
+
     /// The voltages of a run of `kind`: an HV check's list, or a surface scan's nominal
     /// voltage (a command template's `{HV}`).
     pub fn run_voltages(&self, kind: ScanKind) -> Vec<f64> {
@@ -702,5 +715,20 @@ mod tests {
             s.run_voltages(ScanKind::Hv),
             vec![1400.0, 1450.0, 1500.0, 1550.0, 1600.0]
         );
+    }
+
+    /// Issue 12: an HV check's voltages give other gains by design; the surface band must
+    /// not call them poor. The band is lifted for HV runs only, and stays valid.
+    #[test]
+    fn an_hv_check_is_not_judged_by_the_surface_gain_band() {
+        let s = ProfileSpec::default();
+        assert_eq!(s.analysis_for(ScanKind::Surface), s.analysis);
+        let hv = s.analysis_for(ScanKind::Hv);
+        assert!(hv.health.contains(5e6) && hv.health.contains(3e7));
+        assert_eq!(hv.health.max_chi2_ndf, s.analysis.health.max_chi2_ndf);
+        assert!(hv.validate().is_ok());
+        let text = toml::to_string(&hv).expect("written");
+        let back: AnalysisConfig = toml::from_str(&text).expect("read back");
+        assert_eq!(back.health, hv.health);
     }
 }

@@ -5,7 +5,7 @@
 //! point of the ordinary simulator ([`super::simulate`]) with that gain.
 
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -134,15 +134,43 @@ pub fn simulate_hv_check(
     base: &SimParams,
     hv: &HvCheckSim,
     seed: u64,
-    mut progress: impl FnMut(usize),
+    progress: impl FnMut(usize),
 ) -> Result<HvTruth> {
-    hv.validate()?;
-    base.validate()?;
     let dir = out_dir
         .join("WaveDumpSaves")
         .join(format!("wavedump_output_{}", hv.stamp))
         .join(serial.as_str())
         .join(HV_CHECK_DIR);
+    simulate_hv_check_in(
+        &dir,
+        &out_dir.join("hv_truth.json"),
+        serial,
+        base,
+        hv,
+        seed,
+        None,
+        progress,
+    )
+}
+
+/// [`simulate_hv_check`] into the HV-check directory `dir` itself (`<scan
+/// root>/<SN>/wavesave_HV_CHECK`, as a bench writes it under a profile's scan root), the
+/// truth to `truth_file`, waiting `interval` after each voltage but the last (a bench in
+/// real time, for the demo); `hv.stamp` is not used.
+#[allow(clippy::too_many_arguments)]
+pub fn simulate_hv_check_in(
+    dir: &Path,
+    truth_file: &Path,
+    serial: &Serial,
+    base: &SimParams,
+    hv: &HvCheckSim,
+    seed: u64,
+    interval: Option<Duration>,
+    mut progress: impl FnMut(usize),
+) -> Result<HvTruth> {
+    hv.validate()?;
+    base.validate()?;
+    let dir = dir.to_path_buf();
     let mut truth = HvTruth {
         serial: serial.to_string(),
         seed,
@@ -153,7 +181,8 @@ pub fn simulate_hv_check(
         dir: dir.clone(),
         points: Vec::new(),
     };
-    for (i, v) in hv.voltages().into_iter().enumerate() {
+    let voltages = hv.voltages();
+    for (i, &v) in voltages.iter().enumerate() {
         let mut p = base.clone();
         p.gain = 1e7 * (v / hv.hv_at_1e7).powf(hv.slope);
         if hv.dark.iter().any(|d| (d - v).abs() < 1e-6) {
@@ -172,7 +201,7 @@ pub fn simulate_hv_check(
         // The truth first, so a watcher never sees a voltage without it.
         let json = serde_json::to_vec_pretty(&truth)
             .map_err(|e| Error::Input(format!("hv_truth.json: {e}")))?;
-        write_atomic(&out_dir.join("hv_truth.json"), &json)?;
+        write_atomic(truth_file, &json)?;
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let waves = simulate_point(&p, derive_seed(seed, i as u64));
         for (w, path) in waves.iter().zip(&files) {
@@ -185,6 +214,11 @@ pub fn simulate_hv_check(
             std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
         }
         progress(i + 1);
+        if let Some(pause) = interval
+            && i + 1 < voltages.len()
+        {
+            std::thread::sleep(pause);
+        }
     }
     Ok(truth)
 }

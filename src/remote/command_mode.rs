@@ -47,7 +47,9 @@ use super::template::Template;
 use super::transfer::{glob_match, parse_epoch};
 use crate::pipeline::serial::Serial;
 
-pub use sync::{CommandPoint, CommandSync, PointFailure, SyncEvent, SyncRound, parse_gain};
+pub use sync::{
+    CommandPoint, CommandSync, GainText, LatePlot, PointFailure, SyncEvent, SyncRound, parse_gain,
+};
 
 pub use crate::model::command_mode::{
     CommandSpec, DEFAULT_CHARGE_PATTERN, DEFAULT_GAIN_PATTERN, DEFAULT_POINT_PATTERN,

@@ -70,7 +70,14 @@ fn hv_cell(view: &RunView, p: &PointLabel) -> Element {
         .map(|e| format!("± {}", fmt_gain(Some(e))))
         .unwrap_or_default();
     let done = stored.is_some();
+    // The cell says which kind of exclusion ("no signal"); its tooltip the whole reason.
     let why = excluded.unwrap_or_default();
+    let why_short = why.split(':').next().unwrap_or_default().to_string();
+    let tip = if why.is_empty() {
+        format!("{title} · {status}")
+    } else {
+        format!("{title} · {status} · excluded from the fit: {why}")
+    };
     rsx! {
         div {
             key: "{label}",
@@ -78,12 +85,12 @@ fn hv_cell(view: &RunView, p: &PointLabel) -> Element {
             class: "cell hv-cell {class}",
             "data-status": "{status}",
             "data-done": if done { "true" } else { "false" },
-            title: "{title} · {status}",
+            title: "{tip}",
             span { class: "cell-coords", "{title}" }
             span { class: "cell-gain", "{gain} {err}" }
             span { class: "cell-word", "{status}" }
             if !why.is_empty() {
-                span { class: "cell-why small", "excluded: {why}" }
+                span { class: "cell-why", "excluded: {why_short}" }
             }
         }
     }

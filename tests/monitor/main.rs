@@ -14,6 +14,7 @@ mod common;
 mod command;
 mod fixture;
 mod hv;
+mod hv_command;
 mod jump;
 mod local;
 mod restart;

@@ -253,8 +253,9 @@ async fn check_story(f: &Followed, sync: &mut CommandSync, x: &Transfer, local: 
             "scan_output_{stamp}/{}/data_theta{t}_phi{p}",
             serial()
         ));
-        assert_eq!(point.charge_png.parent(), Some(dir.as_path()));
-        let png = std::fs::read(&point.charge_png).unwrap();
+        let charge_png = point.charge_png.as_ref().expect("the plot came first");
+        assert_eq!(charge_png.parent(), Some(dir.as_path()));
+        let png = std::fs::read(charge_png).unwrap();
         assert_eq!(png, PNG, "{label}: charge plot byte for byte");
         image::load_from_memory(&png).expect("a valid PNG");
         let text = std::fs::read_to_string(&point.gain_file).unwrap();
@@ -267,7 +268,7 @@ async fn check_story(f: &Followed, sync: &mut CommandSync, x: &Transfer, local: 
         .iter()
         .find(|(_, pt)| pt.label.label() == format!("theta{t}_phi{p}"))
         .expect("the late point");
-    let png_round = f.downloaded[&late.charge_png];
+    let png_round = f.downloaded[late.charge_png.as_ref().expect("its plot")];
     assert!(
         png_round < *late_round,
         "plot in round {png_round}, point in round {late_round}"
@@ -537,7 +538,8 @@ const PUT: &str = r#"cd "$1" && mkdir -p "$(dirname "$2")" && printf '%s' "$3" >
 /// The sync on its own, over hand-made layouts: the newest run of the serial is followed
 /// (an older one is never synced, a newer one that appears later takes over), an empty
 /// gain file waits for its number, a bad gain is one failure and a corrected one then
-/// reports the point, and a rewritten good file is fetched again but not reported twice.
+/// reports the point, a rewritten good file is fetched again but not reported twice, and a
+/// gain file without a plot is a point (its plot, drawn later, comes as a late plot).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_follows_the_newest_run_and_reports_each_point_once() {
     let s = connect().await;
@@ -608,6 +610,28 @@ async fn sync_follows_the_newest_run_and_reports_each_point_once() {
         "1.6e7\n"
     );
 
+    // Issue 12: the gain file alone makes the point (the old HV script draws no plot per
+    // voltage), with its error when the file gives one; a plot written later is handed
+    // over as a late plot, not reported as a second point.
+    put(point(run, 45, "GAIN.txt"), "1.2e7 \u{b1} 3e5\n").await;
+    let round = sync.sync(&x).await.expect("sync");
+    let [SyncEvent::Point(p)] = round.events.as_slice() else {
+        panic!("the point without a plot: {:?}", round.events)
+    };
+    assert_eq!(
+        (p.label.label().as_str(), p.gain, p.gain_err),
+        ("theta45_phi0", 1.2e7, Some(3e5))
+    );
+    assert_eq!(p.charge_png, None);
+    put(point(run, 45, "charge.png"), "png").await;
+    let round = sync.sync(&x).await.expect("sync");
+    assert!(round.events.is_empty(), "{:?}", round.events);
+    let [late] = round.plots.as_slice() else {
+        panic!("the late plot: {:?}", round.plots)
+    };
+    assert_eq!(late.label.label(), "theta45_phi0");
+    assert_eq!(std::fs::read(&late.charge_png).unwrap(), b"png");
+
     // A newer run appears (the scan was restarted): it takes over, same label, new run.
     let newer = "20240103_000000";
     put(point(newer, 0, "charge.png"), "png").await;
@@ -627,5 +651,5 @@ async fn sync_follows_the_newest_run_and_reports_each_point_once() {
         round.events.is_empty() && round.downloaded.is_empty(),
         "{round:?}"
     );
-    assert_eq!(sync.reported(), 3);
+    assert_eq!(sync.reported(), 4);
 }

@@ -172,12 +172,16 @@ pub(super) async fn command_round(
         let id = run.id;
         m.db(move |s| s.set_run_remote_out(id, &dir)).await?;
     }
-    let health = spec_of(run)?.analysis.health;
+    let health = spec_of(run)?.analysis_for(run.kind).health;
     let mut new = 0;
+    // A plot drawn after its point's gain: the cell has its spectrum from now on.
+    for late in &round.plots {
+        keep_plot(&late.charge_png, &local_dir.join(late.label.label())).await?;
+    }
     for e in round.events {
         let p = e.label();
         let label = p.label();
-        let (status, gain, message, png) = match &e {
+        let (status, gain, gain_err, message, png) = match &e {
             SyncEvent::Point(cp) => (
                 if health.contains(cp.gain) {
                     PointStatus::Healthy
@@ -185,20 +189,15 @@ pub(super) async fn command_round(
                     PointStatus::Poor
                 },
                 Some(cp.gain),
+                cp.gain_err,
                 String::new(),
-                Some(cp.charge_png.clone()),
+                // The plot is optional: an old HV script draws none per voltage.
+                cp.charge_png.clone(),
             ),
-            SyncEvent::Failed(f) => (PointStatus::Failed, None, f.error.clone(), None),
+            SyncEvent::Failed(f) => (PointStatus::Failed, None, None, f.error.clone(), None),
         };
         if let Some(png) = png {
-            let dir = local_dir.join(&label);
-            create_dir(&dir).await?;
-            copy_atomic(&png, &dir.join("charge.png"))
-                .await
-                .map_err(|source| Error::Io {
-                    what: format!("copying {}", png.display()),
-                    source,
-                })?;
+            keep_plot(&png, &local_dir.join(&label)).await?;
         }
         let point = Point {
             run_id: run.id,
@@ -208,7 +207,7 @@ pub(super) async fn command_round(
             hv: p.hv(),
             status,
             gain,
-            gain_err: None,
+            gain_err,
             message,
             at: store::now(),
         };
@@ -220,4 +219,15 @@ pub(super) async fn command_round(
         crate::monitor::hv::refresh_lab(m, run.id, &local_dir.join("command")).await;
     }
     Ok(new)
+}
+
+/// Copies a synced charge plot into a point's directory as `charge.png` (atomically).
+async fn keep_plot(png: &Path, point_dir: &Path) -> Result<()> {
+    create_dir(point_dir).await?;
+    copy_atomic(png, &point_dir.join("charge.png"))
+        .await
+        .map_err(|source| Error::Io {
+            what: format!("copying {}", png.display()),
+            source,
+        })
 }

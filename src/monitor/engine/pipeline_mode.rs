@@ -51,7 +51,7 @@ pub(super) async fn prepare_scan(
         spec.work_dir.trim_end_matches('/'),
         run.id
     );
-    let text = toml::to_string(&spec.analysis)
+    let text = toml::to_string(&spec.analysis_for(run.kind))
         .map_err(|e| refused(format!("the analysis settings cannot be written: {e}")))?;
     backend.install_file(&config_path, &text).await?;
     // The result directory exists before anything follows it (a SLURM job may start late).

@@ -1,7 +1,8 @@
 //! Command mode's result sync: each [`CommandSync::sync`] lists the files written since its
 //! watermark, downloads the ones the profile names (atomically, mirroring the remote
-//! layout under a local directory) and reports each point once its charge plot and gain
-//! file are both local, with θ/φ or HV read from the path and the gain from the file.
+//! layout under a local directory) and reports each point once its gain file is local
+//! (with its charge plot when the script draws one), θ/φ or HV read from the path and the
+//! gain (and its error, when written) from the file.
 //!
 //! Decisions, and why:
 //! - **The old layout.** The lab's job writes `scan_output_<stamp>/<SN>/data_theta<T>_phi<P>/`
@@ -18,10 +19,17 @@
 //!   restarted), its points are reported from then on and the older run's files are no
 //!   longer synced: the grid shows one scan per PMT, the latest. Every event carries its
 //!   run, so a caller sees the switch (and can clear the old points).
-//! - **Exactly once.** A point is `(run, label)`. It is reported when both of its files are
+//! - **Exactly once.** A point is `(run, label)`. It is reported when its gain file is
 //!   local, however many syncs that takes (the gain file may arrive rounds after the
 //!   plot), and never again; a file that changes later is downloaded again (the local copy
 //!   stays the newest complete one) without a second report.
+//! - **The gain file makes the point; the plot is optional.** Some old scripts (the HV
+//!   check's) draw no per-point plot: waiting for one would never show their gains. A
+//!   point is reported with the plot when it is local by then; a plot that arrives after
+//!   its point (or is rewritten) is handed over in [`SyncRound::plots`].
+//! - **A gain file holds the gain, or the gain and its error.** `1.033e+07`, or
+//!   `1.033e+07 ± 2.1e+05` (also `+-`, `+/-`): an error given is used (the HV fit weighs
+//!   by it); two bare numbers are refused (an absolute or a relative error?).
 //! - **A bad gain file is the point's problem, not the sync's.** A gain that is not a
 //!   positive finite number gives one [`SyncEvent::Failed`] for the point (again only if
 //!   the file is rewritten and still bad; a rewritten good file then reports the point). An
@@ -65,18 +73,37 @@ const CONCURRENCY: usize = 8;
 /// Warnings kept per round: a directory full of unexpected files must not grow memory.
 const MAX_WARNINGS: usize = 100;
 
-/// One point whose charge plot and gain are local.
+/// One point whose gain file is local.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommandPoint {
     /// The run's stamp (`scan_output_<stamp>`); `None` outside that layout.
     pub run: Option<String>,
     pub label: PointLabel,
-    /// The local copy of the charge plot.
-    pub charge_png: PathBuf,
+    /// The local copy of the charge plot, when the script wrote one before the point was
+    /// reported (a later one comes in [`SyncRound::plots`]).
+    pub charge_png: Option<PathBuf>,
     /// The local copy of the gain file.
     pub gain_file: PathBuf,
     /// The gain read from it.
     pub gain: f64,
+    /// Its error, when the file gives one (`1.033e+07 ± 2.1e+05`).
+    pub gain_err: Option<f64>,
+}
+
+/// A charge plot that arrived (or changed) after its point was reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatePlot {
+    pub run: Option<String>,
+    pub label: PointLabel,
+    /// The local copy of the plot.
+    pub charge_png: PathBuf,
+}
+
+/// A gain file's content: the gain and, when written, its error.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GainText {
+    pub gain: f64,
+    pub error: Option<f64>,
 }
 
 /// A point whose files are local but whose gain file could not be read.
@@ -118,6 +145,9 @@ impl SyncEvent {
 pub struct SyncRound {
     /// Points completed (or failed) in this round, by run, then θ/φ or HV.
     pub events: Vec<SyncEvent>,
+    /// Charge plots of points reported in an earlier round (drawn after the gain, or
+    /// rewritten), by run, then θ/φ or HV.
+    pub plots: Vec<LatePlot>,
     /// Local paths of the files downloaded in this round.
     pub downloaded: Vec<PathBuf>,
     /// Files skipped or not downloaded, and why (at most 100); a failed
@@ -375,6 +405,7 @@ impl CommandSync {
         let mut oldest_failed: Option<SystemTime> = None;
         let mut touched: BTreeSet<(Run, String)> = BTreeSet::new();
         let mut gain_touched: BTreeSet<(Run, String)> = BTreeSet::new();
+        let mut charge_touched: BTreeSet<(Run, String)> = BTreeSet::new();
         for ((file, rel, run, inner), ((_, local), result)) in
             fetch.into_iter().zip(pairs.into_iter().zip(results))
         {
@@ -410,6 +441,7 @@ impl CommandSync {
             });
             if is_charge {
                 state.charge = Some(local);
+                charge_touched.insert(key.clone());
             } else {
                 state.gain = Some(local);
                 gain_touched.insert(key.clone());
@@ -421,12 +453,24 @@ impl CommandSync {
             None => max_listed,
         };
 
-        // Report the points that became complete.
+        // Report the points whose gain arrived; hand over plots of points reported before.
         for key in touched {
             let Some(state) = self.points.get_mut(&key) else {
                 continue;
             };
-            let (Some(charge), Some(gain_file)) = (&state.charge, &state.gain) else {
+            if state.reported == Reported::Done {
+                if let Some(charge) = &state.charge
+                    && charge_touched.contains(&key)
+                {
+                    round.plots.push(LatePlot {
+                        run: key.0.0.clone(),
+                        label: state.label,
+                        charge_png: charge.clone(),
+                    });
+                }
+                continue;
+            }
+            let Some(gain_file) = &state.gain else {
                 continue;
             };
             if state.reported == Reported::Done
@@ -437,14 +481,15 @@ impl CommandSync {
             let run = key.0.0.clone();
             match read_gain(gain_file).await {
                 Ok(None) => {} // Not written yet; its next version is listed again.
-                Ok(Some(gain)) => {
+                Ok(Some(g)) => {
                     state.reported = Reported::Done;
                     round.events.push(SyncEvent::Point(CommandPoint {
                         run,
                         label: state.label,
-                        charge_png: charge.clone(),
+                        charge_png: state.charge.clone(),
                         gain_file: gain_file.clone(),
-                        gain,
+                        gain: g.gain,
+                        gain_err: g.error,
                     }));
                 }
                 Err(error) => {
@@ -462,6 +507,11 @@ impl CommandSync {
             Run(a.run().map(str::to_string))
                 .cmp(&Run(b.run().map(str::to_string)))
                 .then_with(|| a.label().cmp_key(b.label()))
+        });
+        round.plots.sort_by(|a, b| {
+            Run(a.run.clone())
+                .cmp(&Run(b.run.clone()))
+                .then_with(|| a.label.cmp_key(&b.label))
         });
         Ok(round)
     }
@@ -561,38 +611,80 @@ fn parse_label_number(s: &str) -> Option<f64> {
 }
 
 /// Reads a local gain file: `Ok(None)` while it is empty, the gain, or why it is not one.
-async fn read_gain(path: &Path) -> std::result::Result<Option<f64>, String> {
+async fn read_gain(path: &Path) -> std::result::Result<Option<GainText>, String> {
     let len = tokio::fs::metadata(path)
         .await
         .map_err(|e| format!("cannot read the local copy: {e}"))?
         .len();
     if len > MAX_GAIN_BYTES {
-        return Err(format!(
-            "it has {len} bytes; a gain file holds one number such as 1.033e+07"
-        ));
+        return Err(format!("it has {len} bytes; {GAIN_GRAMMAR}"));
     }
     let bytes = tokio::fs::read(path)
         .await
         .map_err(|e| format!("cannot read the local copy: {e}"))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| "it is not text; a gain file holds one number such as 1.033e+07")?;
+    let text = String::from_utf8(bytes).map_err(|_| format!("it is not text; {GAIN_GRAMMAR}"))?;
     parse_gain(&text)
 }
 
-/// Parses a gain file's text: one number such as `1.033e+07`, surrounded by any
-/// whitespace. `Ok(None)` for an empty (or blank) file: not written yet. A gain must be a
-/// positive finite number; everything else is an error that says what the file held.
-pub fn parse_gain(text: &str) -> std::result::Result<Option<f64>, String> {
-    let text = text.trim_start_matches('\u{feff}');
+/// What a gain file may hold, as the error messages say it.
+const GAIN_GRAMMAR: &str = "a gain file holds one number such as 1.033e+07, or the gain and its error such as 1.033e+07 ± 2.1e+05";
+
+/// The separators between a gain and its error, longest first.
+const ERROR_SEPARATORS: [&str; 3] = ["+/-", "+-", "\u{b1}"];
+
+/// Parses a gain file's text: one number such as `1.033e+07`, or the gain and its error
+/// (`1.033e+07 ± 2.1e+05`, `+-` or `+/-` for `±`), surrounded by any whitespace.
+/// `Ok(None)` for an empty (or blank) file: not written yet. A gain must be a positive
+/// finite number, an error a positive finite one; everything else is an error that says
+/// what the file held.
+pub fn parse_gain(text: &str) -> std::result::Result<Option<GainText>, String> {
+    let text = text.trim_start_matches('\u{feff}').trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let split = ERROR_SEPARATORS
+        .iter()
+        .filter_map(|sep| text.find(sep).map(|i| (i, sep.len())))
+        .min_by_key(|&(i, _)| i);
+    let (gain_text, error_text) = match split {
+        Some((i, len)) => (&text[..i], Some(&text[i + len..])),
+        None => (text, None),
+    };
+    let gain = one_number(gain_text, "gain")?;
+    let error = match error_text {
+        Some(e) => {
+            let e = one_number(e, "error")?;
+            if e <= 0.0 {
+                return Err(format!(
+                    "the error {} is not positive; {GAIN_GRAMMAR}",
+                    preview(&e.to_string())
+                ));
+            }
+            Some(e)
+        }
+        None => None,
+    };
+    if gain <= 0.0 {
+        let shown = preview(gain_text.trim());
+        return Err(format!(
+            "the gain {shown} is not positive (did the fit fail?)"
+        ));
+    }
+    Ok(Some(GainText { gain, error }))
+}
+
+/// One finite number (`what` names it in the messages): the whole of `text` but for
+/// surrounding whitespace.
+fn one_number(text: &str, what: &str) -> std::result::Result<f64, String> {
     let mut words = text.split_whitespace();
     let Some(word) = words.next() else {
-        return Ok(None);
+        return Err(format!("the {what} is missing; {GAIN_GRAMMAR}"));
     };
     let count = 1 + words.count();
     let shown = preview(word);
     if count > 1 {
         return Err(format!(
-            "it holds {count} words (starting with {shown}); a gain file holds one number such as 1.033e+07"
+            "it holds {count} words (starting with {shown}) where the {what} should be; {GAIN_GRAMMAR}"
         ));
     }
     let numeric = word
@@ -601,18 +693,11 @@ pub fn parse_gain(text: &str) -> std::result::Result<Option<f64>, String> {
     let value = numeric
         .then(|| word.parse::<f64>().ok())
         .flatten()
-        .ok_or_else(|| {
-            format!("{shown} is not a number; a gain file holds one number such as 1.033e+07")
-        })?;
+        .ok_or_else(|| format!("{shown} is not a number; {GAIN_GRAMMAR}"))?;
     if !value.is_finite() {
         return Err(format!("{shown} is not a finite number"));
     }
-    if value <= 0.0 {
-        return Err(format!(
-            "the gain {shown} is not positive (did the fit fail?)"
-        ));
-    }
-    Ok(Some(value))
+    Ok(value)
 }
 
 /// Natural order of run stamps: digit runs compare as numbers (`run9` < `run10`), other

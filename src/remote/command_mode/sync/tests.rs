@@ -155,7 +155,21 @@ fn gain_files_hold_one_positive_number() {
         ("\u{feff}1.0E7\n", 1e7),
         ("\t5e6\n\n", 5e6),
     ] {
-        assert_eq!(parse_gain(text), Ok(Some(gain)), "{text:?}");
+        let want = GainText { gain, error: None };
+        assert_eq!(parse_gain(text), Ok(Some(want)), "{text:?}");
+    }
+    // The gain and its error (issue 12: the old HV check's `_GAIN.txt`).
+    for (text, gain, error) in [
+        ("1.033e+07 \u{b1} 2.1e+05\n", 1.033e7, 2.1e5),
+        ("1.033e+07\u{b1}2.1e+05", 1.033e7, 2.1e5),
+        ("1.033e+07 +- 2.1e+05", 1.033e7, 2.1e5),
+        ("  5e6 +/- 1e5 \r\n", 5e6, 1e5),
+    ] {
+        let want = GainText {
+            gain,
+            error: Some(error),
+        };
+        assert_eq!(parse_gain(text), Ok(Some(want)), "{text:?}");
     }
     assert_eq!(parse_gain(""), Ok(None));
     assert_eq!(parse_gain(" \n\t"), Ok(None));
@@ -174,6 +188,13 @@ fn gain_files_hold_one_positive_number() {
         ("0x10", "not a number"),
         ("1,033e7", "not a number"),
         ("1e", "not a number"),
+        ("1e7 \u{b1}", "error is missing"),
+        ("\u{b1} 2e5", "gain is missing"),
+        ("1e7 \u{b1} 0", "error \"0\" is not positive"),
+        ("1e7 +- -2e5", "not positive"),
+        ("1e7 +- nan", "not a number"),
+        ("1e7 +- 2e5 3", "2 words"),
+        ("-1e7 +- 2e5", "not positive"),
     ] {
         let e = parse_gain(text).unwrap_err();
         assert!(e.contains(needle), "{text:?}: {e}");
@@ -210,15 +231,16 @@ fn the_default_pattern_is_documented_as_it_is() {
 proptest! {
     #[test]
     fn gain_parsing_never_panics(text in any::<String>()) {
-        if let Ok(Some(g)) = parse_gain(&text) {
+        if let Ok(Some(GainText { gain: g, .. })) = parse_gain(&text) {
             prop_assert!(g.is_finite() && g > 0.0);
         }
     }
 
     #[test]
     fn gains_written_by_python_parse_back_exactly(g in 1e-3f64..1e12) {
-        prop_assert_eq!(parse_gain(&format!("{g:e}\n")), Ok(Some(g)));
-        prop_assert_eq!(parse_gain(&format!("{g}")), Ok(Some(g)));
+        let want = Ok(Some(GainText { gain: g, error: None }));
+        prop_assert_eq!(parse_gain(&format!("{g:e}\n")), want.clone());
+        prop_assert_eq!(parse_gain(&format!("{g}")), want);
     }
 
     #[test]
