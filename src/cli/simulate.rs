@@ -83,6 +83,18 @@ pub struct SimulateArgs {
     /// given), so the pipeline calls it poor. Repeatable.
     #[arg(long, value_name = "LABEL[=FACTOR]")]
     pub poor: Vec<String>,
+    /// A light leak: the point LABEL gets FACTOR × the dark rate (50 when not given), so
+    /// the pipeline calls it poor for its dark rate. Repeatable.
+    #[arg(long, value_name = "LABEL[=FACTOR]")]
+    pub light_leak: Vec<String>,
+    /// A reference sensor (SiPM) on ch1 instead of the pick-off, seeing this mean number of
+    /// photoelectrons per trigger; process with `channels.reference = 1`.
+    #[arg(long, value_name = "LAMBDA")]
+    pub reference_occupancy: Option<f64>,
+    /// The light source drifts: its intensity falls by this fraction (0.2 = 20 %) from the
+    /// first point of the scan to the last, for PMT and reference alike.
+    #[arg(long, value_name = "FRACTION")]
+    pub drift: Option<f64>,
     /// HV check in the bench's layout with a known power law (`--hv-check --nominal V`).
     #[command(flatten)]
     pub hv_check: super::simulate_hv::HvCheckArgs,
@@ -123,6 +135,8 @@ pub fn sim_params(args: &SimulateArgs) -> anyhow::Result<SimParams> {
         noise_mv: args.noise.unwrap_or(d.noise_mv),
         trigger_mv: sign * d.trigger_mv.abs(),
         pickoff_mv: sign * d.pickoff_mv.abs(),
+        reference_occupancy: args.reference_occupancy,
+        intensity_drift: args.drift.unwrap_or(d.intensity_drift),
         ..d
     };
     p.validate()?;
@@ -170,20 +184,28 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
             None => standard_surface_points(args.points.unwrap_or(21)),
         },
     };
-    for spec in &args.poor {
+    let point_factor = |flag: &str, spec: &str, default: f64| {
         let (label, factor) = match spec.split_once('=') {
             Some((l, f)) => (
                 l,
                 f.parse::<f64>()
-                    .map_err(|_| anyhow::anyhow!("--poor {spec}: {f:?} is not a number"))?,
+                    .map_err(|_| anyhow::anyhow!("--{flag} {spec}: {f:?} is not a number"))?,
             ),
-            None => (spec.as_str(), 0.7),
+            None => (spec, default),
         };
         anyhow::ensure!(
             points.iter().any(|p| p.label() == label),
-            "--poor {spec}: the scan has no point {label:?}"
+            "--{flag} {spec}: the scan has no point {label:?}"
         );
-        params.gain_factors.insert(label.to_string(), factor);
+        Ok((label.to_string(), factor))
+    };
+    for spec in &args.poor {
+        let (label, factor) = point_factor("poor", spec, 0.7)?;
+        params.gain_factors.insert(label, factor);
+    }
+    for spec in &args.light_leak {
+        let (label, factor) = point_factor("light-leak", spec, 50.0)?;
+        params.dark_factors.insert(label, factor);
     }
     anyhow::ensure!(!points.is_empty(), "--points must be at least 1");
     params.validate()?;

@@ -25,6 +25,29 @@ pub struct AnalysisConfig {
     pub health: HealthRange,
     pub scan: ScanConfig,
     pub darkness: DarknessConfig,
+    pub reference: ReferenceConfig,
+}
+
+/// Pulse counting on the reference sensor's channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReferenceConfig {
+    /// `auto` (default): the sign most pulses have, else positive (the bench's ch1).
+    pub polarity: PolaritySetting,
+    /// A pulse counts above this height in mV (about half a SiPM photoelectron).
+    pub threshold_mv: f64,
+    /// Width of the window around the light's arrival a pulse must start in, in ns.
+    pub window_ns: f64,
+}
+
+impl Default for ReferenceConfig {
+    fn default() -> Self {
+        ReferenceConfig {
+            polarity: PolaritySetting::Auto,
+            threshold_mv: 5.0,
+            window_ns: 40.0,
+        }
+    }
 }
 
 /// Dark-pulse counting in the pre-trigger part of every record.
@@ -100,6 +123,10 @@ pub struct Channels {
     pub pickoff: Option<u32>,
     /// The PMT channel.
     pub pmt: u32,
+    /// A reference sensor (SiPM or reference PMT) seeing the same light, if there is one:
+    /// counted into its own occupancy per point and used for the PMT's relative efficiency
+    /// (see `pipeline::reference`). May be the pick-off channel.
+    pub reference: Option<u32>,
 }
 
 impl Default for Channels {
@@ -108,6 +135,7 @@ impl Default for Channels {
             trigger: Some(0),
             pickoff: Some(1),
             pmt: 2,
+            reference: None,
         }
     }
 }
@@ -580,6 +608,13 @@ impl AnalysisConfig {
         }
         if !(h.max_chi2_ndf.is_finite() && h.max_chi2_ndf > 0.0) {
             return bad("health.max_chi2_ndf must be a positive number");
+        }
+        let r = &self.reference;
+        if !(r.threshold_mv.is_finite() && r.threshold_mv > 0.0) {
+            return bad("reference.threshold_mv must be a positive number of mV");
+        }
+        if !(r.window_ns.is_finite() && r.window_ns > 0.0 && r.window_ns < 1e6) {
+            return bad("reference.window_ns must be a positive number of ns");
         }
         for (name, band) in h.bands() {
             if let Some(why) = band.problem() {

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fit::{FitCurve, FitResult, Param, Status};
 use super::histogram::{Histogram, moving_average};
+use super::reference::Reference;
 use super::timing::{Darkness, Timing};
 
 /// Per-point figures beside the gain; each is `None` where it cannot be computed (no fit,
@@ -45,25 +46,14 @@ pub struct Figures {
     /// channel), where the profile names one.
     #[serde(default)]
     pub reference: Option<Reference>,
-    /// PMT occupancy / reference occupancy: what the PMT sees per photon the reference
-    /// sees, so a drift of the light source cancels.
+    /// The PMT's occupancy counted like the reference's: −ln(fraction of events without a
+    /// pulse over threshold in the charge window), model-free (waveform inputs).
+    #[serde(default)]
+    pub occupancy_counted: Option<Param>,
+    /// PMT occupancy / reference occupancy (both counted): what the PMT sees per photon
+    /// the reference sees, so a drift of the light source cancels.
     #[serde(default)]
     pub relative_efficiency: Option<Param>,
-}
-
-/// The reference sensor of a point.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Reference {
-    /// Its channel number.
-    pub channel: usize,
-    /// Mean photoelectrons per trigger, −ln(fraction of events without a pulse), with its
-    /// binomial error.
-    pub occupancy: Param,
-    /// Mean charge of the events with a pulse, in pC.
-    pub mean_charge_pc: f64,
-    /// Events looked at, and those with a pulse over threshold.
-    pub events: u64,
-    pub with_pulse: u64,
 }
 
 /// The Saldanha et al. estimate from an LED-on and an LED-off spectrum.

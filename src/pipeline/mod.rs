@@ -38,6 +38,7 @@ pub mod output;
 pub mod plot;
 pub mod point;
 pub mod readers;
+pub mod reference;
 pub mod scan;
 pub mod serial;
 pub mod simulate;

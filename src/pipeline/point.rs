@@ -341,6 +341,7 @@ pub fn process_loaded(
         window,
         timing,
         dark,
+        reference,
     } = spectrum;
     let mut fit = fit::fit_histogram_with(&hist, cfg.fit.model, cfg.fit.min_events);
     // Waveforms tell more than the spectrum: a point where (almost) no event has a PMT
@@ -406,6 +407,13 @@ pub fn process_loaded(
     let label = PointLabel::parse(&point);
     let mut figures = figures::of_fit(&fit, &hist);
     figures.timing = timing;
+    figures.occupancy_counted =
+        pulses.and_then(|(with, n)| super::reference::counted_occupancy(with as u64, n as u64));
+    figures.relative_efficiency = super::reference::relative_efficiency(
+        figures.occupancy_counted.as_ref(),
+        reference.as_ref(),
+    );
+    figures.reference = reference;
     if let Some(d) = dark
         && let Some(w) = waves.get(d.pmt)
     {

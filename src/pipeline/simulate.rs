@@ -95,6 +95,20 @@ pub struct SimParams {
     /// Extra gain factors for single points, by label (`theta10_phi90` → 0.7): a weak
     /// spot on the photocathode, for demos and tests of the "poor" verdict.
     pub gain_factors: std::collections::BTreeMap<String, f64>,
+    /// Dark-rate factors for single points, by label (`theta10_phi90` → 50): a light
+    /// leak while that point was taken.
+    pub dark_factors: std::collections::BTreeMap<String, f64>,
+    /// A reference sensor on ch1 instead of the pick-off: a SiPM seeing this mean number
+    /// of photoelectrons per trigger (Poisson), each a positive pulse of `reference_mv`
+    /// (10 % spread) — `None` keeps the bench's pick-off pulse.
+    pub reference_occupancy: Option<f64>,
+    pub reference_mv: f64,
+    /// The light source's intensity at this point, relative to nominal: scales both the
+    /// PMT's and the reference's occupancy (a drifting laser).
+    pub intensity: f64,
+    /// The source's drift over a scan: its intensity falls linearly by this fraction from
+    /// the first point to the last (see [`SimParams::for_scan_point`]).
+    pub intensity_drift: f64,
 }
 
 impl Default for SimParams {
@@ -131,6 +145,11 @@ impl Default for SimParams {
             fall_ns: 5.0,
             hv_nominal: 1500.0,
             gain_factors: std::collections::BTreeMap::new(),
+            dark_factors: std::collections::BTreeMap::new(),
+            reference_occupancy: None,
+            reference_mv: 20.0,
+            intensity: 1.0,
+            intensity_drift: 0.0,
         }
     }
 }
@@ -256,6 +275,27 @@ impl SimParams {
                 "the gain factor of {l} must be in (0, 100], got {f}"
             ));
         }
+        if let Some((l, f)) = self
+            .dark_factors
+            .iter()
+            .find(|(_, f)| !(f.is_finite() && **f >= 0.0 && **f <= 1e4))
+        {
+            return bad(format!(
+                "the dark-rate factor of {l} must be in [0, 1e4], got {f}"
+            ));
+        }
+        if self
+            .reference_occupancy
+            .is_some_and(|r| !(r.is_finite() && (0.0..=100.0).contains(&r)))
+            || !(self.reference_mv.is_finite() && self.reference_mv > 0.0)
+        {
+            return bad("reference_occupancy must be in [0, 100], reference_mv > 0".into());
+        }
+        if !(self.intensity.is_finite() && self.intensity > 0.0 && self.intensity <= 100.0)
+            || !(0.0..1.0).contains(&self.intensity_drift)
+        {
+            return bad("intensity must be in (0, 100], intensity_drift in [0, 1)".into());
+        }
         Ok(())
     }
 
@@ -278,7 +318,22 @@ impl SimParams {
         if let Some(f) = self.gain_factors.get(&label.label()) {
             p.gain *= f;
         }
+        if let Some(f) = self.dark_factors.get(&label.label()) {
+            p.dark_rate_hz *= f;
+        }
+        p.occupancy *= self.intensity;
+        p.reference_occupancy = self.reference_occupancy.map(|r| r * self.intensity);
         p
+    }
+
+    /// [`SimParams::for_point`] for point `index` of a scan of `count` points, with the
+    /// source's intensity drifted by `intensity_drift × index / (count − 1)`.
+    pub fn for_scan_point(&self, label: &PointLabel, index: usize, count: usize) -> SimParams {
+        let mut base = self.clone();
+        if count > 1 {
+            base.intensity *= 1.0 - self.intensity_drift * index as f64 / (count - 1) as f64;
+        }
+        base.for_point(label)
     }
 }
 
@@ -297,6 +352,15 @@ pub struct PointTruth {
     pub events: usize,
     /// Mean SPE charge / e, including the truncation and the under-amplified part.
     pub mean_spe_gain: f64,
+    /// Dark rate in Hz at this point (light leaks included).
+    #[serde(default)]
+    pub dark_rate_hz: f64,
+    /// The reference sensor's occupancy, where one was simulated.
+    #[serde(default)]
+    pub reference_occupancy: Option<f64>,
+    /// The source's intensity relative to nominal.
+    #[serde(default)]
+    pub intensity: f64,
 }
 
 impl PointTruth {
@@ -311,6 +375,9 @@ impl PointTruth {
             occupancy: p.occupancy,
             events: p.events,
             mean_spe_gain: p.mean_spe_adc_samples() * p.pc_per_adc_sample() / E_PC,
+            dark_rate_hz: p.dark_rate_hz,
+            reference_occupancy: p.reference_occupancy,
+            intensity: p.intensity,
         }
     }
 }
@@ -451,11 +518,25 @@ fn simulate_chunk(p: &SimParams, n: usize, seed: u64) -> [Vec<f32>; 3] {
                         *v = h * up.min(down);
                     }
                 }
-                1 => {
-                    let amp: f64 = 1.0 + 0.1 * gauss(&mut rng);
-                    let t0 = t_trig + p.pickoff_delay_ns;
-                    add_biexp(&mut buf, dt, t0, pick_scale * amp, pick_rise, pick_fall);
-                }
+                1 => match p.reference_occupancy {
+                    None => {
+                        let amp: f64 = 1.0 + 0.1 * gauss(&mut rng);
+                        let t0 = t_trig + p.pickoff_delay_ns;
+                        add_biexp(&mut buf, dt, t0, pick_scale * amp, pick_rise, pick_fall);
+                    }
+                    Some(r) => {
+                        // A SiPM: each photoelectron one pulse of the same height (10 %
+                        // spread), of the pick-off's sign.
+                        let one = p.reference_mv.copysign(p.pickoff_mv)
+                            / mv
+                            / biexp_peak(pick_rise, pick_fall);
+                        for _ in 0..poisson(r, &mut rng) {
+                            let amp: f64 = 1.0 + 0.1 * gauss(&mut rng);
+                            let t0 = t_trig + p.pickoff_delay_ns + 0.3 * gauss(&mut rng);
+                            add_biexp(&mut buf, dt, t0, one * amp, pick_rise, pick_fall);
+                        }
+                    }
+                },
                 _ => {
                     let n_pe = poisson(p.occupancy, &mut rng);
                     let n_dark = poisson(dark_lambda, &mut rng);
@@ -615,7 +696,11 @@ pub fn simulate_scan(
     mut progress: impl FnMut(usize),
 ) -> Result<Vec<PointTruth>> {
     params.validate()?;
-    let per_point: Vec<SimParams> = points.iter().map(|l| params.for_point(l)).collect();
+    let per_point: Vec<SimParams> = points
+        .iter()
+        .enumerate()
+        .map(|(i, l)| params.for_scan_point(l, i, points.len()))
+        .collect();
     let truth: Vec<PointTruth> = points
         .iter()
         .zip(&per_point)

@@ -10,6 +10,7 @@ use super::data::{ChargeInput, Waveforms};
 use super::error::{Error, Result};
 use super::fit;
 use super::histogram::Histogram;
+use super::reference::{self, Reference};
 use super::timing::{self, DarkInputs, Timing};
 use super::waveform::{self, Features, PolarityScan};
 
@@ -28,6 +29,8 @@ pub struct Spectrum {
     pub timing: Option<Timing>,
     /// What the dark-pulse count needs after the fit (waveform inputs only).
     pub dark: Option<DarkInputs>,
+    /// The reference sensor, where the channel map names one and its file is there.
+    pub reference: Option<Reference>,
 }
 
 /// The spectrum of a charge input (values or an already binned histogram).
@@ -76,6 +79,7 @@ pub fn charge_spectrum(
         window: None,
         timing: None,
         dark: None,
+        reference: None,
     })
 }
 
@@ -180,6 +184,19 @@ pub fn waveform_spectrum(
             warnings,
         );
     }
+    let reference = match ch.reference.filter(|&c| c != ch.pmt) {
+        Some(c) => match waves.iter().find(|w| w.channel == Some(c)) {
+            Some(r) => reference::measure(r, cfg, warnings),
+            None => {
+                warnings.push(format!(
+                    "no file of the reference channel {c} in this point; relative efficiency \
+                     not computed"
+                ));
+                None
+            }
+        },
+        None => None,
+    };
     let trig = trig.filter(|_| trig_pol.is_some());
     let (fp, ft) = rayon::join(
         || waveform::features(pmt, &cfg.pmt, pmt_pol, dig),
@@ -316,6 +333,7 @@ pub fn waveform_spectrum(
         window,
         timing,
         dark,
+        reference,
     })
 }
 

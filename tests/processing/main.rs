@@ -10,6 +10,7 @@ mod cli_process;
 mod demo;
 mod figures;
 mod fit_status;
+mod health_reasons;
 mod hv_check;
 mod hv_scan;
 mod plots;
