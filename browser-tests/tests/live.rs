@@ -445,12 +445,15 @@ async fn demo_from_an_empty_data_dir_fills_the_grid() -> Result<()> {
         b.wait_js(&status_is(1, "theta30_phi180", "poor"), T)
             .await
             .context("the demo's weak spot is poor")?;
+        b.wait_js(&status_is(1, "theta40_phi90", "poor"), T)
+            .await
+            .context("the demo's light leak is poor")?;
         b.wait_js(
-            "document.querySelectorAll('#grid-1 [data-status=\"poor\"]').length === 1",
+            "document.querySelectorAll('#grid-1 [data-status=\"poor\"]').length === 2",
             T,
         )
         .await
-        .context("exactly one poor point")?;
+        .context("exactly two poor points: the weak spot and the light leak")?;
         b.screenshot("demo-01-grid").await?;
         // Honest colours: the poor cell says by how many σ the band is excluded; the
         // marginal spot, under the band by less than 2σ, is a warning and says so.
@@ -466,6 +469,24 @@ async fn demo_from_an_empty_data_dir_fills_the_grid() -> Result<()> {
         )
         .await
         .context("the poor cell says why: the band is excluded at more than 2σ")?;
+        b.wait_js(
+            &format!(
+                "{t}.includes('poor') && {t}.includes('gain') && !{t}.includes('dark rate')",
+                t = title("theta30_phi180")
+            ),
+            T,
+        )
+        .await
+        .context("the weak spot is poor for its gain, and only that")?;
+        b.wait_js(
+            &format!(
+                "{t}.includes('poor') && {t}.includes('dark rate') && {t}.includes('above the poor limit')",
+                t = title("theta40_phi90")
+            ),
+            T,
+        )
+        .await
+        .context("the light leak is poor for its dark rate, and says so")?;
         b.wait_js(&status_is(1, "theta10_phi0", "warning"), T)
             .await
             .context("the marginal spot (band edge within its error) is a warning")?;
@@ -512,6 +533,19 @@ async fn demo_from_an_empty_data_dir_fills_the_grid() -> Result<()> {
         .await
         .context("the review panel says poor, and why")?;
         b.screenshot("demo-03-poor-review").await?;
+        click(&b, "cell-1-theta40_phi90").await?;
+        b.wait_js(
+            "(document.getElementById('review-health') || {textContent: ''}).textContent === 'poor' && \
+             (() => { const r = document.querySelector('#review-checks tr[data-criterion=\"dark rate\"] td:last-child'); \
+                      return r !== null && r.textContent === 'poor'; })() && \
+             (() => { const r = document.querySelector('#review-checks tr[data-criterion=\"gain\"] td:last-child'); \
+                      return r !== null && r.textContent === 'healthy'; })() && \
+             document.getElementById('review-timing-fit') !== null",
+            T,
+        )
+        .await
+        .context("the review panel's checks show the dark rate poor and the gain healthy, and the timing histogram with its fit")?;
+        b.screenshot("demo-04-light-leak-review").await?;
         Ok::<(), anyhow::Error>(())
     }
     .await;

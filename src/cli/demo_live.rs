@@ -49,6 +49,9 @@ pub const DEMO_USER: &str = "demo";
 pub const DEMO_SERIAL: &str = "DEMO0001";
 /// The weak spot of the simulated tube.
 pub const WEAK_SPOT: &str = "theta30_phi180";
+/// The light leak: this point is taken with 50 × the dark rate (the bench's lid not
+/// closed), so it is poor for its dark rate while its gain is fine.
+pub const LIGHT_LEAK: &str = "theta40_phi90";
 /// The marginal spot: its gain lies just below the healthy band, within its statistical
 /// error of the edge, so it is neither healthy nor provably poor (a warning).
 pub const MARGINAL_SPOT: &str = "theta10_phi0";
@@ -183,7 +186,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             n + HV_AT_1E7_ABOVE_NOMINAL
         ),
         None => format!(
-            "PMT {DEMO_SERIAL} ({} points, one every {:.1} s; the point {WEAK_SPOT} is weak)",
+            "PMT {DEMO_SERIAL} ({} points, one every {:.1} s; the point {WEAK_SPOT} is weak, {LIGHT_LEAK} has a light leak)",
             labels.len(),
             interval.as_secs_f64()
         ),
@@ -250,6 +253,7 @@ fn bench(scan_root: &Path, labels: &[PointLabel], events: usize, seed: u64, inte
         ..SimParams::default()
     };
     params.gain_factors.insert(WEAK_SPOT.to_string(), 0.7);
+    params.dark_factors.insert(LIGHT_LEAK.to_string(), 50.0);
     params
         .gain_factors
         .insert(MARGINAL_SPOT.to_string(), MARGINAL_FACTOR);

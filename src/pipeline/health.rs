@@ -298,6 +298,7 @@ mod tests {
                 pulses: 10,
                 live_s: 1e-3,
                 rate_hz: p(dark_hz, Some(dark_err)),
+                noise_mv: None,
             }),
             ..Figures::default()
         }

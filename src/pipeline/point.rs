@@ -482,15 +482,23 @@ fn darkness(
         (Some(q1), Some(k), "pC") if q1.value > 0.0 => Some(q1.value * k),
         _ => None,
     };
+    let noise =
+        super::timing::noise_rms_mv(w, &d.baselines, cfg.pmt.baseline_samples, &cfg.digitizer);
+    let floor = noise.map_or(0.0, |n| super::timing::NOISE_FLOOR_SIGMA * n);
     let (thr_mv, thr_pe) = match spe_mv {
-        Some(a) => (dk.threshold_pe * a, Some(dk.threshold_pe)),
+        Some(a) => {
+            let t = (dk.threshold_pe * a).max(floor);
+            (t, Some(t / a))
+        }
         None => (dk.threshold_mv.unwrap_or(cfg.pmt.threshold_mv), None),
     };
     if !(thr_mv.is_finite() && thr_mv > 0.0) {
         return None;
     }
     let (n, live) = super::timing::count_dark(w, d, thr_mv, &cfg.digitizer);
-    super::timing::dark_rate(n, live, thr_mv, thr_pe)
+    let mut dark = super::timing::dark_rate(n, live, thr_mv, thr_pe)?;
+    dark.noise_mv = noise;
+    Some(dark)
 }
 
 /// Adds the model-independent occupancy of an LED-on point from its LED-off run (both

@@ -80,6 +80,39 @@ pub struct Darkness {
     pub live_s: f64,
     /// Rate in Hz with its Poisson error (√n / t; 1/t when nothing was counted).
     pub rate_hz: Param,
+    /// RMS noise of the baseline in mV: the threshold is never below
+    /// [`NOISE_FLOOR_SIGMA`] times it, so that at a low gain, where 0.25 PE sinks towards
+    /// the noise, noise is not counted as dark pulses.
+    #[serde(default)]
+    pub noise_mv: Option<f64>,
+}
+
+/// The dark-pulse threshold's floor in units of the baseline's RMS noise (5σ: ~150 Hz of
+/// noise crossings at 500 MS/s for Gaussian noise).
+pub const NOISE_FLOOR_SIGMA: f64 = 5.0;
+
+/// Median over events (at most 2000, spread over the run) of the RMS of the first `n`
+/// samples about the event's baseline, in mV; `None` without events.
+pub fn noise_rms_mv(w: &Waveforms, baselines: &[f32], n: usize, dig: &Digitizer) -> Option<f64> {
+    let events = w.events().min(baselines.len());
+    let step = (events / 2000).max(1);
+    let mut rms: Vec<f64> = (0..events)
+        .step_by(step)
+        .filter_map(|i| {
+            let ev = w.event(i);
+            let part = &ev[..n.min(ev.len())];
+            (part.len() >= 2).then(|| {
+                let b = f64::from(baselines[i]);
+                let ss: f64 = part.iter().map(|&x| (f64::from(x) - b).powi(2)).sum();
+                (ss / part.len() as f64).sqrt() * dig.mv_per_adc()
+            })
+        })
+        .collect();
+    if rms.is_empty() {
+        return None;
+    }
+    let k = rms.len() / 2;
+    Some(*rms.select_nth_unstable_by(k, f64::total_cmp).1)
 }
 
 /// What `point` needs after the fit to count dark pulses: which part of each record is
@@ -378,6 +411,7 @@ pub fn dark_rate(
             value: pulses as f64 / live_s,
             error: Some((pulses.max(1) as f64).sqrt() / live_s),
         },
+        noise_mv: None,
     })
 }
 

@@ -33,6 +33,7 @@ pub mod chart;
 pub mod cleanup;
 pub mod disk_banner;
 pub mod executor;
+pub mod figures_panel;
 pub mod format;
 pub mod grid;
 pub mod header;

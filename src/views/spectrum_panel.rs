@@ -9,6 +9,7 @@ use std::sync::Arc;
 use dioxus::prelude::*;
 
 use super::ShellContext;
+use super::figures_panel::figures_panel;
 use super::format::fmt_coords;
 use super::format::fmt_gain;
 use super::live::{OpenPoint, use_review_target};
@@ -195,7 +196,10 @@ pub fn SpectrumPanel(view: ReadSignal<Arc<RunView>>, label: ReadSignal<String>) 
                         (Some(_), None) => rsx! { p { class: "muted", "loading…" } },
                         (Some(_), Some(Err(e))) => rsx! { p { id: "review-message", class: "refusal", role: "alert", "{e}" } },
                         (Some(_), Some(Ok(None))) => rsx! { p { id: "review-params", class: "muted", "no fit parameters (command mode)" } },
-                        (Some(_), Some(Ok(Some(r)))) => params_table(r),
+                        (Some(_), Some(Ok(Some(r)))) => rsx! {
+                            {params_table(r)}
+                            {figures_panel(&r.checks, &r.figures)}
+                        },
                     }
                 }
             }
