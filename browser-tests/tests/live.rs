@@ -546,6 +546,28 @@ async fn demo_from_an_empty_data_dir_fills_the_grid() -> Result<()> {
         .await
         .context("the review panel's checks show the dark rate poor and the gain healthy, and the timing histogram with its fit")?;
         b.screenshot("demo-04-light-leak-review").await?;
+        // The run summary counts each criterion; the grid coloured by dark rate puts the
+        // leak at the top of the ramp.
+        b.wait_js(
+            "(() => { const d = document.querySelector('#criteria-1 dd[data-criterion=\"dark rate\"]'); \
+                      const g = document.querySelector('#criteria-1 dd[data-criterion=\"gain\"]'); \
+                      return d !== null && d.textContent.startsWith('1 poor') && g !== null && g.textContent.startsWith('1 poor'); })()",
+            T,
+        )
+        .await
+        .context("the summary counts one point poor for its dark rate and one for its gain")?;
+        browser_tests::fill(&b, "colour-by-1", "dark_rate").await?;
+        b.wait_js(
+            "(() => { const cells = Array.from(document.querySelectorAll('#grid-1 [data-figure]')) \
+                        .filter(c => c.dataset.figure !== ''); \
+                      if (cells.length < 20 || document.getElementById('legend-1') === null) return false; \
+                      const top = cells.reduce((a, c) => Number(c.dataset.figure) > Number(a.dataset.figure) ? c : a); \
+                      return top.id === 'cell-1-theta40_phi90' && top.style.background !== ''; })()",
+            T,
+        )
+        .await
+        .context("coloured by dark rate, the light leak is the top of the ramp, with a legend")?;
+        b.screenshot("demo-05-colour-by-dark-rate").await?;
         Ok::<(), anyhow::Error>(())
     }
     .await;

@@ -39,7 +39,7 @@ pub use clock::{now, rfc3339};
 pub use command_mode::CommandSpec;
 pub use hv::HvResult;
 pub use report::{Check, Report};
-pub use run::{Review, Run, RunFilter, RunState, ScanKind};
+pub use run::{PointFigures, Review, Run, RunFilter, RunState, ScanKind};
 pub use system::{CpuCounts, DiskSpace, Gpu, GpuProcess, Partition, QueuedJob};
 pub use system_status::{
     ChartSeries, ClusterStatus, DiskAlarm, DiskLine, HostStatus, NO_LOCAL_GPU, NO_NVIDIA_SMI,

@@ -114,3 +114,19 @@ pub struct RunFilter {
     /// At most this many, newest first (default 200).
     pub limit: Option<u32>,
 }
+
+/// What a grid cell can be coloured by beyond its status, and which criteria made it a
+/// warning or poor (`("dark rate", "poor")`), as the monitor stored them from the point's
+/// result (JSON in `points.figures`; `{}` for points stored before there were figures).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct PointFigures {
+    /// σ1/Q1.
+    pub resolution: Option<f64>,
+    pub peak_to_valley: Option<f64>,
+    pub dark_rate_hz: Option<f64>,
+    pub tts_fwhm_ns: Option<f64>,
+    pub relative_efficiency: Option<f64>,
+    /// The criteria that were not healthy, with their verdict, worst first.
+    pub flagged: Vec<(String, String)>,
+}

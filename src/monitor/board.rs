@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::model::{Alarm, HvResult, Run, RunState};
+use crate::model::{Alarm, HvResult, PointFigures, Run, RunState};
 use crate::pipeline::scan::PointLabel;
 use crate::store::{Point, PointStatus, Slot};
 
@@ -135,6 +135,8 @@ pub struct Cell {
     pub gain_err: Option<f64>,
     /// Why the cell has its colour (the stored point's message), empty when not done.
     pub reason: String,
+    /// The point's figures, for colouring the grid by one of them.
+    pub figures: PointFigures,
 }
 
 /// Summary of a run's finished points.
@@ -170,6 +172,7 @@ impl RunView {
                 gain: stored.and_then(|s| s.gain),
                 gain_err: stored.and_then(|s| s.gain_err),
                 reason: stored.map(|s| s.message.clone()).unwrap_or_default(),
+                figures: stored.map(|s| s.figures.clone()).unwrap_or_default(),
             }
         };
         let mut rows: Vec<(f64, String, Vec<Cell>)> = Vec::new();
@@ -290,6 +293,7 @@ mod tests {
                         gain: Some(*g),
                         gain_err: None,
                         message: String::new(),
+                        figures: Default::default(),
                         at: 0,
                     },
                 )

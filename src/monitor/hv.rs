@@ -375,6 +375,7 @@ mod tests {
             } else {
                 String::new()
             },
+            figures: Default::default(),
             at: 0,
         }
     }

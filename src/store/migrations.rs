@@ -279,6 +279,10 @@ CREATE TRIGGER logbook_no_update BEFORE UPDATE ON logbook BEGIN
 END;
 "#,
     },
+    Migration {
+        name: "a point's figures (resolution, P/V, dark rate, TTS, relative efficiency) and its flagged criteria",
+        sql: "ALTER TABLE points ADD COLUMN figures TEXT NOT NULL DEFAULT '{}';",
+    },
 ];
 
 /// The schema version this build brings a database to.

@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Error, Result, Store, now};
 pub use crate::model::run::{Review, Run, RunFilter, RunState, ScanKind};
-use crate::model::{ParseError, text_enum};
+use crate::model::{ParseError, PointFigures, text_enum};
 
 text_enum! {
     /// A finished point's verdict (the grid's colours). Points not yet finished are
@@ -38,6 +38,8 @@ pub struct Point {
     pub gain: Option<f64>,
     pub gain_err: Option<f64>,
     pub message: String,
+    /// The figures a grid can be coloured by, and the criteria that were not healthy.
+    pub figures: PointFigures,
     pub at: i64,
 }
 
@@ -129,6 +131,7 @@ fn point_from_row(r: &Row<'_>) -> rusqlite::Result<Point> {
         gain: r.get(6)?,
         gain_err: r.get(7)?,
         message: r.get(8)?,
+        figures: serde_json::from_str(&r.get::<_, String>(10)?).unwrap_or_default(),
         at: r.get(9)?,
     })
 }
@@ -297,7 +300,7 @@ impl Store {
     pub fn insert_point(&self, p: &Point) -> Result<bool> {
         let n = self.conn()?.execute(
             "INSERT OR IGNORE INTO points (run_id, label, theta, phi, hv, status, gain, \
-             gain_err, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             gain_err, message, at, figures) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 p.run_id,
                 p.label,
@@ -308,7 +311,8 @@ impl Store {
                 p.gain,
                 p.gain_err,
                 p.message,
-                p.at
+                p.at,
+                serde_json::to_string(&p.figures).unwrap_or_else(|_| "{}".into())
             ],
         )?;
         Ok(n == 1)
@@ -318,8 +322,8 @@ impl Store {
     pub fn points(&self, run_id: i64) -> Result<Vec<Point>> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare(
-            "SELECT run_id, label, theta, phi, hv, status, gain, gain_err, message, at \
-             FROM points WHERE run_id = ?1 ORDER BY at, label",
+            "SELECT run_id, label, theta, phi, hv, status, gain, gain_err, message, at, \
+             figures FROM points WHERE run_id = ?1 ORDER BY at, label",
         )?;
         let rows = stmt
             .query_map([run_id], point_from_row)?
@@ -486,6 +490,7 @@ mod tests {
             gain: Some(1.0e7),
             gain_err: Some(1e5),
             message: String::new(),
+            figures: Default::default(),
             at: now(),
         }
     }

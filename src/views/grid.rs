@@ -17,12 +17,145 @@ use super::spectrum_panel::SpectrumPanel;
 use crate::monitor::RunView;
 use crate::monitor::board::Cell;
 
+/// What the grid's cells are coloured by: their status (the default), or one figure on a
+/// colour ramp between the run's lowest and highest value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColourBy {
+    Status,
+    Gain,
+    Resolution,
+    PeakToValley,
+    DarkRate,
+    Tts,
+    RelativeEfficiency,
+}
+
+impl ColourBy {
+    pub const ALL: [ColourBy; 7] = [
+        ColourBy::Status,
+        ColourBy::Gain,
+        ColourBy::Resolution,
+        ColourBy::PeakToValley,
+        ColourBy::DarkRate,
+        ColourBy::Tts,
+        ColourBy::RelativeEfficiency,
+    ];
+
+    /// The `<option>` value.
+    pub fn key(self) -> &'static str {
+        match self {
+            ColourBy::Status => "status",
+            ColourBy::Gain => "gain",
+            ColourBy::Resolution => "resolution",
+            ColourBy::PeakToValley => "peak_to_valley",
+            ColourBy::DarkRate => "dark_rate",
+            ColourBy::Tts => "tts",
+            ColourBy::RelativeEfficiency => "relative_efficiency",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            ColourBy::Status => "status",
+            ColourBy::Gain => "gain",
+            ColourBy::Resolution => "SPE resolution σ1/Q1",
+            ColourBy::PeakToValley => "peak-to-valley",
+            ColourBy::DarkRate => "dark rate (Hz)",
+            ColourBy::Tts => "TTS FWHM (ns)",
+            ColourBy::RelativeEfficiency => "relative efficiency",
+        }
+    }
+
+    fn from_key(k: &str) -> ColourBy {
+        ColourBy::ALL
+            .into_iter()
+            .find(|c| c.key() == k)
+            .unwrap_or(ColourBy::Status)
+    }
+
+    /// The cell's value of this figure.
+    pub fn value(self, c: &Cell) -> Option<f64> {
+        let f = &c.figures;
+        match self {
+            ColourBy::Status => None,
+            ColourBy::Gain => c.gain,
+            ColourBy::Resolution => f.resolution,
+            ColourBy::PeakToValley => f.peak_to_valley,
+            ColourBy::DarkRate => f.dark_rate_hz,
+            ColourBy::Tts => f.tts_fwhm_ns,
+            ColourBy::RelativeEfficiency => f.relative_efficiency,
+        }
+        .filter(|v| v.is_finite())
+    }
+}
+
+/// A colour on a dark-blue → teal → yellow ramp (viridis-like, readable in both themes)
+/// for `t` in 0…1, as `rgb(r, g, b)`.
+pub fn ramp(t: f64) -> String {
+    const STOPS: [(f64, f64, f64); 5] = [
+        (68.0, 1.0, 84.0),
+        (59.0, 82.0, 139.0),
+        (33.0, 145.0, 140.0),
+        (94.0, 201.0, 98.0),
+        (253.0, 231.0, 37.0),
+    ];
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let x = t * (STOPS.len() - 1) as f64;
+    let i = (x.floor() as usize).min(STOPS.len() - 2);
+    let f = x - i as f64;
+    let (a, b) = (STOPS[i], STOPS[i + 1]);
+    let mix = |p: f64, q: f64| (p + (q - p) * f).round() as u8;
+    format!(
+        "rgb({}, {}, {})",
+        mix(a.0, b.0),
+        mix(a.1, b.1),
+        mix(a.2, b.2)
+    )
+}
+
+/// A figure's value for the legend.
+fn fmt_value(v: f64) -> String {
+    if v != 0.0 && !(1e-2..1e4).contains(&v.abs()) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// How many points each criterion made poor or a warning (`"dark rate" → (1 poor, 0
+/// warning)`), in the order first seen.
+pub fn criteria_counts(cells: &[Cell]) -> Vec<(String, usize, usize)> {
+    let mut out: Vec<(String, usize, usize)> = Vec::new();
+    for c in cells {
+        for (name, verdict) in &c.figures.flagged {
+            let i = match out.iter().position(|(n, _, _)| n == name) {
+                Some(i) => i,
+                None => {
+                    out.push((name.clone(), 0, 0));
+                    out.len() - 1
+                }
+            };
+            if verdict == "poor" {
+                out[i].1 += 1;
+            } else {
+                out[i].2 += 1;
+            }
+        }
+    }
+    out
+}
+
 /// One cell: a button with the status word, the gain and the coordinates.
 fn cell_button(
     run_id: i64,
     cell: Cell,
     selected: bool,
     target: Signal<Option<OpenPoint>>,
+    fill: Option<(String, f64)>,
 ) -> Element {
     let mut target = target;
     let class = cell_class(cell.status);
@@ -42,6 +175,13 @@ fn cell_button(
     if !cell.reason.is_empty() {
         tip = format!("{tip} · {}", cell.reason);
     }
+    let (style, figure) = match &fill {
+        Some((colour, v)) => (
+            format!("background: {colour}; color: #fff; text-shadow: 0 0 2px #000;"),
+            fmt_value(*v),
+        ),
+        None => (String::new(), String::new()),
+    };
     let label = cell.label;
     let id = format!("cell-{run_id}-{label}");
     let open = label.clone();
@@ -51,6 +191,8 @@ fn cell_button(
             id: "{id}",
             class: if selected { "cell {class} selected" } else { "cell {class}" },
             "data-status": "{class}",
+            "data-figure": "{figure}",
+            style: "{style}",
             title: "{tip}",
             "aria-pressed": if selected { "true" } else { "false" },
             onclick: move |_| target.set(Some(OpenPoint { run: run_id, label: open.clone() })),
@@ -64,21 +206,42 @@ fn cell_button(
 #[component]
 pub fn Grid(view: Arc<RunView>) -> Element {
     let target = use_review_target();
+    let mut colour_by = use_signal(|| ColourBy::Status);
+    let by = colour_by();
     let run_id = view.run.id;
+    let all_rows = view.rows();
+    let all_cells: Vec<Cell> = all_rows
+        .iter()
+        .flat_map(|(_, c)| c.iter().cloned())
+        .collect();
+    let values: Vec<f64> = all_cells.iter().filter_map(|c| by.value(c)).collect();
+    let range = values
+        .iter()
+        .fold(None, |acc: Option<(f64, f64)>, &v| match acc {
+            None => Some((v, v)),
+            Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
+        });
+    let fill_of = move |c: &Cell| {
+        let v = by.value(c)?;
+        let (lo, hi) = range?;
+        let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
+        Some((ramp(t), v))
+    };
+    let criteria = criteria_counts(&all_cells);
     let open_label = target
         .read()
         .as_ref()
         .filter(|o| o.run == run_id)
         .map(|o| o.label.clone());
-    let rows: Vec<Element> = view
-        .rows()
+    let rows: Vec<Element> = all_rows
         .into_iter()
         .map(|(title, cells)| {
             let cells: Vec<Element> = cells
                 .into_iter()
                 .map(|c| {
                     let selected = open_label.as_deref() == Some(c.label.as_str());
-                    cell_button(run_id, c, selected, target)
+                    let fill = fill_of(&c);
+                    cell_button(run_id, c, selected, target, fill)
                 })
                 .collect();
             rsx! {
@@ -98,6 +261,31 @@ pub fn Grid(view: Arc<RunView>) -> Element {
     let kind = view.run.kind.as_str();
     rsx! {
         div { class: "run-view",
+            div { class: "row small colour-by",
+                label { r#for: "colour-by-{run_id}", "colour by " }
+                select {
+                    id: "colour-by-{run_id}",
+                    onchange: move |e| colour_by.set(ColourBy::from_key(&e.value())),
+                    for c in ColourBy::ALL {
+                        option { key: "{c.key()}", value: "{c.key()}", selected: c == by, "{c.title()}" }
+                    }
+                }
+                if by != ColourBy::Status {
+                    match range {
+                        Some((lo, hi)) => rsx! {
+                            span { id: "legend-{run_id}", class: "legend",
+                                "{fmt_value(lo)} "
+                                span {
+                                    class: "legend-ramp",
+                                    style: "display: inline-block; width: 8em; height: 0.8em; background: linear-gradient(to right, {ramp(0.0)}, {ramp(0.25)}, {ramp(0.5)}, {ramp(0.75)}, {ramp(1.0)});",
+                                }
+                                " {fmt_value(hi)} · {by.title()}"
+                            }
+                        },
+                        None => rsx! { span { id: "legend-{run_id}", class: "legend muted", "no point of this run has a {by.title()}" } },
+                    }
+                }
+            }
             div { class: "grid-wrap",
                 div { id: "grid-{run_id}", class: "grid grid-{kind}", "data-kind": "{kind}",
                     if rows.is_empty() {
@@ -132,6 +320,14 @@ pub fn Grid(view: Arc<RunView>) -> Element {
                         dd { "{s.poor}" }
                         dt { "done" }
                         dd { "{s.done}/{s.total}" }
+                    }
+                    if !criteria.is_empty() {
+                        dl { id: "criteria-{run_id}", class: "summary criteria",
+                            for (name, poor, warn) in criteria {
+                                dt { key: "{name}", "{name}" }
+                                dd { "data-criterion": "{name}", "{poor} poor, {warn} warning" }
+                            }
+                        }
                     }
                 }
             }

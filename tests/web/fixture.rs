@@ -138,6 +138,7 @@ pub async fn surface_run(s: &TestServer) -> Fixture {
                 gain: r.gain,
                 gain_err: r.gain_err,
                 message: r.health_reason.clone(),
+                figures: Default::default(),
                 at: now(),
             })
             .expect("insert point");
@@ -153,6 +154,7 @@ pub async fn surface_run(s: &TestServer) -> Fixture {
             gain: None,
             gain_err: None,
             message: "the fit did not converge".into(),
+            figures: Default::default(),
             at: now(),
         })
         .expect("insert point");
@@ -189,6 +191,7 @@ pub async fn hv_run(s: &TestServer) -> Run {
                 gain: Some(gain),
                 gain_err: Some(1e5),
                 message: String::new(),
+                figures: Default::default(),
                 at: now(),
             })
             .expect("insert point");

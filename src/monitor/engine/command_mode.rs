@@ -209,6 +209,7 @@ pub(super) async fn command_round(
             gain,
             gain_err,
             message,
+            figures: Default::default(),
             at: store::now(),
         };
         if insert(m, point).await? {

@@ -6,10 +6,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::create_dir;
+use crate::model::PointFigures;
 use crate::monitor::{Error, Monitor, Result};
 use crate::pipeline::fit::Status;
 use crate::pipeline::label::Label;
-use crate::pipeline::point::Health;
+use crate::pipeline::point::{Health, PointResult};
 use crate::pipeline::scan::PointLabel;
 use crate::remote::follow::PointEvent;
 use crate::store::{self, Point, PointStatus};
@@ -40,6 +41,7 @@ fn point_of(run_id: i64, e: &PointEvent) -> Point {
                 gain_err: r.gain_err,
                 // Why the cell has its colour: the status's reason, else the health's.
                 message: r.message.clone().unwrap_or_else(|| r.health_reason.clone()),
+                figures: figures_of(r),
                 at: now,
             }
         }
@@ -55,9 +57,33 @@ fn point_of(run_id: i64, e: &PointEvent) -> Point {
                 gain: None,
                 gain_err: None,
                 message: error.clone(),
+                figures: Default::default(),
                 at: now,
             }
         }
+    }
+}
+
+/// The figures a grid cell can be coloured by, and the criteria that were not healthy.
+fn figures_of(r: &PointResult) -> PointFigures {
+    let f = &r.figures;
+    let mut flagged: Vec<(Health, &str)> = r
+        .checks
+        .iter()
+        .filter(|c| c.verdict != Health::Healthy)
+        .map(|c| (c.verdict, c.criterion.label()))
+        .collect();
+    flagged.sort_by_key(|(h, _)| *h != Health::Poor);
+    PointFigures {
+        resolution: f.spe_resolution.as_ref().map(|p| p.value),
+        peak_to_valley: f.peak_to_valley_model,
+        dark_rate_hz: f.darkness.as_ref().map(|d| d.rate_hz.value),
+        tts_fwhm_ns: f.timing.as_ref().and_then(|t| t.tts_fwhm_ns),
+        relative_efficiency: f.relative_efficiency.as_ref().map(|p| p.value),
+        flagged: flagged
+            .into_iter()
+            .map(|(h, c)| (c.to_string(), h.as_str().to_string()))
+            .collect(),
     }
 }
 
