@@ -71,7 +71,7 @@ async fn wait_no_alarm(b: &Bench, what: &str, limit: Duration, pred: impl Fn(&Al
     let deadline = Instant::now() + limit;
     loop {
         let board = b.monitor.snapshot();
-        if !board.alarms.iter().any(|a| pred(a)) {
+        if !board.alarms.iter().any(&pred) {
             return;
         }
         assert!(

@@ -216,5 +216,11 @@ async fn observer_cannot_acknowledge_or_shelve_an_alarm() -> TestResult {
     let a = commands.ack_alarm(&otto, raised.id, "seen".into()).await?;
     assert_eq!(a.acked_by.as_deref(), Some("otto"));
     assert_eq!(store.alarm(raised.id)?.expect("alarm").ack_comment, "seen");
+    // Regression: a second acknowledgement was accepted (and logged) though the store kept
+    // the first; now it is refused and names who was first.
+    let again = commands.ack_alarm(&otto, raised.id, "again".into()).await;
+    let text = again.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(text.contains("already acknowledged by otto"), "{text}");
+    assert_eq!(store.alarm(raised.id)?.expect("alarm").ack_comment, "seen");
     Ok(())
 }
