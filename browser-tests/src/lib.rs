@@ -114,6 +114,16 @@ impl Server {
     /// Starts `pmtwatch serve --bind 127.0.0.1:PORT --data-dir DIR` and waits (at most
     /// 60 s) for its "listening on" line.
     pub async fn start(bin: &Path, data_dir: &Path, port: u16) -> Result<Server> {
+        Self::start_with(bin, data_dir, port, &[]).await
+    }
+
+    /// [`Server::start`] with more arguments for `serve` (e.g. `--config FILE`).
+    pub async fn start_with(
+        bin: &Path,
+        data_dir: &Path,
+        port: u16,
+        extra: &[&std::ffi::OsStr],
+    ) -> Result<Server> {
         let mut child = Command::new(bin)
             .args([
                 "serve",
@@ -122,6 +132,7 @@ impl Server {
                 "--data-dir",
             ])
             .arg(data_dir)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)

@@ -83,6 +83,7 @@ pub fn AlarmBanner() -> Element {
 #[component]
 fn AlarmItem(alarm: Alarm, shelved: bool, message: Signal<Option<(bool, String)>>) -> Element {
     let ctx = use_context::<ShellContext>();
+    let ack_role = ctx.user.role;
     let mut comment = use_signal(String::new);
     let id = alarm.id;
     let ack_ctx = ctx.clone();
@@ -131,6 +132,13 @@ fn AlarmItem(alarm: Alarm, shelved: bool, message: Signal<Option<(bool, String)>
         "not acknowledged".to_string()
     };
     let kind = alarm.kind.as_str();
+    // Observers see the actions greyed out; the server refuses them anyway (Commands).
+    let observer = !ack_role.can_operate();
+    let why = if observer {
+        "observers cannot acknowledge or shelve"
+    } else {
+        ""
+    };
     rsx! {
         li { id: "alarm-{id}", class: "alarm alarm-{alarm.severity.as_str()} alarm-kind-{kind}",
             "data-acked": "{alarm.is_acked()}",
@@ -146,13 +154,13 @@ fn AlarmItem(alarm: Alarm, shelved: bool, message: Signal<Option<(bool, String)>
                 div { class: "row alarm-actions",
                     input { id: "alarm-comment-{id}", placeholder: "comment (optional)", value: "{comment}",
                         oninput: move |e| comment.set(e.value()) }
-                    button { id: "alarm-ack-{id}", class: "btn", onclick: ack, "Acknowledge" }
-                    button { id: "alarm-shelve-hour-{id}", class: "btn btn-ghost",
+                    button { id: "alarm-ack-{id}", class: "btn", disabled: observer, title: "{why}", onclick: ack, "Acknowledge" }
+                    button { id: "alarm-shelve-hour-{id}", class: "btn btn-ghost", disabled: observer, title: "{why}",
                         onclick: move |_| s1(Shelve::Until(now() + 3600)), "Shelve 1 h" }
-                    button { id: "alarm-shelve-night-{id}", class: "btn btn-ghost",
+                    button { id: "alarm-shelve-night-{id}", class: "btn btn-ghost", disabled: observer, title: "{why}",
                         onclick: move |_| s2(Shelve::Until(now() + 12 * 3600)), "Shelve 12 h" }
                     if alarm.run_id.is_some() {
-                        button { id: "alarm-shelve-run-{id}", class: "btn btn-ghost",
+                        button { id: "alarm-shelve-run-{id}", class: "btn btn-ghost", disabled: observer, title: "{why}",
                             onclick: move |_| s3(Shelve::RunEnds), "Shelve until run ends" }
                     }
                 }

@@ -11,6 +11,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod alarms;
 mod command;
 mod fixture;
 mod hv;

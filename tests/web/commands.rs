@@ -166,3 +166,61 @@ async fn an_action_whose_audit_entry_cannot_be_written_is_refused() -> TestResul
     assert!(audit.iter().any(|e| e.action == "executor_start"));
     Ok(())
 }
+
+/// Issue 14: observers see alarms but the server refuses their acknowledge and shelve
+/// (whatever the page shows); an operator's acknowledgement is kept with the comment.
+#[tokio::test]
+async fn observer_cannot_acknowledge_or_shelve_an_alarm() -> TestResult {
+    use pmtwatch::model::{AlarmKind, Shelve};
+    let dir = tempfile::tempdir()?;
+    let store = Store::open_dir(dir.path())?;
+    store.add_user("olga", Role::Observer, "observer-password")?;
+    store.add_user("otto", Role::Operator, "operator-password")?;
+    let raised = store
+        .raise_alarm(
+            &pmtwatch::store::NewAlarm {
+                key: "disk_low:/data".into(),
+                kind: AlarmKind::DiskLow,
+                message: "low".into(),
+                run_id: None,
+                slot_id: None,
+                subject: "/data".into(),
+            },
+            10,
+        )?
+        .expect("raised");
+    let monitor = Monitor::start(store.clone(), dir.path(), "pmtwatch".into()).await?;
+    let commands = Commands::new(store.clone(), monitor.clone(), Duration::from_secs(3600));
+    let olga = session(&store, "olga").await;
+    let otto = session(&store, "otto").await;
+
+    let err = commands.ack_alarm(&olga, raised.id, "mine".into()).await;
+    assert!(
+        matches!(err, Err(CommandError::Forbidden { .. })),
+        "{err:?}"
+    );
+    let err = commands
+        .shelve_alarm(
+            &olga,
+            raised.id,
+            Shelve::Until(pmtwatch::model::now() + 3600),
+        )
+        .await;
+    assert!(
+        matches!(err, Err(CommandError::Forbidden { .. })),
+        "{err:?}"
+    );
+    let a = store.alarm(raised.id)?.expect("alarm");
+    assert!(a.acked_at.is_none() && a.shelved_until.is_none(), "{a:?}");
+
+    let a = commands.ack_alarm(&otto, raised.id, "seen".into()).await?;
+    assert_eq!(a.acked_by.as_deref(), Some("otto"));
+    assert_eq!(store.alarm(raised.id)?.expect("alarm").ack_comment, "seen");
+    // Regression: a second acknowledgement was accepted (and logged) though the store kept
+    // the first; now it is refused and names who was first.
+    let again = commands.ack_alarm(&otto, raised.id, "again".into()).await;
+    let text = again.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(text.contains("already acknowledged by otto"), "{text}");
+    assert_eq!(store.alarm(raised.id)?.expect("alarm").ack_comment, "seen");
+    Ok(())
+}

@@ -184,6 +184,11 @@ async fn zip_holds_the_run_its_tables_and_every_local_file() -> TestResult {
     let f = surface_run(&s).await;
     let id = f.run.id;
     let cookie = login(s.addr, "olga", "observer-password").await;
+    // An operator's entry (issue 14): the ZIP's logbook holds it, with who wrote it.
+    s.state
+        .monitor()
+        .add_log_entry(id, "otto", "HV cable reseated before this run", None)
+        .await?;
 
     let r = get(s.addr, &format!("/runs/{id}/download.zip"), Some(&cookie)).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -239,6 +244,23 @@ async fn zip_holds_the_run_its_tables_and_every_local_file() -> TestResult {
     let run: serde_json::Value = serde_json::from_str(&run_json)?;
     assert_eq!(run["id"], id);
     assert_eq!(run["serial"], SERIAL);
+
+    let mut log = String::new();
+    zip.by_name("logbook.txt")?.read_to_string(&mut log)?;
+    assert!(
+        log.lines()
+            .any(|l| l.contains("otto") && l.contains("HV cable reseated before this run")),
+        "the operator's entry in logbook.txt:\n{log}"
+    );
+    let mut log_json = String::new();
+    zip.by_name("logbook.json")?.read_to_string(&mut log_json)?;
+    let entries: serde_json::Value = serde_json::from_str(&log_json)?;
+    assert!(
+        entries.as_array().is_some_and(|a| a
+            .iter()
+            .any(|e| e["author"] == "otto" && e["text"] == "HV cable reseated before this run")),
+        "{log_json}"
+    );
 
     let mut png = Vec::new();
     zip.by_name(&format!("{}/charge.png", WITH_FILES[1]))?

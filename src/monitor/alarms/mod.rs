@@ -280,6 +280,18 @@ impl Monitor {
 
     /// Acknowledges an active alarm (the first acknowledgement stays).
     pub async fn ack_alarm(&self, id: i64, by: &str, comment: &str) -> Result<Alarm> {
+        // A second acknowledgement would keep the first in the store but log (and audit) a
+        // new one: refuse it, saying who was first.
+        let before = self
+            .db(move |s| s.alarm(id))
+            .await?
+            .ok_or_else(|| refused(format!("there is no alarm {id}")))?;
+        if let Some(who) = &before.acked_by {
+            return Err(refused(format!(
+                "this alarm was already acknowledged by {who} at {}",
+                store::rfc3339(before.acked_at.unwrap_or(before.raised_at))
+            )));
+        }
         let (b, c) = (by.to_string(), comment.trim().to_string());
         let a = self
             .db(move |s| s.ack_alarm(id, &b, &c, store::now()))
@@ -415,13 +427,15 @@ impl Monitor {
         }
         let (b, t) = (by.to_string(), text.clone());
         let name = stored_name.clone();
+        // One time for the stored entry and the one returned.
+        let at = store::now();
         let id = self
-            .db(move |s| s.add_log(run_id, store::now(), &b, false, &t, name.as_deref()))
+            .db(move |s| s.add_log(run_id, at, &b, false, &t, name.as_deref()))
             .await?;
         Ok(LogEntry {
             id,
             run_id,
-            at: store::now(),
+            at,
             author: by.to_string(),
             automatic: false,
             text,

@@ -1,6 +1,6 @@
 //! Alarms against the real backends (issue 14's acceptance): a bench that stops writing
 //! after 5 of 21 points raises *stalled* and clears it when points resume, the weak spot
-//! raises *poor point*; killing the job raises *run failed*; a cluster that stops
+//! raises *poor point*; cancelling the SLURM job (a real `scancel`) raises *run failed*; a cluster that stops
 //! answering raises *cluster unreachable* only after the grace period. Each alarm and its
 //! clearing is in the run's logbook, which search finds. Notifications: a real SMTP
 //! server (exim4, `scripts/test-smtp.sh`) receives the e-mail — read back from its mailbox
@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pmtwatch::model::{Alarm, AlarmConfig, AlarmKind, Rule, Target};
-use pmtwatch::remote::backend::Kind;
+use pmtwatch::model::{Alarm, AlarmConfig, AlarmKind, Rule, Severity, Target};
+use pmtwatch::remote::backend::{JobId, Kind};
 use pmtwatch::store::RunState;
 
 use crate::fixture::{Bench, PATTERN, POOR, finish_simulation, remote_spec, simulate_into};
@@ -71,7 +71,7 @@ async fn wait_no_alarm(b: &Bench, what: &str, limit: Duration, pred: impl Fn(&Al
     let deadline = Instant::now() + limit;
     loop {
         let board = b.monitor.snapshot();
-        if !board.alarms.iter().any(|a| pred(a)) {
+        if !board.alarms.iter().any(&pred) {
             return;
         }
         assert!(
@@ -161,60 +161,52 @@ async fn a_stalled_scan_raises_and_clears_and_the_weak_spot_is_a_poor_point() {
     assert!(found.iter().any(|e| e.text.contains("Scan stalled")));
 }
 
-/// The pid of the `pmtwatch process --watch` the monitor started for a scan under `dir`.
-fn watch_pid(dir: &std::path::Path) -> Option<i32> {
-    let needle = dir.display().to_string();
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmd
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if args.iter().any(|a| a == "process")
-            && args.iter().any(|a| a == "--watch")
-            && args.iter().any(|a| a.contains(&needle))
-        {
-            return Some(pid);
-        }
-    }
-    None
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_the_job_raises_run_failed() {
+async fn cancelling_the_slurm_job_behind_the_monitors_back_raises_run_failed() {
+    let _slurm = crate::common::slurm_shared().await;
     let b = Bench::new("alarm-kill").await;
     b.monitor
         .set_alarm_config(test_config())
         .await
         .expect("alarm config");
     let (all, _) = pattern21();
-    let id = b.start_in_slot("KM7002", b.local_spec(&all)).await;
+    let spec = remote_spec(&b.dir, &all, Kind::Slurm);
+    let id = b.start_in_slot("KM7002", spec).await;
     let sim = b.simulate("KM7002", None, 0.3);
-    b.wait_run(id, LONG, |v| !v.points.is_empty()).await;
+    let v = b
+        .wait_run(id, LONG, |v| !v.points.is_empty() && v.run.job.is_some())
+        .await;
     finish_simulation(sim);
-    // The job: the watch process this run's task started (this test's own bench).
-    let deadline = Instant::now() + LONG;
-    let pid = loop {
-        if let Some(pid) = watch_pid(&b.dir) {
-            break pid;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no watch process for {}",
-            b.dir.display()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let job: JobId = serde_json::from_str(v.run.job.as_deref().expect("job")).expect("job id");
+    let JobId::Slurm { id: job } = job else {
+        panic!("not a SLURM job: {job:?}")
     };
-    let killed = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    // The job dies on the cluster (an admin's scancel, a node failure): the real scancel,
+    // run as the cluster user over SSH, not through pmtwatch.
+    let c = crate::common::cluster();
+    let out = std::process::Command::new("ssh")
+        .args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+        ])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", c.known_hosts.display()))
+        .arg("-i")
+        .arg(&c.key)
+        .args(["-p", &c.port.to_string()])
+        .arg(format!("{}@{}", c.user, c.host))
+        .arg(format!("scancel {job}"))
+        .output()
+        .expect("ssh");
+    assert!(
+        out.status.success(),
+        "scancel {job}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v = b.wait_run(id, LONG, |v| v.run.state.is_final()).await;
     assert_eq!(v.run.state, RunState::Failed, "{}", v.run.message);
     let a = wait_alarm(&b, "run failed", LONG, |a| {
@@ -222,6 +214,7 @@ async fn killing_the_job_raises_run_failed() {
     })
     .await;
     assert!(a.message.contains("failed"), "{}", a.message);
+    assert_eq!(a.severity, Severity::Alarm);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -480,4 +473,116 @@ async fn a_poor_point_is_mailed_and_posted_and_a_refusing_server_is_a_visible_fa
         "a test to a server that is down fails visibly"
     );
     assert_eq!(hooks.count(), 3, "no second message for the same alarm");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledgement_and_the_logbook_survive_a_restart_of_the_monitor() {
+    let hooks = Receiver::start().await;
+    let dir = Bench::scratch("alarm-restart");
+    let data = dir.join("data");
+    let start = || async {
+        let store = pmtwatch::store::Store::open_dir(&data).expect("store");
+        pmtwatch::monitor::Monitor::start(store, &data, env!("CARGO_BIN_EXE_pmtwatch").into())
+            .await
+            .expect("monitor")
+    };
+    let mut cfg = test_config();
+    cfg.targets = vec![Target::Webhook {
+        name: "generic".into(),
+        url: hooks.url("generic"),
+        format: "generic".into(),
+    }];
+    cfg.rules = vec![Rule {
+        kinds: vec![],
+        targets: vec!["generic".into()],
+    }];
+    let m = start().await;
+    m.set_alarm_config(cfg).await.expect("alarm config");
+    let profile = m
+        .save_profile(None, "p".into(), crate::fixture::spec_in(&dir, PATTERN))
+        .await
+        .expect("profile");
+    m.set_slot(
+        1,
+        "KM7005".into(),
+        Some(profile),
+        pmtwatch::store::ScanKind::Surface,
+    )
+    .await
+    .expect("slot");
+    m.set_executor(true, "olga").await.expect("executor");
+    let id = m.start_run(1, "olga").await.expect("start").run_id;
+    finish_simulation(simulate_into(
+        &dir.join("scan"),
+        "KM7005",
+        PATTERN,
+        Some(POOR),
+        0.2,
+    ));
+    let deadline = Instant::now() + LONG;
+    let poor = loop {
+        let board = m.snapshot();
+        let done = board.runs.get(&id).is_some_and(|v| v.run.state.is_final());
+        if let Some(a) = board.alarms.iter().find(|a| a.kind == AlarmKind::PoorPoint)
+            && done
+        {
+            break a.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no poor point alarm: {:?}",
+            board.alarms
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    hooks.wait(1).await;
+    m.ack_alarm(poor.id, "olga", "seen it").await.expect("ack");
+    m.add_log_entry(
+        id,
+        "olga",
+        "Replaced the light guide before the rerun",
+        None,
+    )
+    .await
+    .expect("entry");
+    drop(m);
+    // The first monitor's tasks end with it (they hold it weakly); give them a moment.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let m = start().await;
+    let deadline = Instant::now() + LONG;
+    while m.snapshot().alarms.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the restarted monitor shows no alarm"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Ten evaluations of the restarted monitor (absence can only be shown by waiting).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let a = m
+        .snapshot()
+        .alarms
+        .iter()
+        .find(|a| a.kind == AlarmKind::PoorPoint)
+        .cloned()
+        .expect("still active");
+    assert_eq!(a.id, poor.id, "the same alarm, not raised again");
+    assert_eq!(a.acked_by.as_deref(), Some("olga"));
+    assert_eq!(a.ack_comment, "seen it");
+    assert_eq!(hooks.count(), 1, "no second notification after the restart");
+    let log = m.logbook(id).await.expect("logbook");
+    assert!(log.iter().any(|e| !e.automatic
+        && e.author == "olga"
+        && e.text == "Replaced the light guide before the rerun"));
+    let found = m
+        .search_logbook("guide".into(), None)
+        .await
+        .expect("search");
+    assert!(
+        found.iter().any(|e| e.text.contains("light guide")),
+        "{found:?}"
+    );
+    drop(m);
+    let _ = std::fs::remove_dir_all(&dir);
 }
