@@ -128,11 +128,7 @@ pub fn assess(
         }),
         &chi2_band,
     );
-    push(
-        Criterion::Resolution,
-        figures.spe_resolution.clone(),
-        &h.resolution,
-    );
+    push(Criterion::Resolution, figures.spe_resolution, &h.resolution);
     push(
         Criterion::PeakToValley,
         figures.peak_to_valley_model.map(|v| Param {
@@ -144,7 +140,7 @@ pub fn assess(
     push(Criterion::Occupancy, mu.cloned(), &h.occupancy);
     push(
         Criterion::DarkRate,
-        figures.darkness.as_ref().map(|d| d.rate_hz.clone()),
+        figures.darkness.as_ref().map(|d| d.rate_hz),
         &h.dark_rate_hz,
     );
     push(
@@ -161,7 +157,7 @@ pub fn assess(
     );
     push(
         Criterion::RelativeEfficiency,
-        figures.relative_efficiency.clone(),
+        figures.relative_efficiency,
         &h.relative_efficiency,
     );
     checks

@@ -291,9 +291,11 @@ impl SimParams {
         {
             return bad("reference_occupancy must be in [0, 100], reference_mv > 0".into());
         }
-        if !(self.intensity.is_finite() && self.intensity > 0.0 && self.intensity <= 100.0)
-            || !(0.0..1.0).contains(&self.intensity_drift)
-        {
+        let intensity_ok = self.intensity.is_finite()
+            && self.intensity > 0.0
+            && self.intensity <= 100.0
+            && (0.0..1.0).contains(&self.intensity_drift);
+        if !intensity_ok {
             return bad("intensity must be in (0, 100], intensity_drift in [0, 1)".into());
         }
         Ok(())
