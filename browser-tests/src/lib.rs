@@ -360,6 +360,56 @@ pub async fn fill(b: &Browser, id: &str, value: &str) -> Result<()> {
     .await
 }
 
+/// Starts the executor from its step, waiting until it says `running`.
+pub async fn start_executor(b: &Browser) -> Result<()> {
+    click(b, "step-executor").await?;
+    click(b, "executor-start").await?;
+    b.wait_js(
+        "(document.getElementById('executor-state') || {textContent: ''}).textContent === 'running'",
+        T,
+    )
+    .await
+    .context("the executor says it is running")
+}
+
+/// In the Scan tab: types `serial` into slot `slot`, chooses profile `profile` and presses
+/// Run, then waits until the slot shows a run. On a timeout the error quotes what the slot
+/// said (a refusal names its reason).
+pub async fn run_slot(b: &Browser, slot: u32, serial: &str, profile: i64) -> Result<()> {
+    fill(b, &format!("slot-{slot}-serial"), serial).await?;
+    b.client
+        .find(Locator::Css(&format!(
+            "#slot-{slot}-profile option[value='{profile}']"
+        )))
+        .await
+        .with_context(|| format!("slot {slot} offers no profile {profile}"))?
+        .click()
+        .await?;
+    click(b, &format!("slot-{slot}-run")).await?;
+    let shown = format!(
+        "(document.getElementById('slot-{slot}-status') || {{dataset: {{}}}}).dataset.state"
+    );
+    if let Err(e) = b
+        .wait_js(&format!("!['none', undefined].includes({shown})"), T)
+        .await
+    {
+        let said = b
+            .client
+            .execute(
+                "const m = document.getElementById(arguments[0]); return m ? m.textContent : '';",
+                vec![format!("slot-{slot}-message").into()],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        return Err(e).context(format!(
+            "slot {slot} ({serial}) shows no run after Run was pressed; the slot says: {said:?}"
+        ));
+    }
+    Ok(())
+}
+
 /// Clicks `#id` once it exists and is enabled (scrolled out from under the header).
 pub async fn click(b: &Browser, id: &str) -> Result<()> {
     b.wait_js(

@@ -19,7 +19,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use browser_tests::{Browser, Server, add_user, click, fill, free_port, pmtwatch_bin, simulate};
+use browser_tests::{
+    Browser, Server, add_user, click, fill, free_port, pmtwatch_bin, run_slot, simulate,
+    start_executor,
+};
 
 const T: Duration = Duration::from_secs(20);
 const SCAN: Duration = Duration::from_secs(180);
@@ -169,18 +172,9 @@ where
     // The operator runs slot PMT 1; the observer watches. No alarm yet.
     op.login(base, "otto", "operator-password").await?;
     op.wait_path("/", T).await?;
-    click(op, "step-executor").await?;
-    click(op, "executor-start").await?;
+    start_executor(op).await?;
     click(op, "tab-scan").await?;
-    fill(op, "slot-1-serial", "KM7101").await?;
-    op.client
-        .find(fantoccini::Locator::Css(
-            "#slot-1-profile option[value='1']",
-        ))
-        .await?
-        .click()
-        .await?;
-    click(op, "slot-1-run").await?;
+    run_slot(op, 1, "KM7101", 1).await?;
     op.wait_js("document.getElementById('grid-1') !== null", T)
         .await
         .context("the run's grid appears")?;

@@ -135,7 +135,7 @@ async fn story(op: &Browser, obs: &Browser, root: &Path, data: &Path, base: &str
         .with_context(|| format!("filling {}", data.display()))?;
     for (who, b) in [("operator", op), ("observer", obs)] {
         b.wait_js(
-            "(document.getElementById('disk-banner') || {textContent: ''}).textContent.includes('keeps 10 % free')",
+            "(document.getElementById('disk-banner') || {textContent: ''}).textContent.includes('(10 % of the disk, at most 5.0 GiB)')",
             T,
         )
         .await

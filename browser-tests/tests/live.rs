@@ -21,16 +21,15 @@
 //! Chromium or chromedriver is missing.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use browser_tests::{
     Browser, Server, add_user, click, cluster_bench, cluster_profile_inputs, cluster_var,
-    deploy_to_cluster, fill, free_port, pmtwatch_bin, simulate,
+    deploy_to_cluster, fill, free_port, pmtwatch_bin, run_slot, simulate, start_demo,
+    start_executor,
 };
 use fantoccini::Locator;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 const T: Duration = Duration::from_secs(20);
@@ -307,18 +306,15 @@ async fn slurm_scan_and_a_cancelled_run_in_the_browser() -> Result<()> {
             T,
         )
         .await?;
-        click(&b, "step-executor").await?;
-        click(&b, "executor-start").await?;
+        start_executor(&b).await?;
         click(&b, "tab-scan").await?;
-        for (slot, sn) in [(1, "KM8001"), (2, "KM8002")] {
-            fill(&b, &format!("slot-{slot}-serial"), sn).await?;
-            b.client
-                .find(Locator::Css(&format!("#slot-{slot}-profile option[value='1']")))
-                .await?
-                .click()
-                .await?;
-        }
-        click(&b, "slot-1-run").await?;
+        fill(&b, "slot-2-serial", "KM8002").await?;
+        b.client
+            .find(Locator::Css("#slot-2-profile option[value='1']"))
+            .await?
+            .click()
+            .await?;
+        run_slot(&b, 1, "KM8001", 1).await?;
         let sim = simulate(&bin, &bench.join("scan"), "KM8001", PATTERN, Some(POOR), 0.5).status();
         let sim = tokio::time::timeout(SCAN, sim).await??;
         ensure!(sim.success(), "pmtwatch simulate failed");
@@ -397,31 +393,14 @@ async fn slurm_scan_and_a_cancelled_run_in_the_browser() -> Result<()> {
 async fn demo_from_an_empty_data_dir_fills_the_grid() -> Result<()> {
     let bin = pmtwatch_bin()?;
     let data = tempfile::tempdir()?;
-    let port = free_port()?;
-    let mut child = Command::new(&bin)
-        .args(["demo", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data.path().join("demo"))
-        .args(["--interval", "0.3", "--events", "1500"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("cannot start pmtwatch demo")?;
-    let stderr = child.stderr.take().context("no stderr")?;
-    let mut lines = BufReader::new(stderr).lines();
-    let password = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await? {
-            if let Some(pw) = line.trim().strip_prefix("password:") {
-                return Ok::<_, anyhow::Error>(pw.trim().to_string());
-            }
-        }
-        bail!("pmtwatch demo ended without printing a password")
-    })
-    .await
-    .context("no password from pmtwatch demo within 60 s")??;
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let demo = start_demo(
+        &bin,
+        &data.path().join("demo"),
+        &["--interval", "0.3", "--events", "1500"],
+    )
+    .await?;
+    let (mut child, password, base) = (demo.child, demo.password, demo.base);
     let b = Browser::start().await?;
-    let base = format!("http://127.0.0.1:{port}");
     let result = async {
         b.login(&base, "demo", &password).await?;
         b.wait_path("/", T).await?;

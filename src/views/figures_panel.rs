@@ -6,6 +6,7 @@
 
 use dioxus::prelude::*;
 
+use super::format::fmt_figure;
 use crate::pipeline::figures::Figures;
 use crate::pipeline::health::Check;
 use crate::pipeline::timing::Timing;
@@ -16,16 +17,9 @@ const H: f64 = 120.0;
 
 /// A value with its error, three significant digits.
 fn pm(v: f64, e: Option<f64>) -> String {
-    let f = |x: f64| {
-        if x != 0.0 && !(1e-2..1e4).contains(&x.abs()) {
-            format!("{x:.3e}")
-        } else {
-            format!("{x:.3}")
-        }
-    };
     match e {
-        Some(e) => format!("{} ± {}", f(v), f(e)),
-        None => f(v),
+        Some(e) => format!("{} ± {}", fmt_figure(v), fmt_figure(e)),
+        None => fmt_figure(v),
     }
 }
 

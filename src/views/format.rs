@@ -94,6 +94,16 @@ pub fn review_text(run: &Run) -> String {
     }
 }
 
+/// A figure of a point (resolution, dark rate, …): three decimals, scientific beyond 1e4
+/// or below 1e-2.
+pub fn fmt_figure(x: f64) -> String {
+    if x != 0.0 && !(1e-2..1e4).contains(&x.abs()) {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
 /// A point's coordinates: `θ 10° φ 90°` or `1500 V`.
 pub fn fmt_coords(p: &PointLabel) -> String {
     match *p {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use dioxus::prelude::*;
 
 use super::format::fmt_coords;
-use super::format::{cell_class, fmt_gain};
+use super::format::{cell_class, fmt_figure, fmt_gain};
 use super::live::{OpenPoint, use_review_target};
 use super::run_actions::RunActions;
 use super::spectrum_panel::SpectrumPanel;
@@ -117,15 +117,6 @@ pub fn ramp(t: f64) -> String {
     )
 }
 
-/// A figure's value for the legend.
-fn fmt_value(v: f64) -> String {
-    if v != 0.0 && !(1e-2..1e4).contains(&v.abs()) {
-        format!("{v:.3e}")
-    } else {
-        format!("{v:.3}")
-    }
-}
-
 /// How many points each criterion made poor or a warning (`"dark rate" → (1 poor, 0
 /// warning)`), in the order first seen.
 pub fn criteria_counts(cells: &[Cell]) -> Vec<(String, usize, usize)> {
@@ -178,7 +169,7 @@ fn cell_button(
     let (style, figure) = match &fill {
         Some((colour, v)) => (
             format!("background: {colour}; color: #fff; text-shadow: 0 0 2px #000;"),
-            fmt_value(*v),
+            fmt_figure(*v),
         ),
         None => (String::new(), String::new()),
     };
@@ -274,12 +265,12 @@ pub fn Grid(view: Arc<RunView>) -> Element {
                     match range {
                         Some((lo, hi)) => rsx! {
                             span { id: "legend-{run_id}", class: "legend",
-                                "{fmt_value(lo)} "
+                                "{fmt_figure(lo)} "
                                 span {
                                     class: "legend-ramp",
                                     style: "display: inline-block; width: 8em; height: 0.8em; background: linear-gradient(to right, {ramp(0.0)}, {ramp(0.25)}, {ramp(0.5)}, {ramp(0.75)}, {ramp(1.0)});",
                                 }
-                                " {fmt_value(hi)} · {by.title()}"
+                                " {fmt_figure(hi)} · {by.title()}"
                             }
                         },
                         None => rsx! { span { id: "legend-{run_id}", class: "legend muted", "no point of this run has a {by.title()}" } },

@@ -3,8 +3,16 @@
 //! confirmation, optionally cancelling the job) and sync its run; the run's status line;
 //! and the live grid of the run it shows. Every button is shown to every role: the server
 //! decides, and its refusal is shown here as is.
+//!
+//! What the operator does in a card reaches the server in the order it was done: saves and
+//! button presses go through one queue per card. (Each used to be its own task; on a slow
+//! machine a "Run" pressed right after choosing a profile could overtake that save and
+//! start — or be refused — with the slot's old settings.) The card keeps its own copy of
+//! the chosen serial, profile and kind, so a press never reads settings the board has not
+//! caught up with yet.
 
 use dioxus::prelude::*;
+use futures_util::StreamExt;
 
 use super::ShellContext;
 use super::grid::Grid;
@@ -37,6 +45,15 @@ enum Act {
     },
     Sync(i64),
     Remove,
+}
+
+/// What the card's queue carries, in the order the operator did it.
+#[derive(Debug, Clone)]
+enum Msg {
+    /// Save the slot's settings; only a refusal is shown.
+    Save(Settings),
+    /// Press a button; its answer is shown.
+    Act(Act),
 }
 
 /// Asks the server; the answer in words for the slot's message line.
@@ -105,15 +122,22 @@ pub fn SlotCard(slot_id: i64) -> Element {
             .map(|p| (p.id, p.name.clone()))
             .collect::<Vec<_>>()
     });
-    let stored_serial = use_memo(move || {
+    let stored = use_memo(move || {
         slot.read()
             .as_ref()
-            .map(|s| s.serial.clone())
-            .unwrap_or_default()
+            .map(|s| (s.serial.clone(), s.profile_id, s.kind))
+            .unwrap_or((String::new(), None, ScanKind::Surface))
     });
-    // The serial as typed; replaced when the stored one changes (here or elsewhere).
-    let mut serial = use_signal(|| stored_serial.peek().clone());
-    use_effect(move || serial.set(stored_serial()));
+    // The settings as chosen here; replaced when the stored ones change (here or elsewhere).
+    let mut serial = use_signal(|| stored.peek().0.clone());
+    let mut profile = use_signal(|| stored.peek().1);
+    let mut kind = use_signal(|| stored.peek().2);
+    use_effect(move || {
+        let (s, p, k) = stored();
+        serial.set(s);
+        profile.set(p);
+        kind.set(k);
+    });
     let mut message = use_signal(|| None::<(bool, String)>);
     let mut busy = use_signal(|| false);
     let mut stop_open = use_signal(|| false);
@@ -125,41 +149,43 @@ pub fn SlotCard(slot_id: i64) -> Element {
         let serial = if serial_problem(&typed).is_none() {
             typed
         } else {
-            stored_serial.peek().clone()
+            stored.peek().0.clone()
         };
-        let s = slot.peek();
-        let (profile, kind) = s
-            .as_ref()
-            .map(|s| (s.profile_id, s.kind))
-            .unwrap_or((None, ScanKind::Surface));
-        (serial, profile, kind)
+        (serial, *profile.peek(), *kind.peek())
     };
-    let save_ctx = ctx.clone();
-    let save = use_callback(move |(serial, profile, kind): Settings| {
-        let ctx = save_ctx.clone();
-        spawn(async move {
-            let r = ctx
-                .commands
-                .set_slot(&ctx.user, slot_id, serial, profile, kind)
-                .await;
-            match r {
-                Ok(()) => message.set(None),
-                Err(e) => message.set(Some((false, e.to_string()))),
+    let queue_ctx = ctx.clone();
+    let queue = use_coroutine(move |mut rx: UnboundedReceiver<Msg>| {
+        let ctx = queue_ctx.clone();
+        async move {
+            while let Some(m) = rx.next().await {
+                match m {
+                    Msg::Save((serial, profile, kind)) => {
+                        let r = ctx
+                            .commands
+                            .set_slot(&ctx.user, slot_id, serial, profile, kind)
+                            .await;
+                        match r {
+                            Ok(()) => message.set(None),
+                            Err(e) => message.set(Some((false, e.to_string()))),
+                        }
+                    }
+                    Msg::Act(a) => {
+                        match perform(&ctx, slot_id, a).await {
+                            Ok(m) => message.set(Some((true, m))),
+                            Err(e) => message.set(Some((false, e.to_string()))),
+                        }
+                        busy.set(false);
+                    }
+                }
             }
-        });
+        }
     });
-    let act = use_callback(move |a: Act| {
-        let ctx = ctx.clone();
+    let save = move |s: Settings| queue.send(Msg::Save(s));
+    let mut act = move |a: Act| {
         busy.set(true);
         message.set(None);
-        spawn(async move {
-            match perform(&ctx, slot_id, a).await {
-                Ok(m) => message.set(Some((true, m))),
-                Err(e) => message.set(Some((false, e.to_string()))),
-            }
-            busy.set(false);
-        });
-    });
+        queue.send(Msg::Act(a));
+    };
 
     let Some(s) = slot() else {
         return rsx! {};
@@ -200,7 +226,7 @@ pub fn SlotCard(slot_id: i64) -> Element {
             div { class: "row slot-head",
                 h3 { "{s.name}" }
                 span { class: "spacer" }
-                button { id: "slot-{slot_id}-remove", class: "btn btn-ghost", disabled: is_busy, onclick: move |_| act.call(Act::Remove), "Remove slot" }
+                button { id: "slot-{slot_id}-remove", class: "btn btn-ghost", disabled: is_busy, onclick: move |_| act(Act::Remove), "Remove slot" }
             }
             div { class: "slot-fields",
                 label { class: "stack",
@@ -215,9 +241,9 @@ pub fn SlotCard(slot_id: i64) -> Element {
                         oninput: move |e| serial.set(e.value()),
                         onchange: move |e| {
                             let typed = e.value().trim().to_string();
-                            if serial_problem(&typed).is_none() && typed != *stored_serial.peek() {
-                                let (_, profile, kind) = settings();
-                                save.call((typed, profile, kind));
+                            serial.set(typed.clone());
+                            if serial_problem(&typed).is_none() && typed != stored.peek().0 {
+                                save(settings());
                             }
                         },
                     }
@@ -232,12 +258,12 @@ pub fn SlotCard(slot_id: i64) -> Element {
                     select {
                         id: "slot-{slot_id}-profile",
                         onchange: move |e| {
-                            let (serial, _, kind) = settings();
-                            save.call((serial, e.value().parse::<i64>().ok(), kind));
+                            profile.set(e.value().parse::<i64>().ok());
+                            save(settings());
                         },
-                        option { value: "", selected: s.profile_id.is_none(), "— choose a profile —" }
+                        option { value: "", selected: profile().is_none(), "— choose a profile —" }
                         for (pid, name) in profiles() {
-                            option { key: "{pid}", value: "{pid}", selected: s.profile_id == Some(pid), "{name}" }
+                            option { key: "{pid}", value: "{pid}", selected: profile() == Some(pid), "{name}" }
                         }
                     }
                 }
@@ -246,13 +272,13 @@ pub fn SlotCard(slot_id: i64) -> Element {
                     select {
                         id: "slot-{slot_id}-kind",
                         onchange: move |e| {
-                            if let Ok(kind) = e.value().parse::<ScanKind>() {
-                                let (serial, profile, _) = settings();
-                                save.call((serial, profile, kind));
+                            if let Ok(k) = e.value().parse::<ScanKind>() {
+                                kind.set(k);
+                                save(settings());
                             }
                         },
-                        option { value: "surface", selected: s.kind == ScanKind::Surface, "surface scan (θ/φ)" }
-                        option { value: "hv", selected: s.kind == ScanKind::Hv, "HV check" }
+                        option { value: "surface", selected: kind() == ScanKind::Surface, "surface scan (θ/φ)" }
+                        option { value: "hv", selected: kind() == ScanKind::Hv, "HV check" }
                     }
                 }
             }
@@ -262,9 +288,10 @@ pub fn SlotCard(slot_id: i64) -> Element {
                     class: "btn btn-primary",
                     disabled: is_busy || active,
                     onclick: move |_| {
-                        let first = settings();
-                        let unsaved = first.0 != *stored_serial.peek();
-                        act.call(Act::Start(unsaved.then_some(first)));
+                        // A serial typed but not yet committed is saved first.
+                        let now = settings();
+                        let unsaved = now != *stored.peek();
+                        act(Act::Start(unsaved.then_some(now)));
                     },
                     "Run live monitoring"
                 }
@@ -275,7 +302,7 @@ pub fn SlotCard(slot_id: i64) -> Element {
                     disabled: is_busy || run_id.is_none(),
                     onclick: move |_| {
                         if let Some(r) = run_id {
-                            act.call(Act::Sync(r));
+                            act(Act::Sync(r));
                         }
                     },
                     "Manual sync"
@@ -299,7 +326,7 @@ pub fn SlotCard(slot_id: i64) -> Element {
                             class: "btn btn-warn",
                             onclick: move |_| {
                                 stop_open.set(false);
-                                act.call(Act::Stop { run: r, cancel: cancel_job() });
+                                act(Act::Stop { run: r, cancel: cancel_job() });
                             },
                             "Stop the run"
                         }

@@ -166,7 +166,9 @@ async fn a_nearly_full_data_directory_raises_the_alarm_and_refuses_a_new_scan() 
     .await;
     assert!(seen, "no disk alarm for {}: {status:#?}", mount.display());
     assert!(
-        status.alarms[0].message.contains("keeps 10 % free"),
+        status.alarms[0]
+            .message
+            .contains("(10 % of the disk, at most 5.0 GiB)"),
         "{:?}",
         status.alarms
     );
@@ -177,7 +179,7 @@ async fn a_nearly_full_data_directory_raises_the_alarm_and_refuses_a_new_scan() 
         .expect_err("a scan must not start on a full disk");
     let why = refused.to_string();
     assert!(
-        why.contains("the disk is too full") && why.contains("% free"),
+        why.contains("the disk is too full") && why.contains("% of the disk, at most"),
         "{why}"
     );
     // Space freed: the alarm goes and the scan may start.

@@ -2,9 +2,11 @@
 //! the sampler turns it into the banner every tab of every browser shows, and
 //! `Monitor::start_run` refuses a scan that would not fit, saying why.
 //!
-//! The rule: keep [`MIN_FREE_FRACTION`] of the filesystem free, and keep at least as much
-//! free as the largest of the last [`RECENT_RUNS`] runs took here (a scan of the same PMT
-//! on the same profile writes about the same amount). Blocking (a directory walk and
+//! The rule: keep [`MIN_FREE_FRACTION`] of the filesystem free, but never more than
+//! [`MAX_RESERVE_BYTES`] (a tenth of a 2 TB data disk is far more than any scan needs, and
+//! refusing a scan with 25 GiB free helps no one), and keep at least as much free as the
+//! largest of the last [`RECENT_RUNS`] runs took here (a scan of the same PMT on the same
+//! profile writes about the same amount). Blocking (a directory walk and
 //! `statvfs`): call from `spawn_blocking`.
 
 use std::path::Path;
@@ -14,6 +16,9 @@ use crate::monitor::disk::disk_space;
 
 /// The share of a data directory's filesystem that is kept free.
 pub const MIN_FREE_FRACTION: f64 = 0.10;
+/// The most that is kept free for the fraction rule: the same 5 GiB at which the
+/// disk alarm fires by default (`AlarmConfig::disk_min_free_bytes`).
+pub const MAX_RESERVE_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// How many of the newest runs the size estimate looks at.
 pub const RECENT_RUNS: usize = 5;
 /// At most this many files are looked at per run (a bound on the walk).
@@ -94,11 +99,17 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
+/// What the fraction rule keeps free on a filesystem of `total` bytes.
+pub fn reserve_bytes(total: u64) -> u64 {
+    ((total as f64 * MIN_FREE_FRACTION) as u64).min(MAX_RESERVE_BYTES)
+}
+
 /// Why `space` cannot take the next scan, in one sentence that says what to do; `None`
 /// when it can.
 pub fn judge(space: &DiskSpace, estimate: Estimate) -> Option<String> {
     let fraction = space.free_fraction();
-    let low = fraction < MIN_FREE_FRACTION;
+    let reserve = reserve_bytes(space.total_bytes);
+    let low = space.free_bytes < reserve;
     let short = estimate.runs > 0 && space.free_bytes < estimate.bytes;
     if !low && !short {
         return None;
@@ -120,8 +131,10 @@ pub fn judge(space: &DiskSpace, estimate: Estimate) -> Option<String> {
     }
     if low {
         why.push_str(&format!(
-            "; pmtwatch keeps {:.0} % free",
-            MIN_FREE_FRACTION * 100.0
+            "; pmtwatch keeps {} free ({:.0} % of the disk, at most {})",
+            human(reserve),
+            MIN_FREE_FRACTION * 100.0,
+            human(MAX_RESERVE_BYTES)
         ));
     }
     why.push_str(" — free space (step 3, local data cleanup) or move the data directory");
@@ -161,7 +174,10 @@ mod tests {
         assert_eq!(judge(&space(50, 100), none), None);
         let low = judge(&space(5, 100), none).expect("below 10 %");
         assert!(low.contains("/data has 5 B free (5.0 % of 100 B)"), "{low}");
-        assert!(low.contains("keeps 10 % free"), "{low}");
+        assert!(
+            low.contains("keeps 10 B free (10 % of the disk, at most 5.0 GiB)"),
+            "{low}"
+        );
         let big = Estimate { bytes: 60, runs: 3 };
         let short = judge(&space(50, 100), big).expect("the last runs were bigger");
         assert!(
@@ -170,6 +186,17 @@ mod tests {
         );
         assert!(!short.contains("keeps"), "{short}");
         assert_eq!(judge(&space(70, 100), big), None);
+    }
+
+    #[test]
+    fn a_large_disk_keeps_at_most_the_cap_free() {
+        const GIB: u64 = 1024 * 1024 * 1024;
+        let none = Estimate::default();
+        // 25 GiB free of 252 GiB is under 10 %, and plenty for a scan.
+        assert_eq!(judge(&space(25 * GIB, 252 * GIB), none), None);
+        let low = judge(&space(4 * GIB, 252 * GIB), none).expect("under the cap");
+        assert!(low.contains("keeps 5.0 GiB free"), "{low}");
+        assert_eq!(reserve_bytes(20 * GIB), 2 * GIB);
     }
 
     #[test]
