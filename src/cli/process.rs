@@ -41,6 +41,10 @@ pub struct ProcessArgs {
     /// With --watch: number of points the scan has (default from the config: 21).
     #[arg(long, value_name = "N")]
     pub points: Option<usize>,
+    /// With --watch: only points of this kind belong to the scan, `surface` (θ/φ) or
+    /// `hv` (an HV check); default from the config, else every point found.
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<crate::pipeline::scan::PointKind>,
     /// With --watch: seconds a point's files must keep their size before processing.
     #[arg(long, value_name = "SECONDS")]
     pub settle: Option<f64>,
@@ -74,6 +78,9 @@ pub fn load_config(args: &ProcessArgs) -> anyhow::Result<AnalysisConfig> {
     }
     if let Some(n) = args.points {
         cfg.scan.points = n;
+    }
+    if let Some(k) = args.kind {
+        cfg.scan.kind = Some(k);
     }
     if let Some(s) = args.settle {
         anyhow::ensure!(

@@ -16,6 +16,9 @@
 //!   `"status": "failed"` and `"error"` under `--json`, a line on stderr otherwise — and
 //!   recorded in `<out>/<label>/failed.json`, so it is not retried forever (also not after
 //!   a restart; delete that file to retry). It counts towards the scan's points.
+//! - With `scan.kind` (`--kind surface|hv`; the monitor always sets it) only points of
+//!   that kind are the scan's: a tube's HV check and its surface scan share `<SN>/`, and a
+//!   surface watch that also took the HV voltages would count them and stop early.
 //! - The watch exits 0 once `scan.points` points are done (processed or failed), after
 //!   writing the scan outputs (`<out>/<SN>_scan.csv|parquet` and `<out>/<SN>_gainmap.png`,
 //!   see [`super::scan_outputs`]) over all its points, earlier runs' included, best effort;
@@ -164,6 +167,7 @@ pub fn run(args: &ProcessArgs, cfg: &AnalysisConfig, dir: &Path) -> anyhow::Resu
     let mut done: BTreeSet<String> = BTreeSet::new();
     let mut pending: BTreeMap<String, Pending> = BTreeMap::new();
     let mut list_failures = 0u32;
+    let mut told_foreign = false;
     loop {
         if STOP.load(Ordering::SeqCst) {
             eprintln!("interrupted: {} of {total} points done", done.len());
@@ -173,8 +177,21 @@ pub fn run(args: &ProcessArgs, cfg: &AnalysisConfig, dir: &Path) -> anyhow::Resu
             break;
         }
         let points = match find_point_dirs(dir, serial) {
-            Ok(p) => {
+            Ok(mut p) => {
                 list_failures = 0;
+                if let Some(kind) = cfg.scan.kind {
+                    let before = p.len();
+                    p.retain(|(label, _)| label.kind() == kind);
+                    if p.len() < before && !told_foreign {
+                        told_foreign = true;
+                        tracing::info!(
+                            "{} point(s) of another kind of scan are in {} and are not part of \
+                             this {kind} scan: left alone",
+                            before - p.len(),
+                            dir.display()
+                        );
+                    }
+                }
                 p
             }
             // A network file system may hiccup: give up only when listing keeps failing.

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::ScanKind;
 use crate::pipeline::config::AnalysisConfig;
-use crate::pipeline::scan::{PointLabel, hv_points};
+use crate::pipeline::scan::{PointKind, PointLabel, hv_points};
 use crate::remote::backend::{BackendConfig, Kind};
 use crate::remote::command_mode::{CommandProfile, CommandSpec};
 use crate::remote::inputs;
@@ -440,6 +440,12 @@ impl ProfileSpec {
     /// χ²/ndf check still applies.
     pub fn analysis_for(&self, kind: ScanKind) -> AnalysisConfig {
         let mut a = self.analysis.clone();
+        // The watch follows only this run's points (an HV check and a surface scan of a
+        // tube share its directory).
+        a.scan.kind = Some(match kind {
+            ScanKind::Surface => PointKind::Surface,
+            ScanKind::Hv => PointKind::Hv,
+        });
         if kind == ScanKind::Hv {
             a.health.gain_min = 0.0;
             a.health.gain_max = f64::MAX;
@@ -722,13 +728,17 @@ mod tests {
     #[test]
     fn an_hv_check_is_not_judged_by_the_surface_gain_band() {
         let s = ProfileSpec::default();
-        assert_eq!(s.analysis_for(ScanKind::Surface), s.analysis);
+        let surface = s.analysis_for(ScanKind::Surface);
+        assert_eq!(surface.health, s.analysis.health);
+        assert_eq!(surface.scan.kind, Some(PointKind::Surface));
         let hv = s.analysis_for(ScanKind::Hv);
+        assert_eq!(hv.scan.kind, Some(PointKind::Hv));
         assert!(hv.health.contains(5e6) && hv.health.contains(3e7));
         assert_eq!(hv.health.max_chi2_ndf, s.analysis.health.max_chi2_ndf);
         assert!(hv.validate().is_ok());
         let text = toml::to_string(&hv).expect("written");
         let back: AnalysisConfig = toml::from_str(&text).expect("read back");
         assert_eq!(back.health, hv.health);
+        assert_eq!(back.scan.kind, Some(PointKind::Hv), "{text}");
     }
 }

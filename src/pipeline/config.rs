@@ -541,6 +541,11 @@ pub struct ScanConfig {
     pub points: usize,
     /// Seconds a point's files must keep the same size before they are read.
     pub settle_secs: f64,
+    /// Only points of this kind belong to the scan (`surface` or `hv`); absent: every
+    /// point found. The monitor always sets it: a tube's HV check and its surface scan
+    /// share the `<SN>/` directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<crate::pipeline::scan::PointKind>,
 }
 
 impl Default for ScanConfig {
@@ -548,6 +553,7 @@ impl Default for ScanConfig {
         ScanConfig {
             points: 21,
             settle_secs: 2.0,
+            kind: None,
         }
     }
 }

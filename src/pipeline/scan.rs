@@ -51,6 +51,48 @@ pub fn hv_of_file_name(name: &str) -> Option<f64> {
     parse_num(rest)
 }
 
+/// What kind of points a scan consists of. The bench writes a tube's surface points and
+/// its HV check under the same `<SN>/` directory, so a watch that follows one of them must
+/// know which points are its own (else a surface scan would also process, and count, the
+/// HV check's voltages and stop early).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PointKind {
+    /// Positions on the photocathode (`wavesave_theta<θ>_phi<φ>`).
+    Surface,
+    /// High voltages (`wavesave_HV_CHECK/…_HV_<V>.txt` or `wavesave_hv<V>`).
+    Hv,
+}
+
+impl PointKind {
+    /// The word used in the configuration and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PointKind::Surface => "surface",
+            PointKind::Hv => "hv",
+        }
+    }
+}
+
+impl std::fmt::Display for PointKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for PointKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "surface" => Ok(PointKind::Surface),
+            "hv" => Ok(PointKind::Hv),
+            other => Err(format!(
+                "unknown scan kind {other:?}: expected `surface` or `hv`"
+            )),
+        }
+    }
+}
+
 /// One scan point: a position on the photocathode or a high voltage.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -92,6 +134,14 @@ impl PointLabel {
                 format!("theta{}_phi{}", fmt_num(theta), fmt_num(phi))
             }
             PointLabel::Hv { volts } => format!("hv{}", fmt_num(volts)),
+        }
+    }
+
+    /// Which kind of scan this point belongs to.
+    pub fn kind(&self) -> PointKind {
+        match self {
+            PointLabel::Surface { .. } => PointKind::Surface,
+            PointLabel::Hv { .. } => PointKind::Hv,
         }
     }
 

@@ -469,3 +469,63 @@ fn write_point_writes_wavedump_ascii_atomically() {
         waves[2].samples[0]
     );
 }
+
+/// A tube's HV check and its surface scan share `<SN>/`: each watch takes only its own
+/// points (a surface watch that also took the voltages would count them and stop early).
+#[test]
+fn a_watch_takes_only_the_points_of_its_kind() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let scan = tmp.path().join("scan");
+    let scan_s = scan.to_str().expect("utf-8 path");
+    let mut sim = simulate(&[
+        scan_s, "--serial", "EA0001", "--points", "3", "--events", "300",
+    ]);
+    assert!(wait_exit(&mut sim, Duration::from_secs(60), "simulate").success());
+    // The HV check: two voltages, their files copied from the first surface point.
+    let first = scan.join("EA0001").join("wavesave_theta0_phi0");
+    let hv = scan.join("EA0001").join("wavesave_HV_CHECK");
+    std::fs::create_dir_all(&hv).expect("mkdir");
+    for entry in std::fs::read_dir(&first).expect("read point dir") {
+        let name = entry.expect("entry").file_name();
+        let name = name.to_str().expect("utf-8 name").to_string();
+        for volts in [1500, 1550] {
+            let to = name.replace("theta0_phi0", &format!("HV_{volts}"));
+            std::fs::copy(first.join(&name), hv.join(to)).expect("copy");
+        }
+    }
+    // Asked for 3 surface points, the watch must not stop after 3 of any kind.
+    let (mut w, rx) = watch(
+        &scan,
+        &["--settle", "0", "--points", "3", "--kind", "surface"],
+    );
+    let lines = lines_until_close(&rx, Duration::from_secs(120), "surface watch");
+    assert!(wait_exit(&mut w, Duration::from_secs(10), "watch").success());
+    let seen = points_of(&lines);
+    assert_eq!(
+        seen.keys().cloned().collect::<Vec<_>>(),
+        labels(3),
+        "{lines:#?}"
+    );
+    let out = tmp.path().join("hv-out");
+    let (mut w, rx) = watch(
+        &scan,
+        &[
+            "--settle",
+            "0",
+            "--points",
+            "2",
+            "--kind",
+            "hv",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+    );
+    let lines = lines_until_close(&rx, Duration::from_secs(120), "HV watch");
+    assert!(wait_exit(&mut w, Duration::from_secs(10), "watch").success());
+    let seen = points_of(&lines);
+    assert_eq!(
+        seen.keys().cloned().collect::<Vec<_>>(),
+        ["hv1500", "hv1550"],
+        "{lines:#?}"
+    );
+}
