@@ -7,7 +7,9 @@
 //!   acknowledge button is disabled, and when the test enables it in the page and clicks
 //!   anyway, the server refuses (the command reaches it and is rejected by role). The
 //!   operator acknowledges with a comment: both banners update. The operator writes a
-//!   logbook entry. Then the server is killed with SIGKILL and started again on the same
+//!   logbook entry, and one with a picture through the panel's file form (the real upload
+//!   path: a file input, a form post, back to the run), which then shows as a link with a
+//!   thumbnail the browser loaded. Then the server is killed with SIGKILL and started again on the same
 //!   data directory: the alarm is still acknowledged in both browsers, no second e-mail is
 //!   sent, the logbook entry is still there and History's logbook search finds it by a
 //!   word in it.
@@ -304,6 +306,7 @@ where
     )
     .await
     .context("the logbook shows the entry and the acknowledgement")?;
+    attach_picture(op).await?;
 
     // SIGKILL, then a new server on the same data directory and port.
     let old = server.take().context("the server")?;
@@ -385,6 +388,71 @@ async fn expect_acked(op: &Browser, obs: &Browser, n: &str) -> Result<()> {
         .await
         .with_context(|| format!("the {who} sees the alarm acknowledged by otto"))?;
     }
+    Ok(())
+}
+
+/// A 1×1 PNG (a real one: the thumbnail must load).
+const PNG_1X1: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82";
+
+/// The operator attaches a picture to an entry through the logbook panel's form: the file
+/// input takes a path (as a person's file chooser would give it), the form posts, the page
+/// comes back to the run, and the entry shows a link whose thumbnail the browser loaded.
+async fn attach_picture(op: &Browser) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("scope shot.png");
+    std::fs::write(&path, PNG_1X1)?;
+    open_logbook(op).await?;
+    // The Dioxus glue cancels clicks on file inputs inside the page (it would ask a native
+    // host for a dialog); uploads.js lets ours through, so a person's chooser opens.
+    let cancelled = op
+        .client
+        .execute(
+            "const i = document.getElementById('logbook-file-1'); \
+             const e = new MouseEvent('click', {bubbles: true, cancelable: true}); \
+             i.addEventListener('click', ev => ev.preventDefault(), {once: true}); \
+             const seen = []; \
+             window.addEventListener('click', () => seen.push('window'), {once: true}); \
+             i.dispatchEvent(e); return seen.length;",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        cancelled.as_u64() == Some(0),
+        "the file input's click reached the glue's window listener"
+    );
+    fill(op, "logbook-text-1", "Scope shot of the afterpulse").await?;
+    op.client
+        .find(fantoccini::Locator::Id("logbook-file-1"))
+        .await?
+        .send_keys(&path.display().to_string())
+        .await
+        .context("choosing the file")?;
+    click(op, "logbook-upload-1").await?;
+    op.wait_path("/runs/1", T)
+        .await
+        .context("the form comes back to the run")?;
+    op.wait_js(
+        "Array.from(document.querySelectorAll('#logbook-1 .log-attachment a')).some(a => \
+           a.textContent.includes('scope_shot.png') && \
+           /^\\/runs\\/1\\/logbook\\/\\d+\\/attachment$/.test(a.getAttribute('href')))",
+        T,
+    )
+    .await
+    .context("the entry links its attachment")?;
+    op.wait_js(
+        "document.getElementById('logbook-1').textContent.includes('Scope shot of the afterpulse')",
+        T,
+    )
+    .await
+    .context("the entry's text came with the file")?;
+    open_logbook(op).await?;
+    op.wait_js(
+        "Array.from(document.querySelectorAll('#logbook-1 img.log-thumb')).some(i => i.complete && i.naturalWidth === 1)",
+        T,
+    )
+    .await
+    .context("the thumbnail loaded (the attachment route served the picture)")?;
+    op.screenshot("alarms-04a-logbook-attachment").await?;
     Ok(())
 }
 

@@ -126,6 +126,43 @@ pub struct LogEntry {
     pub attachment: Option<String>,
 }
 
+/// Kinds of attached files a browser shows as a picture (served inline, thumbnailed). SVG
+/// is not among them: opened on its own it runs scripts in pmtwatch's origin.
+const IMAGE_EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "gif", "webp"];
+
+impl LogEntry {
+    /// Where the attached file is served (`GET`), if there is one.
+    pub fn attachment_url(&self) -> Option<String> {
+        self.attachment
+            .as_ref()
+            .map(|_| format!("/runs/{}/logbook/{}/attachment", self.run_id, self.id))
+    }
+}
+
+/// The name a person gave an attached file: the stored name without the `<time>-` (or
+/// `<time>.<n>-`) the monitor puts in front so that names never collide.
+pub fn attachment_title(stored: &str) -> &str {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match stored.split_once('-') {
+        Some((head, name))
+            if !name.is_empty()
+                && match head.split_once('.') {
+                    Some((time, n)) => digits(time) && digits(n),
+                    None => digits(head),
+                } =>
+        {
+            name
+        }
+        _ => stored,
+    }
+}
+
+/// Whether an attached file is a picture, by its name's extension.
+pub fn attachment_is_image(name: &str) -> bool {
+    name.rsplit_once('.')
+        .is_some_and(|(_, ext)| IMAGE_EXTENSIONS.iter().any(|i| i.eq_ignore_ascii_case(ext)))
+}
+
 /// The state of one notification's delivery to one target.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Delivery {
@@ -426,6 +463,16 @@ impl AlarmConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attachment_titles_and_pictures() {
+        assert_eq!(attachment_title("1760000000-scope.png"), "scope.png");
+        assert_eq!(attachment_title("1760000000.2-scope.png"), "scope.png");
+        assert_eq!(attachment_title("1760000000-2-a.txt"), "2-a.txt");
+        assert_eq!(attachment_title("notes-v2.txt"), "notes-v2.txt");
+        assert!(attachment_is_image("a.PNG") && attachment_is_image("b.jpeg"));
+        assert!(!attachment_is_image("c.svg") && !attachment_is_image("png"));
+    }
 
     fn email() -> Target {
         Target::Email {

@@ -33,6 +33,7 @@ pub(crate) mod system_status;
 pub use account::{Role, SessionUser, Theme, User};
 pub use alarm::{
     Alarm, AlarmConfig, AlarmKind, Delivery, LogEntry, Rule, Severity, Shelve, StallRule, Target,
+    attachment_is_image, attachment_title,
 };
 pub use backend::Kind as BackendKind;
 pub use clock::{now, rfc3339};

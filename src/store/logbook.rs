@@ -70,6 +70,17 @@ impl Store {
         Ok(v)
     }
 
+    /// One entry of a run, if that run has it.
+    pub fn log_entry(&self, run_id: i64, id: i64) -> Result<Option<LogEntry>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(
+            "SELECT id, run_id, at, author, automatic, text, attachment FROM logbook \
+             WHERE run_id = ?1 AND id = ?2",
+        )?;
+        let mut rows = stmt.query_map(params![run_id, id], entry_of)?;
+        Ok(rows.next().transpose()?)
+    }
+
     /// Entries of every run (or one run) that contain all words of `text`, newest first.
     pub fn search_logbook(
         &self,

@@ -1,13 +1,18 @@
-//! The run logbook beside a run (its entries in time order, automatic ones muted, and a
-//! form for an operator's entry) and the logbook search of the History tab (every run's
-//! entries by words, FTS5 on the server). Reads through `Reads`, writes through
-//! `Commands` (operators and admins; observers are refused by the server).
+//! The run logbook beside a run (its entries in time order, automatic ones muted, attached
+//! files as links — pictures as thumbnails — and a form for an operator's entry) and the
+//! logbook search of the History tab (every run's entries by words, FTS5 on the server).
+//! Reads through `Reads`; a text entry goes through `Commands` as a LiveView event, an
+//! entry with a file as a plain `multipart/form-data` post to `POST /runs/{id}/logbook`
+//! (`web::logbook`: a LiveView event cannot carry a file), which redirects back to the
+//! run's page. Operators and admins write; an observer sees no form, and the server
+//! refuses either path to them.
 
 use dioxus::prelude::*;
 
 use super::ShellContext;
 use super::format::fmt_utc;
 use super::live::use_board;
+use crate::model::{LogEntry, attachment_is_image, attachment_title};
 
 /// A run's logbook with the operator's entry form.
 #[component]
@@ -36,6 +41,7 @@ pub fn LogbookPanel(run_id: i64) -> Element {
     });
     let mut text = use_signal(String::new);
     let mut message = use_signal(|| None::<(bool, String)>);
+    let can_write = ctx.user.role.can_operate();
     let add = move |_| {
         let ctx = ctx.clone();
         async move {
@@ -66,21 +72,54 @@ pub fn LogbookPanel(run_id: i64) -> Element {
                             li { key: "{e.id}", class: if e.automatic { "log-auto" } else { "log-operator" },
                                 span { class: "muted small", "{fmt_utc(e.at)} · {e.author} " }
                                 span { class: "log-text", "{e.text}" }
-                                if let Some(f) = &e.attachment {
-                                    span { class: "muted small", " [attached: {f}]" }
-                                }
+                                Attachment { entry: e.clone() }
                             }
                         }
                     }
                 },
             }
-            div { class: "row logbook-add",
-                textarea { id: "logbook-text-{run_id}", rows: "2", placeholder: "add an entry (who and when are recorded)",
-                    value: "{text}", oninput: move |e| text.set(e.value()) }
-                button { id: "logbook-add-{run_id}", class: "btn", onclick: add, "Add entry" }
+            if can_write {
+                // A plain form: "Add entry" sends the text as a LiveView event (no reload);
+                // "Add with file" posts text and file over HTTP and comes back to the run.
+                form { id: "logbook-form-{run_id}", class: "logbook-add", method: "post",
+                    action: "/runs/{run_id}/logbook", enctype: "multipart/form-data",
+                    textarea { id: "logbook-text-{run_id}", name: "text", rows: "2",
+                        placeholder: "add an entry (who and when are recorded)",
+                        value: "{text}", oninput: move |e| text.set(e.value()) }
+                    div { class: "row",
+                        button { id: "logbook-add-{run_id}", r#type: "button", class: "btn", onclick: add, "Add entry" }
+                        label { class: "muted small", r#for: "logbook-file-{run_id}", "or attach a picture or file (≤ 10 MiB):" }
+                        input { id: "logbook-file-{run_id}", r#type: "file", name: "file",
+                            "data-plain-upload": "true" }
+                        button { id: "logbook-upload-{run_id}", r#type: "submit", class: "btn btn-ghost", "Add with file" }
+                    }
+                }
+            } else {
+                p { class: "muted small", "Operators and admins write in the logbook." }
             }
             if let Some((ok, m)) = message() {
                 p { class: if ok { "ok" } else { "refusal" }, "{m}" }
+            }
+        }
+    }
+}
+
+/// An entry's attached file: a link that opens it (a picture shows as a thumbnail).
+#[component]
+fn Attachment(entry: LogEntry) -> Element {
+    let (Some(stored), Some(url)) = (entry.attachment.as_deref(), entry.attachment_url()) else {
+        return rsx! {};
+    };
+    let title = attachment_title(stored).to_string();
+    rsx! {
+        span { class: "log-attachment",
+            " "
+            a { id: "logbook-attachment-{entry.id}", href: "{url}", target: "_blank", rel: "noopener",
+                title: "open the attached file",
+                if attachment_is_image(stored) {
+                    img { class: "log-thumb", src: "{url}", alt: "{title}", loading: "lazy" }
+                }
+                "📎 {title}"
             }
         }
     }

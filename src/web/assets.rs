@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 
 const STYLE: &str = include_str!("../../assets/style.css");
 const RECONNECT: &str = include_str!("../../assets/reconnect.js");
+const UPLOADS: &str = include_str!("../../assets/uploads.js");
 const FAVICON: &str = include_str!("../../assets/favicon.svg");
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -26,6 +27,10 @@ pub async fn style() -> Response {
 
 pub async fn reconnect() -> Response {
     asset("text/javascript; charset=utf-8", RECONNECT)
+}
+
+pub async fn uploads() -> Response {
+    asset("text/javascript; charset=utf-8", UPLOADS)
 }
 
 pub async fn favicon() -> Response {

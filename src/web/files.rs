@@ -132,7 +132,11 @@ async fn point_of(
 
 /// Reads `<run_dir>/<label>/<name>` if it exists and really lies inside `run_dir`
 /// (symbolic links out of it are refused). Blocking.
-fn read_in_run(run_dir: &Path, label: &str, name: &str) -> std::io::Result<Option<Vec<u8>>> {
+pub(crate) fn read_in_run(
+    run_dir: &Path,
+    label: &str,
+    name: &str,
+) -> std::io::Result<Option<Vec<u8>>> {
     use std::io::ErrorKind::{NotADirectory, NotFound};
     let root = match run_dir.canonicalize() {
         Ok(r) => r,
@@ -165,7 +169,7 @@ fn read_in_run(run_dir: &Path, label: &str, name: &str) -> std::io::Result<Optio
 }
 
 /// A file name for `Content-Disposition`: only `A–Z a–z 0–9 . _ -`, the rest becomes `_`.
-fn file_name(s: &str) -> String {
+pub(crate) fn file_name(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {

@@ -7,7 +7,8 @@
 //!   throttling ([`throttle`]), logout. [`liveview`]: `/` and `/ws`. [`api`]: `/api/…`.
 //! - Every mutating action goes through [`crate::control::Commands`] (role check, audit).
 //! - [`files`]: a run's files (plots, result documents, gain map, ZIP). [`references`]:
-//!   reference spectra per PMT type (upload over plain HTTP, list, read).
+//!   reference spectra per PMT type (upload over plain HTTP, list, read). [`logbook`]:
+//!   logbook entries with an attached file (a form post) and the attached files.
 //! - [`config`]: settings (`serve --config`). Live state comes from [`crate::control::Hub`].
 //!
 //! Route table. Everything except `/healthz`, `/login` and `/assets/*` needs a session;
@@ -22,7 +23,10 @@
 //!   `GET /runs/{id}/download.zip` (each with `?download=1` for a named attachment)
 //! - references: `GET /references` (T) · `GET /references/{pmt_type}` (T) ·
 //!   `POST /references/{pmt_type}` (operator or admin session, same-site Origin)
-//! - `GET /assets/{style.css,reconnect.js,favicon.svg}` · `GET /favicon.ico`
+//! - logbook: `POST /runs/{id}/logbook` (an entry with a file: operator or admin session,
+//!   same-site Origin, ≤ 10 MiB) · `GET /runs/{id}/logbook/{entry}/attachment` (T)
+//!   ([`logbook`])
+//! - `GET /assets/{style.css,reconnect.js,uploads.js,favicon.svg}` · `GET /favicon.ico`
 //! - `GET /metrics` (T): Prometheus text format ([`metrics`])
 
 pub(crate) mod api;
@@ -32,6 +36,7 @@ pub(crate) mod config;
 pub(crate) mod error;
 pub(crate) mod files;
 pub(crate) mod liveview;
+pub(crate) mod logbook;
 pub(crate) mod login;
 pub(crate) mod metrics;
 pub(crate) mod pages;
@@ -45,11 +50,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use dioxus_liveview::LiveViewPool;
 use tokio::net::TcpListener;
@@ -250,6 +256,14 @@ pub fn app(state: AppState) -> Router {
         .route("/runs/{id}/hv.png", get(files::hv_png))
         .route("/runs/{id}/hv-lab.png", get(files::hv_lab_png))
         .route("/runs/{id}/download.zip", get(files::download_zip))
+        .route(
+            "/runs/{id}/logbook",
+            post(logbook::upload).layer(DefaultBodyLimit::max(logbook::MAX_FORM)),
+        )
+        .route(
+            "/runs/{id}/logbook/{entry}/attachment",
+            get(logbook::attachment),
+        )
         .route("/references", get(references::list))
         .route(
             "/references/{pmt_type}",
@@ -262,6 +276,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/assets/style.css", get(assets::style))
         .route("/assets/reconnect.js", get(assets::reconnect))
+        .route("/assets/uploads.js", get(assets::uploads))
         .route("/assets/favicon.svg", get(assets::favicon))
         .route("/favicon.ico", get(assets::favicon))
         .fallback(fallback)

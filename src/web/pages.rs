@@ -1,5 +1,6 @@
-//! The two server-rendered pages: the login form (plain HTML, works without JavaScript) and
-//! the LiveView host page (the glue script plus our reconnect script).
+//! The server-rendered pages: the login form (plain HTML, works without JavaScript), the
+//! LiveView host page (the glue script plus our reconnect and upload scripts) and the
+//! refusal of a plain form post.
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -54,6 +55,27 @@ pub fn login(message: Option<&str>, username: &str) -> String {
     )
 }
 
+/// A refusal of a plain form post (the logbook's file upload): what happened, and a link
+/// back to the run (or to the start page).
+pub fn refusal(title: &str, why: &str, run: Option<i64>) -> String {
+    let (href, back) = match run {
+        Some(id) => (format!("/runs/{id}"), format!("Back to run {id}")),
+        None => ("/".to_string(), "Back to pmtwatch".to_string()),
+    };
+    let (title, why) = (escape(title), escape(why));
+    format!(
+        r#"<!DOCTYPE html>
+<html lang="en"><head>{HEAD}
+<title>{title} · pmtwatch</title></head>
+<body class="theme-dark login-body">
+<main class="login-card">
+<h1>{title}</h1>
+<p class="login-error" id="refusal" role="alert">{why}</p>
+<p><a id="refusal-back" href="{href}">{back}</a></p>
+</main></body></html>"#
+    )
+}
+
 /// The LiveView host page: Dioxus renders into `#main` over the socket at `/ws`.
 pub fn shell(glue: &str, theme: &str) -> String {
     format!(
@@ -65,6 +87,7 @@ pub fn shell(glue: &str, theme: &str) -> String {
 <div id="main"></div>
 {glue}
 <script src="/assets/reconnect.js"></script>
+<script src="/assets/uploads.js"></script>
 </body></html>"#
     )
 }

@@ -12,6 +12,8 @@
 //! - `links`: shareable `/runs/{id}[/points/{label}]` pages and the socket's query.
 //! - `files`: a run's plots, result documents, gain map, ZIP, overlay; hostile labels.
 //! - `api_runs`: the read-only run API with sessions and API tokens.
+//! - `logbook`: logbook entries with an attached file (the form post: roles, Origin, size,
+//!   names) and the attached files (bytes, types, disposition; in the ZIP and the API).
 //! - `references`: reference spectrum uploads (roles, Origin, formats) and reads.
 //! - `metrics`: `/metrics` (token or session, Prometheus text, `promtool check metrics`).
 //! - `token_cli`: `pmtwatch token create|list|revoke` through the real binary.
@@ -24,6 +26,7 @@ mod commands;
 mod files;
 mod fixture;
 mod links;
+mod logbook;
 mod login;
 mod metrics;
 mod references;

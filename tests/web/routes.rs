@@ -52,6 +52,7 @@ async fn links_files_references_and_the_run_api_need_a_session() -> TestResult {
         ("/runs/1/points/theta0_phi0/result.json", 401),
         ("/runs/1/gainmap.png", 401),
         ("/runs/1/download.zip", 401),
+        ("/runs/1/logbook/1/attachment", 401),
         ("/references", 401),
         ("/references/R12860", 401),
         ("/api/runs", 401),
@@ -68,6 +69,8 @@ async fn links_files_references_and_the_run_api_need_a_session() -> TestResult {
     }
     let r = request(s.addr, "POST", "/references/R12860", &[], b"0,1\n1,2\n").await;
     assert_eq!(r.status, 401, "POST /references without a session");
+    let r = request(s.addr, "POST", "/runs/1/logbook", &[], b"text=x").await;
+    assert_eq!(r.status, 401, "POST /runs/1/logbook without a session");
     Ok(())
 }
 
@@ -84,6 +87,7 @@ async fn login_page_and_assets_are_public() -> TestResult {
     for (path, ty) in [
         ("/assets/style.css", "text/css"),
         ("/assets/reconnect.js", "text/javascript"),
+        ("/assets/uploads.js", "text/javascript"),
         ("/assets/favicon.svg", "image/svg+xml"),
     ] {
         let r = get(s.addr, path, None).await;

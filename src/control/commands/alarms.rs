@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::{CommandError, Commands};
-use crate::model::{Alarm, AlarmConfig, LogEntry, Role, SessionUser, Shelve, Target};
+use crate::model::{Alarm, AlarmConfig, LogEntry, Role, SessionUser, Shelve, Target, User};
 
 /// The configuration as the audit log keeps it: passwords replaced.
 fn redacted(cfg: &AlarmConfig) -> serde_json::Value {
@@ -115,6 +115,13 @@ impl Commands {
         .await?;
         let r = self.monitor.test_notification(&target, &admin.name).await;
         self.outcome(&admin.name, "notification_test", r).await
+    }
+
+    /// The account as it is now, if it may write in the logbook (operator or admin); a
+    /// refusal is audit-logged. The HTTP upload route (`web::logbook`) asks before it reads
+    /// an attached file, then writes through [`Self::add_log_entry`], which checks again.
+    pub async fn logbook_writer(&self, who: &SessionUser) -> Result<User, CommandError> {
+        self.operator(who, "writing in the logbook").await
     }
 
     /// Writes an operator's logbook entry (with an optional file): operator or admin.

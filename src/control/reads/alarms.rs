@@ -1,5 +1,7 @@
-//! Reading alarms, deliveries, the alarm settings (passwords never leave the server) and
-//! the logbook: any signed-in role.
+//! Reading alarms, deliveries and the logbook: any signed-in role. The alarm settings:
+//! admins only (recipients and webhook URLs — a Slack or Mattermost URL is itself the key
+//! that lets anyone post to the channel — are not for every account), and even then
+//! passwords never leave the server.
 
 use super::Reads;
 use crate::control::CommandError;
@@ -40,9 +42,16 @@ impl Reads {
     }
 
     /// The alarm settings with every password emptied (the form keeps a saved one when the
-    /// field stays empty).
+    /// field stays empty): admin only.
     pub async fn alarm_config(&self, who: &SessionUser) -> Result<AlarmConfig, CommandError> {
-        self.fresh(who).await?;
+        let user = crate::control::account(&self.store, who, self.idle_secs).await?;
+        if !user.role.can_administer() {
+            return Err(CommandError::Forbidden {
+                action: "reading the alarm settings",
+                needed: "admin",
+                role: user.role,
+            });
+        }
         let mut cfg = (*self.monitor.alarm_config()).clone();
         for t in &mut cfg.targets {
             if let Target::Email { password, .. } = t {

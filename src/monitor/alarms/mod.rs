@@ -30,8 +30,8 @@ use notify::Outgoing;
 /// The settings key of the saved alarm configuration.
 const CONFIG_KEY: &str = "alarms";
 
-/// The largest logbook attachment accepted (bytes).
-pub const MAX_ATTACHMENT: usize = 20 * 1024 * 1024;
+/// The largest logbook attachment accepted (bytes): 10 MiB.
+pub const MAX_ATTACHMENT: usize = 10 * 1024 * 1024;
 
 /// The monitor's alarm machinery.
 pub(crate) struct AlarmState {
@@ -414,9 +414,8 @@ impl Monitor {
             }
             let clean = attachment_name(&name)?;
             let dir = self.run_dir(run_id).join("logbook");
-            let file = format!("{}-{clean}", store::now());
-            let path = dir.join(&file);
-            tokio::task::spawn_blocking(move || write_atomic(&dir, &path, &bytes))
+            let stem = store::now().to_string();
+            let file = tokio::task::spawn_blocking(move || write_new(&dir, &stem, &clean, &bytes))
                 .await
                 .map_err(|e| refused(format!("the attachment was not saved: {e}")))?
                 .map_err(|source| super::Error::Io {
@@ -476,19 +475,35 @@ fn attachment_name(name: &str) -> Result<String> {
     Ok(clean)
 }
 
-/// Writes `bytes` to `path` through a temporary file in `dir` and a rename.
-fn write_atomic(
+/// Writes `bytes` as a new file `<stem>-<name>` in `dir` (`<stem>.2-<name>`, … when that
+/// name is taken: two files of the same name in the same second never replace each other)
+/// through a temporary file and a rename that never overwrites; the name it got.
+fn write_new(
     dir: &std::path::Path,
-    path: &std::path::Path,
+    stem: &str,
+    name: &str,
     bytes: &[u8],
-) -> std::io::Result<()> {
+) -> std::io::Result<String> {
     use std::io::Write;
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    for n in 1..=100 {
+        let file = if n == 1 {
+            format!("{stem}-{name}")
+        } else {
+            format!("{stem}.{n}-{name}")
+        };
+        match tmp.persist_noclobber(dir.join(&file)) {
+            Ok(_) => return Ok(file),
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => tmp = e.file,
+            Err(e) => return Err(e.error),
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "100 files named {name} were attached in the same second"
+    )))
 }
 
 #[cfg(test)]
@@ -503,5 +518,15 @@ mod tests {
         );
         assert!(attachment_name("..").is_err());
         assert!(attachment_name("").is_err());
+    }
+
+    #[test]
+    fn attachments_of_the_same_name_in_the_same_second_are_both_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let a = write_new(dir.path(), "17", "x.png", b"first").expect("first");
+        let b = write_new(dir.path(), "17", "x.png", b"second").expect("second");
+        assert_eq!((a.as_str(), b.as_str()), ("17-x.png", "17.2-x.png"));
+        assert_eq!(std::fs::read(dir.path().join(a)).expect("a"), b"first");
+        assert_eq!(std::fs::read(dir.path().join(b)).expect("b"), b"second");
     }
 }
