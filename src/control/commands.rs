@@ -8,7 +8,7 @@ mod alarms;
 
 use serde_json::json;
 
-use crate::model::{Report, Role, Run, ScanKind, SessionUser, Theme, User};
+use crate::model::{GpuChoice, Report, Role, Run, ScanKind, SessionUser, Theme, User};
 use crate::monitor::{
     self, CleanupItem, CleanupRequest, Monitor, ProfileSpec, ReviewAction, Started,
 };
@@ -323,6 +323,18 @@ impl Commands {
     ) -> Result<(), CommandError> {
         self.operator(who, "changing a PMT slot").await?;
         self.monitor.set_slot(slot, serial, profile, kind).await?;
+        Ok(())
+    }
+
+    /// Sets a slot's GPU choice (automatic, none, one GPU of the host, a SLURM count).
+    pub async fn set_slot_gpu(
+        &self,
+        who: &SessionUser,
+        slot: i64,
+        gpu: GpuChoice,
+    ) -> Result<(), CommandError> {
+        self.operator(who, "changing a PMT slot").await?;
+        self.monitor.set_slot_gpu(slot, gpu).await?;
         Ok(())
     }
 

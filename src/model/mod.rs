@@ -14,6 +14,8 @@
 //!   the alarm configuration ([`AlarmConfig`], with a `Debug` that hides the SMTP password).
 //! - [`clock`]: [`now`] and [`rfc3339`], the timestamps everything stores and shows.
 //! - [`hv`]: an HV check's stored result ([`HvResult`]).
+//! - [`gpu`]: a slot's GPU choice ([`GpuChoice`]), what it became for a run ([`RunGpu`])
+//!   and the step between them ([`resolve_gpu`]).
 //! - [`system`]: what the System tab shows: [`Gpu`], [`GpuProcess`], SLURM [`Partition`]s
 //!   and [`QueuedJob`]s.
 //! - [`system_status`]: the sampler's picture ([`SystemStatus`]: hosts, clusters, disk
@@ -24,6 +26,7 @@ pub(crate) mod alarm;
 pub(crate) mod backend;
 pub(crate) mod clock;
 pub(crate) mod command_mode;
+pub(crate) mod gpu;
 pub(crate) mod hv;
 pub(crate) mod report;
 pub(crate) mod run;
@@ -38,6 +41,7 @@ pub use alarm::{
 pub use backend::Kind as BackendKind;
 pub use clock::{now, rfc3339};
 pub use command_mode::CommandSpec;
+pub use gpu::{GpuChoice, MAX_GRES_GPUS, RunGpu, resolve as resolve_gpu};
 pub use hv::HvResult;
 pub use report::{Check, Report};
 pub use run::{PointFigures, Review, Run, RunFilter, RunState, ScanKind};

@@ -97,6 +97,9 @@ pub struct Run {
     pub hv_err: Option<f64>,
     /// For a surface scan: the HV check run `hv` came from.
     pub hv_from: Option<i64>,
+    /// The GPU the slot's choice resolved to when the run was created; `None` for runs
+    /// from before there was a choice.
+    pub gpu: Option<super::gpu::RunGpu>,
 }
 
 /// A History query; `None` fields do not filter.

@@ -49,8 +49,8 @@ impl SystemStatus {
 
 /// The GPU a new job should use by default: the least busy — lowest utilisation, then
 /// least memory in use; a value a GPU does not report counts as busiest. `None` without
-/// GPUs. (The first piece of the per-slot GPU choice; the slot field, `{GPU}`,
-/// `CUDA_VISIBLE_DEVICES` and `--gres` are not wired yet.)
+/// GPUs. What "automatic" in a slot's GPU choice means at run start
+/// ([`super::gpu::resolve`]).
 pub fn least_busy(gpus: &[Gpu]) -> Option<&Gpu> {
     let key = |v: Option<f64>| v.filter(|x| x.is_finite()).unwrap_or(f64::INFINITY);
     gpus.iter().min_by(|a, b| {

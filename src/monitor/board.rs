@@ -277,6 +277,7 @@ mod tests {
             hv: None,
             hv_err: None,
             hv_from: None,
+            gpu: None,
         };
         let points = done
             .iter()

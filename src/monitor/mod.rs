@@ -2,7 +2,9 @@
 //! persisted in the store, and the [`Board`] every browser renders.
 //!
 //! - [`Monitor`]: the handle the web layer's commands call (start/stop the executor,
-//!   profiles, slots, runs, review, cleanup, history). Cheap to clone.
+//!   profiles, slots, runs, review, cleanup, history). Cheap to clone. A run's GPU is
+//!   resolved from its slot's choice when it starts ([`Monitor::resolve_gpu`]) and stored
+//!   on the run; its task passes it to the job (`engine::run_backend`, `{GPU}`).
 //! - [`engine`]: the task that drives one run: queued → submitting → running → complete |
 //!   failed | cancelled, with `cluster_unreachable` in between when the cluster or host
 //!   stops answering (the task keeps trying; the run is not lost).
@@ -40,7 +42,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-use crate::model::{Run, RunState, ScanKind, SystemStatus};
+use crate::model::{GpuChoice, Run, RunGpu, RunState, ScanKind, SystemStatus};
 use crate::pipeline::serial::Serial;
 use crate::remote::report::Report;
 use crate::store::{self, NewRun, Store};
@@ -544,6 +546,42 @@ impl Monitor {
         self.reload_board().await
     }
 
+    /// Saves a slot's GPU choice; checked against the profile's host when a run starts
+    /// (the host's GPUs may change meanwhile).
+    pub async fn set_slot_gpu(&self, slot_id: i64, gpu: GpuChoice) -> Result<()> {
+        if let GpuChoice::Count(n) = gpu
+            && !(1..=crate::model::MAX_GRES_GPUS).contains(&n)
+        {
+            return Err(refused(format!(
+                "gpu:{n}: a SLURM job asks for 1–{} GPUs",
+                crate::model::MAX_GRES_GPUS
+            )));
+        }
+        self.db(move |s| s.set_slot_gpu(slot_id, gpu)).await?;
+        self.reload_board().await
+    }
+
+    /// What a slot's GPU choice means for a run of `profile` starting now: automatic is
+    /// the least busy GPU of the sampler's latest picture of the profile's host (the CPU,
+    /// said in words, when none is known; on SLURM the profile's `gpus`).
+    pub fn resolve_gpu(&self, choice: GpuChoice, profile: &Profile) -> Result<RunGpu> {
+        let system = self.system_snapshot();
+        let local = profile.spec.kind == crate::model::BackendKind::Local;
+        let gpus = system.gpus_for((!local).then_some(profile.id));
+        let host = if local {
+            "this machine".to_string()
+        } else {
+            system
+                .hosts
+                .iter()
+                .find(|h| h.profile_id == Some(profile.id))
+                .map(|h| h.name.clone())
+                .unwrap_or_else(|| profile.spec.host.trim().to_string())
+        };
+        crate::model::resolve_gpu(choice, profile.spec.kind, profile.spec.gpus, gpus, &host)
+            .map_err(refused)
+    }
+
     /// Saves the nominal voltage of a slot's HV check (`None`: the profile's). Checked
     /// against the profile's step and number of voltages when the run starts.
     pub async fn set_slot_hv_nominal(&self, slot_id: i64, volts: Option<f64>) -> Result<()> {
@@ -592,6 +630,9 @@ impl Monitor {
                 slot.name, prev.run.id, prev.run.state
             )));
         }
+        let gpu = self
+            .resolve_gpu(slot.gpu, &profile)
+            .map_err(|e| refused(format!("{}: {e}", slot.name)))?;
         self.check_disk(&profile)
             .await
             .map_err(|e| refused(format!("{}: {e}", slot.name)))?;
@@ -639,9 +680,12 @@ impl Monitor {
         // A surface scan is offered the voltage of its tube's last HV check (recorded on
         // the run, so History and the run's slot say which voltage it ran at).
         let kind = slot.kind;
+        let gpu_label = gpu.label();
         let run = self
             .db(move |s| {
                 let run = s.create_run(&new)?;
+                // Before the task starts: the run's work reads its GPU from the store.
+                s.set_run_gpu(run.id, &gpu)?;
                 if kind == ScanKind::Surface
                     && let Some(offer) = s.latest_hv_of_serial(&run.serial)?
                 {
@@ -654,7 +698,7 @@ impl Monitor {
         self.log_auto(
             id,
             format!(
-                "Run created by {operator} for {} in {} (profile {}, {} points)",
+                "Run created by {operator} for {} in {} (profile {}, {} points, {gpu_label})",
                 run.serial,
                 slot.name,
                 profile.name,

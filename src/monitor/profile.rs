@@ -74,6 +74,9 @@ pub struct ProfileSpec {
     pub time_limit: String,
     pub mem: String,
     pub account: String,
+    /// GPUs a SLURM job asks for (`--gres=gpu:N`) when the slot's GPU choice is automatic;
+    /// 0: none. (Local and SSH runs get the host's least busy GPU instead.)
+    pub gpus: u32,
     /// Seconds between looks at a SLURM job and its result directory.
     pub poll_secs: f64,
     /// Seconds a point's files must keep their size before processing.
@@ -115,6 +118,7 @@ impl Default for ProfileSpec {
             time_limit: String::new(),
             mem: String::new(),
             account: String::new(),
+            gpus: 0,
             poll_secs: 1.0,
             settle_secs: 2.0,
             command: None,
@@ -259,6 +263,15 @@ impl ProfileSpec {
         }
         if !(0.05..=3600.0).contains(&self.poll_secs) {
             err("poll_secs", "between 0.05 and 3600 seconds".into());
+        }
+        if self.gpus > crate::model::MAX_GRES_GPUS {
+            err(
+                "gpus",
+                format!(
+                    "at most {} GPUs per job (0: none)",
+                    crate::model::MAX_GRES_GPUS
+                ),
+            );
         }
         if !(0.0..=3600.0).contains(&self.settle_secs) {
             err("settle_secs", "between 0 and 3600 seconds".into());
@@ -535,6 +548,7 @@ impl ProfileSpec {
             },
             poll: Duration::from_secs_f64(self.poll_secs.clamp(0.05, 3600.0)),
             local_env: self.local_env.clone(),
+            job_env: Vec::new(),
         })
     }
 }

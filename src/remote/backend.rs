@@ -23,6 +23,9 @@
 //! - **Scripts are data.** The batch scripts in `slurm/` are compiled in and written to the
 //!   working directory (`.pmtwatch/`) when missing or different, passed as an argv word —
 //!   never built from text fields. Job values travel as environment variables or argv.
+//! - **A run's GPU** reaches local and SSH work as `env CUDA_VISIBLE_DEVICES=…` argv words
+//!   in front of the watch or job ([`BackendConfig::job_env`]), and a SLURM job as
+//!   `sbatch --gres=gpu:N` ([`SbatchOptions::gres`]), where the scheduler picks the GPUs.
 //!
 //! Why this file is over 600 lines: it is the one interface the monitor uses, each
 //! operation written for Local, Ssh and Slurm side by side so that a reader sees every kind
@@ -100,6 +103,11 @@ pub struct BackendConfig {
     pub poll: Duration,
     /// Extra environment for commands run on this machine (e.g. `SLURM_CONF`).
     pub local_env: Vec<(String, String)>,
+    /// Environment of the work itself on `Local` and `Ssh` — the scan's watch and detached
+    /// jobs — such as a run's `CUDA_VISIBLE_DEVICES`; passed as `env NAME=value` argv words
+    /// ([`exec::with_env`](super::exec::with_env)). (A SLURM job asks with
+    /// [`SbatchOptions::gres`] instead; the scheduler sets the variable.)
+    pub job_env: Vec<(String, String)>,
 }
 
 impl BackendConfig {
@@ -113,6 +121,7 @@ impl BackendConfig {
             sbatch: SbatchOptions::default(),
             poll: Duration::from_secs(1),
             local_env: Vec::new(),
+            job_env: Vec::new(),
         }
     }
 }
@@ -400,7 +409,14 @@ impl Backend {
         let h = self.handle().await?;
         match (self.config.kind, &h) {
             (Kind::Local, Handle::Local(l)) => {
-                follow::follow_local_scan(l, &self.config.program, scan, on_point).await
+                follow::follow_local_scan(
+                    l,
+                    &self.config.program,
+                    &self.config.job_env,
+                    scan,
+                    on_point,
+                )
+                .await
             }
             (Kind::Ssh, Handle::Ssh(_)) => self.follow_ssh_scan(scan, local_out, on_point).await,
             (Kind::Slurm, _) => {
@@ -561,6 +577,7 @@ impl Backend {
             let run = follow::follow_stream(
                 session.as_ref(),
                 &self.config.program,
+                &self.config.job_env,
                 scan,
                 Some(&transfer),
                 local_out,
@@ -678,9 +695,11 @@ impl Backend {
     /// Starts `spec` as a detached process on the host (any kind of backend; a SLURM
     /// backend's login node): it outlives the SSH channel and pmtwatch itself, and is
     /// followed and cancelled through its job directory ([`Backend::poll_job`],
-    /// [`Backend::cancel_job`]), also by a restarted pmtwatch.
+    /// [`Backend::cancel_job`]), also by a restarted pmtwatch. It runs with
+    /// [`BackendConfig::job_env`].
     pub async fn start_process(&self, spec: &JobSpec) -> Result<JobId> {
         let dir = self.job_dir_of(spec)?;
+        let argv = super::exec::with_env(&self.config.job_env, spec.argv.clone())?;
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -697,7 +716,7 @@ impl Backend {
             &job_dir,
             &dir,
         ];
-        words.extend(spec.argv.iter().map(String::as_str));
+        words.extend(argv.iter().map(String::as_str));
         let h = self.handle().await?;
         h.run_ok(&words).await?;
         Ok(JobId::Process { dir: job_dir })

@@ -141,7 +141,10 @@ impl CommandProfile {
     /// - `{HV}` the run's voltages in volts, comma-separated (an HV check's list, e.g.
     ///   `1400,1450,1500,1550,1600`; a surface scan's one nominal voltage);
     /// - `{RUN}` the run's id;
-    /// - `{DIR}` the profile's `remote_dir`, where the command runs and writes.
+    /// - `{DIR}` the profile's `remote_dir`, where the command runs and writes;
+    /// - `{GPU}` the run's GPU as `gpu` gives it (`model::RunGpu::placeholder`: the GPU's
+    ///   index, a SLURM job's GPU count, `-1` or `0` without a GPU) — checked and quoted
+    ///   like every value.
     ///
     /// [`DEFAULT_PLACEHOLDERS`]: super::template::DEFAULT_PLACEHOLDERS
     pub fn run_values(
@@ -149,6 +152,7 @@ impl CommandProfile {
         serial: &Serial,
         run_id: i64,
         volts: &[f64],
+        gpu: &str,
     ) -> BTreeMap<&'static str, String> {
         // Whole volts print without a decimal point (`1500`, not `1500.0`).
         let hv: Vec<String> = volts
@@ -166,6 +170,7 @@ impl CommandProfile {
             ("HV", hv.join(",")),
             ("RUN", run_id.to_string()),
             ("DIR", self.spec.remote_dir.clone()),
+            ("GPU", gpu.to_string()),
         ])
     }
 

@@ -12,6 +12,9 @@
 //!   means the same thing on every backend.
 //! - A program that is not installed answers status 127 on both sides (the shell's
 //!   convention, which the callers already understand), not an I/O error.
+//! - A job's own environment (a run's `CUDA_VISIBLE_DEVICES`) travels the same way on both
+//!   sides: [`with_env`] puts `env NAME=value` words in front of the command, each one argv
+//!   word (quoted by the SSH client like every other), never text pasted into a shell line.
 
 use std::future::Future;
 use std::process::Stdio;
@@ -85,6 +88,49 @@ impl Exec for SshSession {
     async fn stream(&self, argv: &[&str]) -> Result<LineStream> {
         SshSession::stream(self, argv).await
     }
+}
+
+/// `argv` run with `env` set: `env NAME=value … argv…`. Names must be `[A-Z_][A-Z0-9_]*`,
+/// values free of control characters ([`super::quote::check`]); the program must not
+/// contain `=` (`env` would take it for one more assignment). Empty `env`: `argv` as it is.
+pub fn with_env(env: &[(String, String)], argv: Vec<String>) -> Result<Vec<String>> {
+    if env.is_empty() {
+        return Ok(argv);
+    }
+    let invalid = |what: String, why: String| Error::Invalid { what, why };
+    let program = argv
+        .first()
+        .ok_or_else(|| invalid("command".into(), "it is empty".into()))?;
+    if program.contains('=') {
+        return Err(invalid(
+            format!("program {}", super::quote::preview(program)),
+            "it contains '=', which `env` would read as a variable to set".into(),
+        ));
+    }
+    let mut words = Vec::with_capacity(argv.len() + env.len() + 1);
+    words.push("env".to_string());
+    for (name, value) in env {
+        let name_ok = name.starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            && name.len() <= 64;
+        if !name_ok {
+            return Err(invalid(
+                format!("job environment variable {}", super::quote::preview(name)),
+                "a name is [A-Z_][A-Z0-9_]*".into(),
+            ));
+        }
+        super::quote::check(value).map_err(|why| {
+            invalid(
+                format!("value {} of {name}", super::quote::preview(value)),
+                why,
+            )
+        })?;
+        words.push(format!("{name}={value}"));
+    }
+    words.extend(argv);
+    Ok(words)
 }
 
 /// Longest a local command run through [`Exec::run`] may take.
@@ -212,5 +258,41 @@ impl Exec for LocalHost {
             let _ = tx.send(last).await;
         });
         Ok(LineStream::new(rx, task))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_job_environment_is_env_words_in_front() {
+        let env = vec![("CUDA_VISIBLE_DEVICES".to_string(), "GPU-1a-2b".to_string())];
+        assert_eq!(
+            with_env(&env, words(&["pmtwatch", "process"])).expect("valid"),
+            [
+                "env",
+                "CUDA_VISIBLE_DEVICES=GPU-1a-2b",
+                "pmtwatch",
+                "process"
+            ]
+        );
+        assert_eq!(
+            with_env(&[], words(&["a=b"])).expect("nothing to add"),
+            ["a=b"]
+        );
+        let bad_name = vec![("cuda devices".to_string(), "1".to_string())];
+        assert!(with_env(&bad_name, words(&["p"])).is_err());
+        let bad_value = vec![("X".to_string(), "1\nrm -rf /".to_string())];
+        assert!(with_env(&bad_value, words(&["p"])).is_err());
+        assert!(
+            with_env(&env, words(&["A=b", "p"])).is_err(),
+            "program with '='"
+        );
+        assert!(with_env(&env, Vec::new()).is_err());
     }
 }

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::error::{Error, Result};
-use super::exec::{Exec, LocalHost};
+use super::exec::{Exec, LocalHost, with_env};
 use super::jobs;
 use super::slurm::{JobInfo, JobState, SbatchOptions, scan_env};
 use super::ssh::{Line, SshSession};
@@ -212,6 +212,7 @@ pub async fn follow_scan(
     follow_stream(
         session,
         "pmtwatch",
+        &[],
         scan,
         Some(&transfer),
         local_out,
@@ -222,12 +223,13 @@ pub async fn follow_scan(
     Ok(followed.outcome)
 }
 
-/// Runs the watch for `scan` on this machine (`program` is the pmtwatch binary) and
-/// follows it like [`follow_scan`]; the results are written straight into
-/// `scan.out_dir`, so nothing is copied.
+/// Runs the watch for `scan` on this machine (`program` is the pmtwatch binary, `env` its
+/// job environment, see [`with_env`]) and follows it like [`follow_scan`]; the results are
+/// written straight into `scan.out_dir`, so nothing is copied.
 pub async fn follow_local_scan(
     host: &LocalHost,
     program: &str,
+    env: &[(String, String)],
     scan: &RemoteScan,
     mut on_point: impl FnMut(PointEvent),
 ) -> Result<ScanOutcome> {
@@ -236,6 +238,7 @@ pub async fn follow_local_scan(
     follow_stream(
         host,
         program,
+        env,
         scan,
         None,
         &out,
@@ -255,10 +258,13 @@ pub struct Followed {
 }
 
 /// The follower behind [`follow_scan`] and [`follow_local_scan`]: with a `transfer`, each
-/// point's files are fetched into `local_out` before the point is reported.
+/// point's files are fetched into `local_out` before the point is reported. The watch runs
+/// with `env` added to its environment (a run's GPU), as argv words ([`with_env`]).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn follow_stream(
     exec: &impl Exec,
     program: &str,
+    env: &[(String, String)],
     scan: &RemoteScan,
     transfer: Option<&Transfer>,
     local_out: &Path,
@@ -268,6 +274,7 @@ pub(crate) async fn follow_stream(
     let Followed { seen, outcome } = followed;
     let mut argv = scan.argv()?;
     argv[0] = program.to_string();
+    let argv = with_env(env, argv)?;
     let words: Vec<&str> = argv.iter().map(String::as_str).collect();
     let host = exec.host_name();
     let mut stream = exec.stream(&words).await?;

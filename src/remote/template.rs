@@ -35,11 +35,12 @@ use super::quote::{check, preview, quote};
 use crate::pipeline::serial::Serial;
 
 /// Placeholders a template may use unless the caller passes its own set to
-/// [`Template::parse_allowing`]: serial number, high voltage(s), run id, directory — each
+/// [`Template::parse_allowing`]: serial number, high voltage(s), run id, directory, the
+/// run's GPU — each
 /// filled for every run ([`CommandProfile::run_values`](super::command_mode::CommandProfile::run_values)),
 /// so a template accepted here never lacks a value later. (A per-point `{POINT}` is not
 /// one of them: a command-mode command runs once per run, not once per point.)
-pub const DEFAULT_PLACEHOLDERS: &[&str] = &["SN", "HV", "RUN", "DIR"];
+pub const DEFAULT_PLACEHOLDERS: &[&str] = &["SN", "HV", "RUN", "DIR", "GPU"];
 
 /// The placeholder whose value must be a valid serial number ([`Serial::parse`]).
 const SERIAL_PLACEHOLDER: &str = "SN";
@@ -707,6 +708,42 @@ mod tests {
         assert!(Template::parse("./hv.sh --hv={HV...}").is_err());
         assert!(Template::parse("{HV...} x").is_err());
         assert!(Template::parse("./hv.sh {VOLTS...}").is_err());
+    }
+
+    /// Issue 13, item 5: `{GPU}` is one of the run's values — a GPU index, `-1` for no
+    /// GPU (a number, so not an option), a SLURM count — checked and quoted like the rest.
+    #[test]
+    fn gpu_is_a_run_value_checked_and_quoted_like_the_others() {
+        let t = Template::parse("./run.sh {SN} --device=cuda:{GPU} {GPU}").unwrap();
+        assert_eq!(t.placeholders(), BTreeSet::from(["GPU", "SN"]));
+        let v = |gpu: &str| values(&[("SN", "EA0123"), ("GPU", gpu)]);
+        assert_eq!(
+            t.render(&v("1")).unwrap(),
+            "./run.sh EA0123 '--device=cuda:1' 1"
+        );
+        assert_eq!(
+            t.render(&v("-1")).unwrap(),
+            "./run.sh EA0123 '--device=cuda:-1' -1"
+        );
+        let sbatch = Template::parse("sbatch --gres=gpu:{GPU} ./RUN.slurm {SN}").unwrap();
+        assert_eq!(
+            sbatch.render(&v("2")).unwrap(),
+            "sbatch '--gres=gpu:2' ./RUN.slurm EA0123"
+        );
+        // Whatever a value holds, it stays one quoted word, or is refused.
+        assert_eq!(
+            t.render(&v("0 $(reboot)")).unwrap(),
+            "./run.sh EA0123 '--device=cuda:0 $(reboot)' '0 $(reboot)'"
+        );
+        for bad in ["", "--all", "0\nid"] {
+            assert!(t.render(&v(bad)).is_err(), "{bad:?}");
+        }
+        assert!(
+            t.render(&values(&[("SN", "EA0123")])).is_err(),
+            "a missing {{GPU}} is refused, naming it"
+        );
+        // The program is never the GPU.
+        assert!(Template::parse("{GPU} ./run.sh").is_err());
     }
 
     #[test]

@@ -283,6 +283,15 @@ END;
         name: "a point's figures (resolution, P/V, dark rate, TTS, relative efficiency) and its flagged criteria",
         sql: "ALTER TABLE points ADD COLUMN figures TEXT NOT NULL DEFAULT '{}';",
     },
+    Migration {
+        name: "a slot's GPU choice and the GPU each run resolved it to",
+        sql: r#"
+-- model::GpuChoice as text: auto, none, index:N, count:N.
+ALTER TABLE slots ADD COLUMN gpu TEXT NOT NULL DEFAULT 'auto';
+-- model::RunGpu as JSON; NULL for runs created before the choice existed.
+ALTER TABLE runs ADD COLUMN gpu TEXT CHECK (gpu IS NULL OR json_valid(gpu));
+"#,
+    },
 ];
 
 /// The schema version this build brings a database to.

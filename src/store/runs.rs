@@ -82,7 +82,7 @@ const RUN_COLUMNS: &str = "r.id, r.slot_id, r.serial, r.kind, r.profile_name, r.
      r.message, r.job, r.remote_out, r.points_total, \
      (SELECT COUNT(*) FROM points p WHERE p.run_id = r.id), r.operator, r.review, \
      r.review_reason, r.reviewed_by, r.reviewed_at, r.review_dest, r.local_removed, \
-     r.created_at, r.started_at, r.ended_at, r.hv, r.hv_err, r.hv_from";
+     r.created_at, r.started_at, r.ended_at, r.hv, r.hv_err, r.hv_from, r.gpu";
 
 fn parse<T: std::str::FromStr<Err = ParseError>>(idx: usize, s: String) -> rusqlite::Result<T> {
     s.parse().map_err(|e: ParseError| {
@@ -117,6 +117,10 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {
         hv: r.get(22)?,
         hv_err: r.get(23)?,
         hv_from: r.get(24)?,
+        // A value this build cannot read shows as no choice rather than hiding the run.
+        gpu: r
+            .get::<_, Option<String>>(25)?
+            .and_then(|j| serde_json::from_str(&j).ok()),
     })
 }
 
@@ -284,6 +288,18 @@ impl Store {
 
     /// Records where the run's results are on the remote, leaving its job as it is (a
     /// caller holding an older copy of the run must not overwrite a job id stored since).
+    /// Records the GPU a run's slot choice resolved to (at creation, before it is queued).
+    pub fn set_run_gpu(&self, id: i64, gpu: &crate::model::RunGpu) -> Result<()> {
+        let json = serde_json::to_string(gpu).map_err(|e| Error::Worker(e.to_string()))?;
+        let n = self
+            .conn()?
+            .execute("UPDATE runs SET gpu = ?2 WHERE id = ?1", params![id, json])?;
+        if n == 0 {
+            return Err(Error::NoSuchRun(id));
+        }
+        Ok(())
+    }
+
     pub fn set_run_remote_out(&self, id: i64, remote_out: &str) -> Result<()> {
         let n = self.conn()?.execute(
             "UPDATE runs SET remote_out = ?2 WHERE id = ?1",
@@ -389,7 +405,7 @@ impl Store {
              ('archive_requested', 'flag_requested') ORDER BY r.id"
         ))?;
         let rows = stmt
-            .query_map([], |r| Ok((run_from_row(r)?, r.get::<_, String>(25)?)))?
+            .query_map([], |r| Ok((run_from_row(r)?, r.get::<_, String>(26)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }

@@ -1,10 +1,10 @@
-//! The bench's PMT slots (PMT 1, PMT 2, …): the serial typed in, the profile and the scan
-//! kind chosen for each.
+//! The bench's PMT slots (PMT 1, PMT 2, …): the serial typed in, the profile, the scan
+//! kind and the GPU chosen for each.
 
 use rusqlite::params;
 
 use super::{Error, Result, Store};
-use crate::model::ScanKind;
+use crate::model::{GpuChoice, ScanKind};
 
 /// A PMT slot on the bench.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +17,8 @@ pub struct Slot {
     pub kind: ScanKind,
     /// The nominal voltage the operator entered for an HV check (the profile's when `None`).
     pub hv_nominal: Option<f64>,
+    /// The GPU its runs use (resolved when a run starts).
+    pub gpu: GpuChoice,
 }
 
 fn slot_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Slot> {
@@ -28,6 +30,8 @@ fn slot_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Slot> {
         profile_id: r.get(3)?,
         kind: kind.parse().unwrap_or(ScanKind::Surface),
         hv_nominal: r.get(5)?,
+        // Only `set_slot_gpu` writes it, from a parsed choice; anything else is automatic.
+        gpu: GpuChoice::parse(&r.get::<_, String>(6)?).unwrap_or_default(),
     })
 }
 
@@ -40,7 +44,7 @@ impl Store {
             conn.execute("INSERT INTO slots (name) VALUES ('PMT 1'), ('PMT 2')", [])?;
         }
         let mut stmt = conn.prepare(
-            "SELECT id, name, serial, profile_id, kind, hv_nominal FROM slots ORDER BY id",
+            "SELECT id, name, serial, profile_id, kind, hv_nominal, gpu FROM slots ORDER BY id",
         )?;
         let rows = stmt
             .query_map([], slot_from_row)?
@@ -59,7 +63,7 @@ impl Store {
             params![next, format!("PMT {next}")],
         )?;
         Ok(conn.query_row(
-            "SELECT id, name, serial, profile_id, kind, hv_nominal FROM slots WHERE id = ?1",
+            "SELECT id, name, serial, profile_id, kind, hv_nominal, gpu FROM slots WHERE id = ?1",
             [next],
             slot_from_row,
         )?)
@@ -103,6 +107,15 @@ impl Store {
         Ok(())
     }
 
+    /// Saves a slot's GPU choice.
+    pub fn set_slot_gpu(&self, id: i64, gpu: GpuChoice) -> Result<()> {
+        self.conn()?.execute(
+            "UPDATE slots SET gpu = ?2 WHERE id = ?1",
+            params![id, gpu.as_text()],
+        )?;
+        Ok(())
+    }
+
     /// Saves the nominal voltage of a slot's HV check (`None`: the profile's).
     pub fn set_slot_hv_nominal(&self, id: i64, volts: Option<f64>) -> Result<()> {
         self.conn()?.execute(
@@ -124,6 +137,9 @@ mod tests {
         let names: Vec<String> = s.slots()?.into_iter().map(|x| x.name).collect();
         assert_eq!(names, ["PMT 1", "PMT 2"]);
         assert_eq!(s.add_slot()?.name, "PMT 3");
+        assert_eq!(s.slots()?[0].gpu, GpuChoice::Auto);
+        s.set_slot_gpu(1, GpuChoice::Index(1))?;
+        assert_eq!(s.slots()?[0].gpu, GpuChoice::Index(1));
         s.remove_slot(2)?;
         assert_eq!(s.slots()?.len(), 2);
         Ok(())

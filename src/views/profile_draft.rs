@@ -21,7 +21,7 @@ use super::format::{KINDS, MODES, kind_name, mode_name};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Input {
     Name, PmtType, Kind, Mode, Host, Port, Identity, KnownHosts, Jump, SshConfig, WorkDir,
-    ScanRoot, Program, ArchiveDir, FlagDir, Partition, Time, Mem, Account, Poll, Settle,
+    ScanRoot, Program, ArchiveDir, FlagDir, Partition, Time, Mem, Account, Gpus, Poll, Settle,
     Pattern, HvNominal,
     HvStep, HvPoints, CommandTemplate, CommandDir, Model, GainMin, GainMax, ThresholdMv,
     TriggerMv, WindowPre, WindowLength, BaselineSamples, Bits, Vpp, SampleNs, MinEvents,
@@ -30,7 +30,7 @@ pub enum Input {
 
 /// Each input's id suffix, label, validation field, and whether it takes a number.
 #[rustfmt::skip]
-const INPUTS: [(Input, &str, &str, &str, bool); 44] = {
+const INPUTS: [(Input, &str, &str, &str, bool); 45] = {
     use Input::*;
     [
         (Name, "name", "Name", "name", false),
@@ -52,6 +52,7 @@ const INPUTS: [(Input, &str, &str, &str, bool); 44] = {
         (Time, "time", "Time limit", "time_limit", false),
         (Mem, "mem", "Memory", "mem", false),
         (Account, "account", "Account", "account", false),
+        (Gpus, "gpus", "GPUs per job (slot: automatic)", "gpus", true),
         (Poll, "poll", "Poll every (s)", "poll_secs", true),
         (Settle, "settle", "Files settle for (s)", "settle_secs", true),
         (Pattern, "pattern", "Surface scan points (θ/φ)", "pattern", false),
@@ -160,6 +161,7 @@ fn text_of(spec: &ProfileSpec, input: Input) -> String {
         Time => spec.time_limit.clone(),
         Mem => spec.mem.clone(),
         Account => spec.account.clone(),
+        Gpus => spec.gpus.to_string(),
         Poll => spec.poll_secs.to_string(),
         Settle => spec.settle_secs.to_string(),
         Pattern => format_pattern(&spec.pattern),
@@ -297,6 +299,7 @@ impl Draft {
             Time => s.time_limit = v,
             Mem => s.mem = v,
             Account => s.account = v,
+            Gpus => s.gpus = number(&v)?,
             Poll => s.poll_secs = float(&v)?,
             Settle => s.settle_secs = float(&v)?,
             Pattern => s.pattern = parse_pattern(&v)?,
@@ -411,7 +414,7 @@ mod tests {
         d.set(Input::GainMin, "2e7".into());
         d.set(Input::Vpp, "two".into());
         d.set(Input::Name, " ".into());
-        assert_eq!(Input::all().count(), 44);
+        assert_eq!(Input::all().count(), 45);
         for i in Input::all() {
             assert_ne!(i.id(), "unknown", "{i:?} is in the table");
         }

@@ -215,6 +215,7 @@ pub fn ProfileForm(
                 {text_input(draft, Input::Time, &problems, "01:00:00")}
                 {text_input(draft, Input::Mem, &problems, "4G")}
                 {text_input(draft, Input::Account, &problems, "")}
+                {text_input(draft, Input::Gpus, &problems, "0")}
             }
             fieldset { class: "group",
                 legend { "Command mode (the lab's own script)" }

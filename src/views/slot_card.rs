@@ -1,5 +1,7 @@
 //! One PMT slot in the Scan tab (steps 4 and 5): its serial number (checked as typed, saved
-//! when valid), compute profile and scan kind; the buttons that start, stop (after a
+//! when valid), compute profile, scan kind and GPU (automatic: the least busy when the run
+//! starts; none; one GPU the System tab knows on the profile's host; a count on SLURM);
+//! the buttons that start, stop (after a
 //! confirmation, optionally cancelling the job) and sync its run; the run's status line;
 //! and the live grid of the run it shows. Every button is shown to every role: the server
 //! decides, and its refusal is shown here as is.
@@ -9,17 +11,17 @@
 //! machine a "Run" pressed right after choosing a profile could overtake that save and
 //! start — or be refused — with the slot's old settings.) The card keeps its own copy of
 //! the chosen serial, profile and kind, so a press never reads settings the board has not
-//! caught up with yet.
+//! caught up with yet. The run's status line says which GPU it got (or "CPU", and why).
 
 use dioxus::prelude::*;
 use futures_util::StreamExt;
 
 use super::ShellContext;
 use super::grid::Grid;
-use super::live::use_board;
+use super::live::{use_board, use_system};
 use super::logbook::LogbookPanel;
 use crate::control::CommandError;
-use crate::model::ScanKind;
+use crate::model::{BackendKind, Gpu, GpuChoice, ScanKind};
 use crate::pipeline::serial::Serial;
 
 /// What is wrong with a typed serial number; an empty one is allowed (not yet entered).
@@ -29,6 +31,60 @@ fn serial_problem(typed: &str) -> Option<String> {
         return None;
     }
     Serial::parse(t).err()
+}
+
+/// SLURM counts offered besides automatic and none (`--gres=gpu:N`).
+const GRES_COUNTS: [u32; 4] = [1, 2, 4, 8];
+
+/// The GPU select's options `(value, label)` for a profile of `kind` (`None`: no profile
+/// chosen) whose host has `gpus`; `profile_gpus` is what a SLURM profile asks for when
+/// automatic. The stored `choice` is always among them, also when its GPU is gone.
+fn gpu_options(
+    choice: GpuChoice,
+    kind: Option<BackendKind>,
+    profile_gpus: u32,
+    gpus: &[Gpu],
+) -> Vec<(String, String)> {
+    let auto = match kind {
+        Some(BackendKind::Slurm) if profile_gpus > 0 => {
+            format!("automatic (gpu:{profile_gpus}, as the profile asks)")
+        }
+        Some(BackendKind::Slurm) => "automatic (the profile asks for no GPU)".to_string(),
+        _ => "automatic (least busy)".to_string(),
+    };
+    let mut out = vec![
+        (GpuChoice::Auto.as_text(), auto),
+        (GpuChoice::Cpu.as_text(), "none (CPU)".to_string()),
+    ];
+    if kind == Some(BackendKind::Slurm) {
+        for n in GRES_COUNTS {
+            out.push((
+                GpuChoice::Count(n).as_text(),
+                format!("gpu:{n} (SLURM --gres)"),
+            ));
+        }
+    } else {
+        for g in gpus {
+            let mut label = format!("GPU {} ({})", g.index, g.name.trim());
+            if let Some(u) = g.utilisation_pct {
+                label.push_str(&format!(" · {u:.0} %"));
+            }
+            if let (Some(used), Some(total)) = (g.memory_used_mib, g.memory_total_mib) {
+                label.push_str(&format!(" · {used:.0}/{total:.0} MiB"));
+            }
+            out.push((GpuChoice::Index(g.index).as_text(), label));
+        }
+    }
+    let value = choice.as_text();
+    if !out.iter().any(|(v, _)| *v == value) {
+        let label = match choice {
+            GpuChoice::Index(i) => format!("GPU {i} (not seen on the host now)"),
+            GpuChoice::Count(n) => format!("gpu:{n} (SLURM --gres)"),
+            GpuChoice::Auto | GpuChoice::Cpu => value.clone(),
+        };
+        out.push((value, label));
+    }
+    out
 }
 
 /// A slot's settings as `set_slot` takes them.
@@ -52,6 +108,8 @@ enum Act {
 enum Msg {
     /// Save the slot's settings; only a refusal is shown.
     Save(Settings),
+    /// Save the slot's GPU choice; only a refusal is shown.
+    SaveGpu(GpuChoice),
     /// Press a button; its answer is shown.
     Act(Act),
 }
@@ -128,15 +186,34 @@ pub fn SlotCard(slot_id: i64) -> Element {
             .map(|s| (s.serial.clone(), s.profile_id, s.kind))
             .unwrap_or((String::new(), None, ScanKind::Surface))
     });
+    let stored_gpu = use_memo(move || slot.read().as_ref().map(|s| s.gpu).unwrap_or_default());
+    let system = use_system();
     // The settings as chosen here; replaced when the stored ones change (here or elsewhere).
     let mut serial = use_signal(|| stored.peek().0.clone());
     let mut profile = use_signal(|| stored.peek().1);
     let mut kind = use_signal(|| stored.peek().2);
+    let mut gpu = use_signal(|| *stored_gpu.peek());
     use_effect(move || {
         let (s, p, k) = stored();
         serial.set(s);
         profile.set(p);
         kind.set(k);
+    });
+    use_effect(move || gpu.set(stored_gpu()));
+    // The chosen profile's kind, what it asks for on SLURM, and its host's GPUs.
+    let gpu_choices = use_memo(move || {
+        let chosen = profile();
+        let b = board.read();
+        let p = chosen.and_then(|id| b.profiles.iter().find(|p| p.id == id));
+        let kind = p.map(|p| p.spec.kind);
+        let asks = p.map_or(0, |p| p.spec.gpus);
+        let sys = system.read();
+        let gpus = match (chosen, kind) {
+            (_, Some(BackendKind::Local)) => sys.gpus_for(None),
+            (Some(id), Some(_)) => sys.gpus_for(Some(id)),
+            _ => &[],
+        };
+        gpu_options(gpu(), kind, asks, gpus)
     });
     let mut message = use_signal(|| None::<(bool, String)>);
     let mut busy = use_signal(|| false);
@@ -164,6 +241,13 @@ pub fn SlotCard(slot_id: i64) -> Element {
                             .commands
                             .set_slot(&ctx.user, slot_id, serial, profile, kind)
                             .await;
+                        match r {
+                            Ok(()) => message.set(None),
+                            Err(e) => message.set(Some((false, e.to_string()))),
+                        }
+                    }
+                    Msg::SaveGpu(choice) => {
+                        let r = ctx.commands.set_slot_gpu(&ctx.user, slot_id, choice).await;
                         match r {
                             Ok(()) => message.set(None),
                             Err(e) => message.set(Some((false, e.to_string()))),
@@ -210,6 +294,9 @@ pub fn SlotCard(slot_id: i64) -> Element {
             }
             if let Some(hv) = v.run.hv {
                 t.push_str(&format!(" · HV {hv:.0} V"));
+            }
+            if let Some(g) = &v.run.gpu {
+                t.push_str(&format!(" · {}", g.label()));
             }
             (word.to_string(), t)
         }
@@ -279,6 +366,21 @@ pub fn SlotCard(slot_id: i64) -> Element {
                         },
                         option { value: "surface", selected: kind() == ScanKind::Surface, "surface scan (θ/φ)" }
                         option { value: "hv", selected: kind() == ScanKind::Hv, "HV check" }
+                    }
+                }
+                label { class: "stack",
+                    "GPU"
+                    select {
+                        id: "slot-{slot_id}-gpu",
+                        onchange: move |e| {
+                            if let Ok(choice) = GpuChoice::parse(&e.value()) {
+                                gpu.set(choice);
+                                queue.send(Msg::SaveGpu(choice));
+                            }
+                        },
+                        for (value, label) in gpu_choices() {
+                            option { key: "{value}", value: "{value}", selected: gpu().as_text() == value, "{label}" }
+                        }
                     }
                 }
             }
@@ -373,5 +475,46 @@ mod tests {
         assert_eq!(serial_problem("KM12345"), None);
         assert!(serial_problem("-rf").is_some());
         assert!(serial_problem("KM 1").is_some());
+    }
+
+    fn h100(index: u32) -> Gpu {
+        Gpu {
+            index,
+            name: "NVIDIA H100".into(),
+            uuid: format!("GPU-{index}"),
+            utilisation_pct: Some(12.0),
+            memory_used_mib: Some(1000.0),
+            memory_total_mib: Some(81559.0),
+            temperature_c: None,
+            power_draw_w: None,
+            power_limit_w: None,
+            mig_mode: None,
+        }
+    }
+
+    #[test]
+    fn the_gpu_select_offers_the_hosts_gpus_or_slurm_counts() {
+        let values = |o: Vec<(String, String)>| o.into_iter().map(|(v, _)| v).collect::<Vec<_>>();
+        let local = gpu_options(
+            GpuChoice::Auto,
+            Some(BackendKind::Local),
+            0,
+            &[h100(0), h100(1)],
+        );
+        assert_eq!(local[0].1, "automatic (least busy)");
+        assert_eq!(local[2].1, "GPU 0 (NVIDIA H100) · 12 % · 1000/81559 MiB");
+        assert_eq!(values(local), ["auto", "none", "index:0", "index:1"]);
+        let slurm = gpu_options(GpuChoice::Auto, Some(BackendKind::Slurm), 1, &[h100(0)]);
+        assert_eq!(slurm[0].1, "automatic (gpu:1, as the profile asks)");
+        assert_eq!(
+            values(slurm),
+            ["auto", "none", "count:1", "count:2", "count:4", "count:8"]
+        );
+        // A stored choice whose GPU is not seen now stays selectable (and says so).
+        let gone = gpu_options(GpuChoice::Index(3), Some(BackendKind::Ssh), 0, &[]);
+        assert_eq!(
+            gone.last().map(|o| o.1.as_str()),
+            Some("GPU 3 (not seen on the host now)")
+        );
     }
 }

@@ -58,6 +58,10 @@ fn run_summary(r: &Run) -> serde_json::Map<String, Value> {
         "points_done": r.points_done,
         "points_total": r.points_total,
         "review": r.review.as_str(),
+        // What the slot's GPU choice resolved to (null for runs from before the choice),
+        // and as the run's status line says it.
+        "gpu": r.gpu,
+        "gpu_text": r.gpu.as_ref().map(|g| g.label()),
     });
     match v {
         Value::Object(m) => m,

@@ -14,6 +14,7 @@ mod common;
 mod alarms;
 mod command;
 mod fixture;
+mod gpu;
 mod hv;
 mod hv_command;
 mod jump;

@@ -13,6 +13,7 @@ mod common;
 mod backend;
 mod command_mode;
 mod follow;
+mod gpu;
 mod hostile;
 mod jobs;
 mod limits;

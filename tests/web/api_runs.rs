@@ -76,6 +76,15 @@ async fn run_api_lists_runs_and_shows_points_with_gain_and_health() -> TestResul
     let s = start().await;
     let f = surface_run(&s).await;
     let id = f.run.id;
+    // The GPU its slot's choice resolved to, as the monitor stores it at run start.
+    s.store.set_run_gpu(
+        id,
+        &pmtwatch::model::RunGpu::Device {
+            index: 1,
+            uuid: "GPU-5fd2b6a4-0000-4000-8000-000000000001".into(),
+            name: "NVIDIA H100 80GB HBM3".into(),
+        },
+    )?;
     let cookie = login(s.addr, "olga", "observer-password").await;
 
     let r = get(s.addr, "/api/runs", Some(&cookie)).await;
@@ -103,6 +112,9 @@ async fn run_api_lists_runs_and_shows_points_with_gain_and_health() -> TestResul
     assert_eq!(run["points_done"], 3);
     assert_eq!(run["points_total"], 21);
     assert_eq!(run["review"], "unreviewed");
+    assert_eq!(run["gpu"]["kind"], "device");
+    assert_eq!(run["gpu"]["index"], 1);
+    assert_eq!(run["gpu_text"], "GPU 1 (NVIDIA H100 80GB HBM3)");
     let created = run["created"].as_str().unwrap_or_default();
     assert!(
         created.len() == 20 && created.ends_with('Z') && created.as_bytes()[10] == b'T',

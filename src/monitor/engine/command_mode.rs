@@ -47,7 +47,8 @@ pub(super) async fn follow_command(
     let resumed = run.started_at.is_some();
     let mut running = None;
     if !resumed {
-        let values = profile.run_values(&serial, run.id, &spec.run_voltages(run.kind));
+        let gpu = super::gpu_placeholder(run, spec);
+        let values = profile.run_values(&serial, run.id, &spec.run_voltages(run.kind), &gpu);
         let prepared = profile.prepare(&values)?;
         if prepared.is_sbatch() {
             // `sbatch` returns at once; its job id (parsed from its answer) is followed.

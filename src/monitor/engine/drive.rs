@@ -13,7 +13,6 @@ use crate::model::RunState;
 use crate::monitor::profile::Mode;
 use crate::monitor::{Error, Monitor, Result, StopRequest, refused};
 use crate::remote::Error as RemoteError;
-use crate::remote::backend::Backend;
 
 pub(super) async fn drive(
     m: &Monitor,
@@ -25,7 +24,7 @@ pub(super) async fn drive(
         return Ok(());
     }
     let spec = spec_of(&run)?;
-    let backend = Arc::new(Backend::new(spec.backend_config(m.program())?)?);
+    let backend = Arc::new(super::run_backend(m, &run, &spec)?);
     if run.state == RunState::Queued {
         let mut gate = m.dispatching();
         let open = *gate.borrow();

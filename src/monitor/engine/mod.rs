@@ -37,8 +37,8 @@ use tokio::sync::watch;
 
 use super::profile::ProfileSpec;
 use super::{Error, Monitor, Result, StopRequest, refused};
-use crate::model::Run;
-use crate::remote::backend::JobId;
+use crate::model::{BackendKind, Run, RunGpu};
+use crate::remote::backend::{Backend, JobId};
 use machine::{Action, Event};
 
 pub(crate) use manual::{job_log, manual_sync};
@@ -88,6 +88,29 @@ pub(super) async fn load(m: &Monitor, run_id: i64) -> Result<Run> {
 pub(crate) fn spec_of(run: &Run) -> Result<ProfileSpec> {
     serde_json::from_str(&run.profile)
         .map_err(|e| refused(format!("run {}: its profile cannot be read: {e}", run.id)))
+}
+
+/// The backend a run's work uses: its profile's settings, plus the GPU the run resolved
+/// to at its start — `CUDA_VISIBLE_DEVICES` for local and SSH work, `--gres=gpu:N` for a
+/// SLURM job. A run from before there was a GPU choice (`gpu` unset) runs as it always did.
+pub(super) fn run_backend(m: &Monitor, run: &Run, spec: &ProfileSpec) -> Result<Backend> {
+    let mut config = spec.backend_config(m.program())?;
+    if let Some(gpu) = &run.gpu {
+        match config.kind {
+            BackendKind::Slurm => config.sbatch.gres = gpu.gres(),
+            BackendKind::Local | BackendKind::Ssh => config.job_env = gpu.job_env(),
+        }
+    }
+    Ok(Backend::new(config)?)
+}
+
+/// The value of `{GPU}` in a command template for `run` ([`RunGpu::placeholder`]).
+pub(super) fn gpu_placeholder(run: &Run, spec: &ProfileSpec) -> String {
+    let gpu = run.gpu.clone().unwrap_or(RunGpu::Cpu {
+        why: "no GPU recorded".into(),
+        hidden: false,
+    });
+    gpu.placeholder(spec.kind)
 }
 
 pub(crate) fn parse_job(run: &Run) -> Option<JobId> {

@@ -211,10 +211,13 @@ fn hostile_serials_are_refused_by_prepare() {
 /// is refused when the profile is checked.
 #[test]
 fn every_template_placeholder_is_filled_for_a_run() {
-    let p = CommandProfile::with_defaults("./run.sh {SN} --hv={HV} {RUN} {DIR}/out", "pmt/scans")
-        .unwrap();
+    let p = CommandProfile::with_defaults(
+        "./run.sh {SN} --hv={HV} {RUN} {DIR}/out --gpu {GPU}",
+        "pmt/scans",
+    )
+    .unwrap();
     let serial = Serial::parse("EA0123").unwrap();
-    let v = p.run_values(&serial, 42, &[1400.0, 1450.0, 1500.5]);
+    let v = p.run_values(&serial, 42, &[1400.0, 1450.0, 1500.5], "-1");
     for name in crate::remote::template::DEFAULT_PLACEHOLDERS {
         assert!(v.contains_key(name), "{name} has no value");
     }
@@ -226,7 +229,9 @@ fn every_template_placeholder_is_filled_for_a_run() {
             "EA0123",
             "--hv=1400,1450,1500.5",
             "42",
-            "pmt/scans/out"
+            "pmt/scans/out",
+            "--gpu",
+            "-1"
         ]
     );
     let e = refused(CommandSpec::new("./run.sh {SN} {POINT}", "d"));

@@ -37,6 +37,9 @@ pub struct SbatchOptions {
     pub output_path: Option<String>,
     /// `--chdir`: the job's working directory.
     pub chdir: Option<String>,
+    /// `--gres`: generic resources, `gpu:N` (a run's GPU choice on a SLURM profile).
+    #[serde(default)]
+    pub gres: Option<String>,
     /// Environment variables for the job (`--export=ALL,NAME=value,…`); see [`scan_env`].
     #[serde(default)]
     pub env: Vec<(String, String)>,
@@ -134,6 +137,37 @@ fn check_mem(v: &str) -> Result<()> {
     }
 }
 
+/// `--gres`: `gpu:N` or `gpu:TYPE:N`, N from 1 to 64 (what a run's GPU choice asks for;
+/// nothing else is ever requested this way, so nothing else is accepted).
+fn check_gres(v: &str) -> Result<()> {
+    let mut parts = v.split(':');
+    let ok = parts.next() == Some("gpu") && {
+        let rest: Vec<&str> = parts.collect();
+        let count_ok = |n: &str| {
+            !n.is_empty()
+                && n.len() <= 2
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && n.parse::<u32>().is_ok_and(|n| (1..=64).contains(&n))
+        };
+        match rest.as_slice() {
+            [n] => count_ok(n),
+            [ty, n] => check_name("GPU type", ty).is_ok() && count_ok(n),
+            _ => false,
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(refuse(
+            "SLURM --gres request",
+            format!(
+                "{} is not a GPU request like gpu:1 or gpu:a100:2",
+                excerpt(v)
+            ),
+        ))
+    }
+}
+
 /// One `--export` entry. sbatch splits `--export` at every comma (quotes do not protect
 /// one: `A="x,y"` arrives as `"x,y"` with the quotes), so values with commas are refused;
 /// spaces, `$`, quotes and backticks arrive unchanged (checked on the test cluster).
@@ -217,6 +251,10 @@ pub fn sbatch_args(script: &str, job_name: &str, extra: &SbatchOptions) -> Resul
     if let Some(a) = &extra.account {
         check_name("SLURM account", a)?;
         argv.push(format!("--account={a}"));
+    }
+    if let Some(g) = &extra.gres {
+        check_gres(g)?;
+        argv.push(format!("--gres={g}"));
     }
     if let Some(o) = &extra.output_path {
         check_path("job output path", o)?;
@@ -337,6 +375,7 @@ mod tests {
             account: Some("pmt_lab-1.x".into()),
             output_path: Some("/data/run 1/pmtwatch-%j.out".into()),
             chdir: Some("/data/run 1".into()),
+            gres: Some("gpu:2".into()),
             env: scan_env("/data/scan $HOME `id`", &serial, "/data/out").expect("valid"),
         };
         let argv = sbatch_args(SCAN_SCRIPT, "pmtwatch-KM12345", &opts).expect("valid");
@@ -350,6 +389,7 @@ mod tests {
                 "--time=02:00:00",
                 "--mem=500M",
                 "--account=pmt_lab-1.x",
+                "--gres=gpu:2",
                 "--output=/data/run 1/pmtwatch-%j.out",
                 "--chdir=/data/run 1",
                 "--export=ALL,SCAN_DIR=/data/scan $HOME `id`,SN=KM12345,OUT_DIR=/data/out",
@@ -401,6 +441,18 @@ mod tests {
                 ..ok.clone()
             },
             SbatchOptions {
+                gres: Some("gpu:1,mps:100".into()),
+                ..ok.clone()
+            },
+            SbatchOptions {
+                gres: Some("gpu:0".into()),
+                ..ok.clone()
+            },
+            SbatchOptions {
+                gres: Some("--gpus=8".into()),
+                ..ok.clone()
+            },
+            SbatchOptions {
                 env: vec![("SCAN_DIR".into(), "a,b".into())],
                 ..ok.clone()
             },
@@ -421,6 +473,13 @@ mod tests {
                 ),
                 "{opts:?}"
             );
+        }
+        for g in ["gpu:1", "gpu:a100:4", "gpu:64"] {
+            let o = SbatchOptions {
+                gres: Some(g.into()),
+                ..ok.clone()
+            };
+            assert!(sbatch_args("job.sh", "j", &o).is_ok(), "{g}");
         }
         for t in ["90", "2-00:00:00", "UNLIMITED"] {
             let o = SbatchOptions {
