@@ -121,6 +121,21 @@ async fn two_browsers(
     fill(op, "profile-pattern", PATTERN).await?;
     fill(op, "profile-gain-min", "8500000").await?;
     fill(op, "profile-gain-max", "12000000").await?;
+    // A health band is typed as text; a bad one is named in the analysis group.
+    fill(op, "profile-band-dark-rate", "warn 3e4").await?;
+    op.wait_js(
+        "(document.getElementById('profile-analysis-error') || {textContent: ''}).textContent.includes('Dark rate (Hz): \"warn 3e4\" is not a limit')",
+        T,
+    )
+    .await
+    .context("a bad dark-rate band is named")?;
+    fill(op, "profile-band-dark-rate", "warn > 1e4, poor > 3e4").await?;
+    op.wait_js(
+        "document.getElementById('profile-analysis-error') === null",
+        T,
+    )
+    .await
+    .context("a good band clears the problem")?;
     op.wait_js(
         "document.getElementById('profile-work_dir-error') === null",
         T,

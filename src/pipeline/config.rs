@@ -495,7 +495,68 @@ pub struct Band {
     pub poor_max: Option<f64>,
 }
 
+impl std::str::FromStr for Band {
+    type Err = String;
+
+    /// Reads what [`Band::text`] writes: `"warn > 1e4, poor > 3e4"` (any of `warn <`,
+    /// `warn >`, `poor <`, `poor >`, comma-separated, each once); empty or `"no limits"`
+    /// for none. Whether the limits make sense is [`AnalysisConfig::validate`]'s question.
+    fn from_str(text: &str) -> std::result::Result<Band, String> {
+        let text = text.trim();
+        let mut band = Band::default();
+        if text.is_empty() || text.eq_ignore_ascii_case("no limits") {
+            return Ok(band);
+        }
+        for part in text.split(',') {
+            let part = part.trim();
+            let bad = || {
+                format!(
+                    "{part:?} is not a limit: write \"warn < X\", \"warn > X\", \"poor < X\" \
+                     or \"poor > X\", separated by commas (empty: no limits)"
+                )
+            };
+            let lower = part.to_ascii_lowercase();
+            let (level, rest) = if let Some(r) = lower.strip_prefix("warn") {
+                ("warn", r)
+            } else if let Some(r) = lower.strip_prefix("poor") {
+                ("poor", r)
+            } else {
+                return Err(bad());
+            };
+            let rest = rest.trim_start();
+            let (op, number) = if let Some(n) = rest.strip_prefix('<') {
+                ('<', n)
+            } else if let Some(n) = rest.strip_prefix('>') {
+                ('>', n)
+            } else {
+                return Err(bad());
+            };
+            let value: f64 = number.trim().parse().map_err(|_| bad())?;
+            if !value.is_finite() {
+                return Err(bad());
+            }
+            let slot = match (level, op) {
+                ("warn", '<') => &mut band.warn_min,
+                ("warn", _) => &mut band.warn_max,
+                (_, '<') => &mut band.poor_min,
+                _ => &mut band.poor_max,
+            };
+            if slot.is_some() {
+                return Err(format!("\"{level} {op}\" is given twice"));
+            }
+            *slot = Some(value);
+        }
+        Ok(band)
+    }
+}
+
 impl Band {
+    /// The limits as [`Band`]'s `FromStr` reads them back: `"warn > 10000, poor > 30000"`,
+    /// or `"no limits"`.
+    pub fn text(&self) -> String {
+        self.describe("")
+    }
+
     /// `"warn > 1e4 Hz, poor > 3e4 Hz"`, or `"no limits"`.
     pub fn describe(&self, unit: &str) -> String {
         let sp = if unit.is_empty() { "" } else { " " };
@@ -643,6 +704,28 @@ impl AnalysisConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_band_reads_back_what_it_writes_and_names_a_bad_limit() {
+        let b: Band = "warn > 1e4, poor > 3e4".parse().expect("a band");
+        assert_eq!(b.warn_max, Some(1e4));
+        assert_eq!(b.poor_max, Some(3e4));
+        assert_eq!(b.text().parse::<Band>(), Ok(b.clone()));
+        let two: Band = "Poor< 0.5 ,warn <0.8".parse().expect("a band");
+        assert_eq!((two.poor_min, two.warn_min), (Some(0.5), Some(0.8)));
+        assert_eq!("".parse::<Band>(), Ok(Band::default()));
+        assert_eq!("no limits".parse::<Band>(), Ok(Band::default()));
+        assert_eq!(Band::default().text(), "no limits");
+        let e = "warn 3".parse::<Band>().expect_err("no comparison");
+        assert!(e.contains("\"warn 3\" is not a limit"), "{e}");
+        assert!("warn > x".parse::<Band>().is_err());
+        assert!(
+            "warn > 1, warn > 2"
+                .parse::<Band>()
+                .expect_err("twice")
+                .contains("twice")
+        );
+    }
 
     #[test]
     fn empty_toml_is_bench_defaults() {

@@ -25,12 +25,13 @@ pub enum Input {
     Pattern, HvNominal,
     HvStep, HvPoints, CommandTemplate, CommandDir, Model, GainMin, GainMax, ThresholdMv,
     TriggerMv, WindowPre, WindowLength, BaselineSamples, Bits, Vpp, SampleNs, MinEvents,
-    PmtPolarity, TriggerPolarity, PickoffPolarity, PickoffMv, ConfidenceSigma,
+    PmtPolarity, TriggerPolarity, PickoffPolarity, PickoffMv, ConfidenceSigma, MaxChi2,
+    BandResolution, BandPeakToValley, BandOccupancy, BandDarkRate, BandTts, BandRelEff,
 }
 
 /// Each input's id suffix, label, validation field, and whether it takes a number.
 #[rustfmt::skip]
-const INPUTS: [(Input, &str, &str, &str, bool); 45] = {
+const INPUTS: [(Input, &str, &str, &str, bool); 52] = {
     use Input::*;
     [
         (Name, "name", "Name", "name", false),
@@ -78,6 +79,13 @@ const INPUTS: [(Input, &str, &str, &str, bool); 45] = {
         (PickoffPolarity, "pickoff-polarity", "Pick-off polarity (ch1)", "analysis", false),
         (PickoffMv, "pickoff-mv", "Pick-off threshold (mV)", "analysis", true),
         (ConfidenceSigma, "confidence-sigma", "Poor beyond (σ)", "analysis", true),
+        (MaxChi2, "max-chi2", "Fit χ²/ndf: warning above", "analysis", true),
+        (BandResolution, "band-resolution", "SPE resolution σ1/Q1", "analysis", false),
+        (BandPeakToValley, "band-peak-to-valley", "Peak-to-valley", "analysis", false),
+        (BandOccupancy, "band-occupancy", "Occupancy μ", "analysis", false),
+        (BandDarkRate, "band-dark-rate", "Dark rate (Hz)", "analysis", false),
+        (BandTts, "band-tts", "TTS FWHM (ns)", "analysis", false),
+        (BandRelEff, "band-relative-efficiency", "Relative efficiency", "analysis", false),
     ]
 };
 
@@ -187,6 +195,13 @@ fn text_of(spec: &ProfileSpec, input: Input) -> String {
         PickoffPolarity => a.pickoff.polarity.as_str().into(),
         PickoffMv => a.pickoff.threshold_mv.to_string(),
         ConfidenceSigma => a.health.confidence_sigma.to_string(),
+        MaxChi2 => a.health.max_chi2_ndf.to_string(),
+        BandResolution => a.health.resolution.text(),
+        BandPeakToValley => a.health.peak_to_valley.text(),
+        BandOccupancy => a.health.occupancy.text(),
+        BandDarkRate => a.health.dark_rate_hz.text(),
+        BandTts => a.health.tts_fwhm_ns.text(),
+        BandRelEff => a.health.relative_efficiency.text(),
     }
 }
 
@@ -338,6 +353,13 @@ impl Draft {
             PickoffPolarity => a.pickoff.polarity = v.parse::<PolaritySetting>()?,
             PickoffMv => a.pickoff.threshold_mv = float(&v)?,
             ConfidenceSigma => a.health.confidence_sigma = float(&v)?,
+            MaxChi2 => a.health.max_chi2_ndf = float(&v)?,
+            BandResolution => a.health.resolution = v.parse()?,
+            BandPeakToValley => a.health.peak_to_valley = v.parse()?,
+            BandOccupancy => a.health.occupancy = v.parse()?,
+            BandDarkRate => a.health.dark_rate_hz = v.parse()?,
+            BandTts => a.health.tts_fwhm_ns = v.parse()?,
+            BandRelEff => a.health.relative_efficiency = v.parse()?,
         }
         Ok(())
     }
@@ -379,6 +401,40 @@ mod tests {
     use crate::model::backend::Kind;
     use crate::monitor::Mode;
 
+    /// Issue 15: every health band is editable in the profile's analysis settings, shown
+    /// as the text it is read back from; a bad band is a problem of the analysis group.
+    #[test]
+    fn health_bands_are_edited_as_text_and_checked() {
+        let mut d = Draft::default();
+        assert_eq!(
+            d.text(Input::BandDarkRate),
+            d.spec.analysis.health.dark_rate_hz.text()
+        );
+        d.set(Input::BandDarkRate, "warn > 2e4, poor > 5e4".into());
+        d.set(Input::BandTts, "".into());
+        d.set(Input::MaxChi2, "8".into());
+        let h = &d.spec.analysis.health;
+        assert_eq!(
+            (h.dark_rate_hz.warn_max, h.dark_rate_hz.poor_max),
+            (Some(2e4), Some(5e4))
+        );
+        assert_eq!(h.tts_fwhm_ns, crate::pipeline::config::Band::default());
+        assert_eq!(h.max_chi2_ndf, 8.0);
+        assert!(!d.problems().contains_key("analysis"), "{:?}", d.problems());
+        // Not a limit: named; limits the wrong way round: the config's own check.
+        d.set(Input::BandResolution, "warn 0.3".into());
+        d.set(Input::BandPeakToValley, "warn < 1, poor < 2".into());
+        let p = d.problems();
+        let analysis = p.get("analysis").expect("problems");
+        assert!(
+            analysis
+                .iter()
+                .any(|e| e.contains("SPE resolution") && e.contains("not a limit")),
+            "{analysis:?}"
+        );
+        assert_eq!(analysis.len(), 2, "{analysis:?}");
+    }
+
     fn valid() -> Draft {
         let mut d = Draft::default();
         for (i, v) in [
@@ -414,7 +470,7 @@ mod tests {
         d.set(Input::GainMin, "2e7".into());
         d.set(Input::Vpp, "two".into());
         d.set(Input::Name, " ".into());
-        assert_eq!(Input::all().count(), 45);
+        assert_eq!(Input::all().count(), 52);
         for i in Input::all() {
             assert_ne!(i.id(), "unknown", "{i:?} is in the table");
         }

@@ -262,6 +262,20 @@ pub fn ProfileForm(
                 }
                 div { class: "row",
                     {text_input(draft, Input::ConfidenceSigma, &problems, "2")}
+                    {text_input(draft, Input::MaxChi2, &problems, "5")}
+                }
+                p { class: "muted small",
+                    "Health bands of the other figures: \"warn > X\", \"warn < X\", \"poor > X\", \"poor < X\", comma-separated; empty: no limits."
+                }
+                div { class: "row",
+                    {text_input(draft, Input::BandResolution, &problems, "warn > 0.35, poor > 0.5")}
+                    {text_input(draft, Input::BandPeakToValley, &problems, "warn < 2, poor < 1.5")}
+                    {text_input(draft, Input::BandOccupancy, &problems, "warn < 0.02, warn > 3")}
+                }
+                div { class: "row",
+                    {text_input(draft, Input::BandDarkRate, &problems, "warn > 1e4, poor > 3e4")}
+                    {text_input(draft, Input::BandTts, &problems, "warn > 3, poor > 4")}
+                    {text_input(draft, Input::BandRelEff, &problems, "no limits")}
                 }
                 div { class: "row",
                     {select_input(draft, Input::PmtPolarity, polarity_options.clone(), &problems)}
