@@ -389,12 +389,17 @@ fn fit_100k(c: &mut Criterion, fx: &Fixture) {
 }
 
 fn process(fx: &Fixture) -> ProcessedPoint {
-    process_inputs(
-        std::slice::from_ref(&fx.point_dir),
-        &fx.cfg,
-        &ProcessOptions::default(),
-    )
-    .expect("process the simulated point")
+    process_with(fx, false)
+}
+
+/// `no_figures`: without the figures beyond the gain (transit time, dark rate, reference).
+fn process_with(fx: &Fixture, no_figures: bool) -> ProcessedPoint {
+    let opts = ProcessOptions {
+        no_figures,
+        ..Default::default()
+    };
+    process_inputs(std::slice::from_ref(&fx.point_dir), &fx.cfg, &opts)
+        .expect("process the simulated point")
 }
 
 fn process_point(c: &mut Criterion, fx: &Fixture) {
@@ -443,6 +448,11 @@ fn process_point(c: &mut Criterion, fx: &Fixture) {
             write_outputs(&p, &fx.out_dir, &no_plot).expect("write the outputs");
             p
         })
+    });
+    // What the figures beyond the gain cost (issue 15: at most 20 % of the point's time).
+    g.bench_function("process_only", |b| b.iter(|| process_with(fx, false)));
+    g.bench_function("process_only_no_figures", |b| {
+        b.iter(|| process_with(fx, true))
     });
     g.sampling_mode(SamplingMode::Auto).sample_size(20);
     // result.json + _GAIN.txt alone (each written atomically with an fsync).

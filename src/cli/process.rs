@@ -60,6 +60,9 @@ pub struct ProcessArgs {
     /// Do not draw charge.png.
     #[arg(long)]
     pub no_plot: bool,
+    /// Only the gain: skip the transit time, dark rate and reference-sensor figures.
+    #[arg(long)]
+    pub no_figures: bool,
     /// An LED-off (pedestal-only) run of the same channel — a point directory or files,
     /// processed with the same configuration — for the model-independent occupancy, mean
     /// SPE charge and SPE resolution (Saldanha et al., NIM A 863 (2017) 35).
@@ -159,6 +162,7 @@ pub fn process_options(args: &ProcessArgs) -> ProcessOptions {
             charge_unit: args.charge_unit.clone(),
             ..Default::default()
         },
+        no_figures: args.no_figures,
     }
 }
 

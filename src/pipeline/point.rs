@@ -200,6 +200,9 @@ pub struct ProcessOptions {
     /// Point label; derived from the directory or file name when absent.
     pub point: Option<String>,
     pub read: ReadOptions,
+    /// Skip the figures beyond the gain (transit time, dark rate, reference sensor): a
+    /// gain-only look, and the benchmark's measure of what the figures cost.
+    pub no_figures: bool,
 }
 
 /// A processed point: the result document plus the fit with its curve (for the plot).
@@ -317,7 +320,7 @@ pub fn process_loaded(
     }
     let t1 = Instant::now();
     let spectrum = match (waves.is_empty(), charges.len()) {
-        (false, 0) => waveform_spectrum(&waves, cfg, &mut warnings)?,
+        (false, 0) => waveform_spectrum(&waves, cfg, !opts.no_figures, &mut warnings)?,
         (true, 1) => charge_spectrum(charges.remove(0), cfg, &mut warnings)?,
         _ => {
             return Err(Error::Input(format!(

@@ -119,6 +119,7 @@ fn align(pmt: &Waveforms, trig: &Waveforms, warnings: &mut Vec<String>) -> Vec<O
 pub fn waveform_spectrum(
     waves: &[Waveforms],
     cfg: &AnalysisConfig,
+    figures: bool,
     warnings: &mut Vec<String>,
 ) -> Result<Spectrum> {
     let ch = &cfg.channels;
@@ -184,7 +185,7 @@ pub fn waveform_spectrum(
             warnings,
         );
     }
-    let reference = match ch.reference.filter(|&c| c != ch.pmt) {
+    let reference = match ch.reference.filter(|&c| c != ch.pmt && figures) {
         Some(c) => match waves.iter().find(|w| w.channel == Some(c)) {
             Some(r) => reference::measure(r, cfg, warnings),
             None => {
@@ -232,7 +233,7 @@ pub fn waveform_spectrum(
     );
     let starts: Vec<Option<i64>> = anchors.iter().map(|a| a.map(|a| a - pre)).collect();
     let (mut q, clipped) = waveform::integrate(pmt, &fp.baseline, pmt_pol, &starts, w.length, dig);
-    let timing = pair.as_ref().and_then(|_| {
+    let timing = pair.as_ref().filter(|_| figures).and_then(|_| {
         let cfd = timing::cfd_times(pmt, &fp, pmt_pol, timing::CFD_FRACTION, dig);
         let dt: Vec<f64> = cfd
             .iter()
@@ -259,31 +260,33 @@ pub fn waveform_spectrum(
             None => false,
         })
         .count();
-    // Pulse height per charge of the in-window pulses: scales the fitted SPE charge to
-    // the SPE height the dark-pulse threshold is given in.
-    let mut ratios: Vec<f64> = fp
-        .start
-        .iter()
-        .zip(&starts)
-        .zip(q.iter().zip(&fp.amplitude_mv))
-        .filter(|((s, a), (qi, _))| {
-            a.is_some_and(|a| {
-                s.is_finite() && (**s as i64) >= a && (**s as i64) < a + w.length as i64
-            }) && qi.is_finite()
-                && **qi > 0.0
-        })
-        .map(|(_, (qi, amp))| f64::from(*amp) / qi)
-        .collect();
-    let mv_per_pc = (ratios.len() >= MIN_PULSES).then(|| {
-        let k = ratios.len() / 2;
-        *ratios.select_nth_unstable_by(k, f64::total_cmp).1
-    });
-    let dark = Some(DarkInputs {
-        pmt: waves.iter().position(|x| std::ptr::eq(x, pmt)).unwrap_or(0),
-        polarity: pmt_pol,
-        baselines: fp.baseline.clone(),
-        region_end: starts.clone(),
-        mv_per_pc,
+    let dark = figures.then(|| {
+        // Pulse height per charge of the in-window pulses: scales the fitted SPE charge to
+        // the SPE height the dark-pulse threshold is given in.
+        let mut ratios: Vec<f64> = fp
+            .start
+            .iter()
+            .zip(&starts)
+            .zip(q.iter().zip(&fp.amplitude_mv))
+            .filter(|((s, a), (qi, _))| {
+                a.is_some_and(|a| {
+                    s.is_finite() && (**s as i64) >= a && (**s as i64) < a + w.length as i64
+                }) && qi.is_finite()
+                    && **qi > 0.0
+            })
+            .map(|(_, (qi, amp))| f64::from(*amp) / qi)
+            .collect();
+        let mv_per_pc = (ratios.len() >= MIN_PULSES).then(|| {
+            let k = ratios.len() / 2;
+            *ratios.select_nth_unstable_by(k, f64::total_cmp).1
+        });
+        DarkInputs {
+            pmt: waves.iter().position(|x| std::ptr::eq(x, pmt)).unwrap_or(0),
+            polarity: pmt_pol,
+            baselines: fp.baseline.clone(),
+            region_end: starts.clone(),
+            mv_per_pc,
+        }
     });
     let window = starts
         .iter()

@@ -225,3 +225,47 @@ fn a_light_leak_and_a_weak_spot_are_poor_each_for_its_own_reason() {
     assert_eq!(r.health, Health::Poor, "{}", r.health_reason);
     assert!(r.health_reason.starts_with("gain"), "{}", r.health_reason);
 }
+
+/// `process --no-figures` (the benchmark's baseline): the same gain, without the figures
+/// beyond it.
+#[test]
+fn without_figures_the_gain_is_the_same_and_the_figures_are_absent() {
+    let p = SimParams {
+        reference_occupancy: Some(1.0),
+        ..SimParams::default()
+    };
+    let label = PointLabel::Surface {
+        theta: 0.0,
+        phi: 0.0,
+    };
+    let cfg = with_reference();
+    let go = |no_figures: bool| {
+        process_loaded(
+            simulate_point(&p, 7)
+                .into_iter()
+                .map(Input::Waveforms)
+                .collect(),
+            Vec::new(),
+            label.label(),
+            &cfg,
+            &ProcessOptions {
+                no_figures,
+                ..Default::default()
+            },
+        )
+        .expect("process a simulated point")
+        .result
+    };
+    let (all, gain_only) = (go(false), go(true));
+    assert!(all.figures.timing.is_some() && all.figures.darkness.is_some());
+    assert!(all.figures.reference.is_some());
+    assert!(
+        gain_only.figures.timing.is_none(),
+        "{:?}",
+        gain_only.figures
+    );
+    assert!(gain_only.figures.darkness.is_none());
+    assert!(gain_only.figures.reference.is_none());
+    assert_eq!(all.gain, gain_only.gain);
+    assert_eq!(all.status, Status::Ok);
+}
