@@ -57,6 +57,7 @@ text_enum! {
     ScanKind {
         Surface = "surface",
         Hv = "hv",
+        Dark = "dark",
     }
 }
 

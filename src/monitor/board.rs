@@ -180,6 +180,7 @@ impl RunView {
             let (key, title) = match *p {
                 PointLabel::Surface { theta, .. } => (theta, format!("θ {theta}°")),
                 PointLabel::Hv { .. } => (0.0, "HV".to_string()),
+                PointLabel::Dark { .. } => (0.0, "dark".to_string()),
             };
             match rows.iter_mut().find(|(k, _, _)| *k == key) {
                 Some((_, _, cells)) => cells.push(cell(p)),

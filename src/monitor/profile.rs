@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::ScanKind;
 use crate::pipeline::config::AnalysisConfig;
-use crate::pipeline::scan::{PointKind, PointLabel, hv_points};
+use crate::pipeline::scan::{PointKind, PointLabel, dark_points, hv_points};
 use crate::remote::backend::{BackendConfig, Kind};
 use crate::remote::command_mode::{CommandProfile, CommandSpec};
 use crate::remote::inputs;
@@ -91,6 +91,8 @@ pub struct ProfileSpec {
     pub hv_nominal: f64,
     pub hv_step: f64,
     pub hv_points: usize,
+    /// Darkness check: dark runs one after the other (`dark1 … dark<n>`), at `hv_nominal`.
+    pub dark_points: usize,
     /// Extra environment for commands run on this machine (e.g. `SLURM_CONF` for a local
     /// SLURM client).
     pub local_env: Vec<(String, String)>,
@@ -127,6 +129,7 @@ impl Default for ProfileSpec {
             hv_nominal: 1500.0,
             hv_step: 50.0,
             hv_points: 5,
+            dark_points: 3,
             local_env: Vec::new(),
         }
     }
@@ -294,6 +297,9 @@ impl ProfileSpec {
                 "nominal and step must be positive volts, 1–50 voltages, all above 0 V".into(),
             );
         }
+        if !(1..=50).contains(&self.dark_points) {
+            err("hv", "a darkness check has 1–50 dark runs".into());
+        }
         match (self.mode, &self.command) {
             (Mode::Command, None) => err("command", "command mode needs a command template".into()),
             (Mode::Command, Some(spec)) => {
@@ -444,13 +450,15 @@ impl ProfileSpec {
                 .map(|&[theta, phi]| PointLabel::Surface { theta, phi })
                 .collect(),
             ScanKind::Hv => hv_points(self.hv_nominal, self.hv_points, self.hv_step),
+            ScanKind::Dark => dark_points(self.dark_points),
         }
     }
 
     /// The analysis settings a run of `kind` is processed with. An HV check measures the
     /// gain at voltages chosen to give other gains: the surface scan's gain band would call
     /// its low and high voltages poor (and raise alarms), so it is lifted there; the fit's
-    /// χ²/ndf check still applies.
+    /// χ²/ndf check still applies. A darkness check has no light, so no gain: its points
+    /// are judged by their dark rate alone (see `pipeline::point`).
     pub fn analysis_for(&self, kind: ScanKind) -> AnalysisConfig {
         let mut a = self.analysis.clone();
         // The watch follows only this run's points (an HV check and a surface scan of a
@@ -458,6 +466,7 @@ impl ProfileSpec {
         a.scan.kind = Some(match kind {
             ScanKind::Surface => PointKind::Surface,
             ScanKind::Hv => PointKind::Hv,
+            ScanKind::Dark => PointKind::Dark,
         });
         if kind == ScanKind::Hv {
             a.health.gain_min = 0.0;
@@ -476,9 +485,10 @@ impl ProfileSpec {
                 .iter()
                 .filter_map(|p| match p {
                     PointLabel::Hv { volts } => Some(*volts),
-                    PointLabel::Surface { .. } => None,
+                    PointLabel::Surface { .. } | PointLabel::Dark { .. } => None,
                 })
                 .collect(),
+            ScanKind::Dark => vec![self.hv_nominal],
         }
     }
 

@@ -163,6 +163,27 @@ pub fn assess(
     checks
 }
 
+/// A dark run's checks (a darkness check's point: no light, no gain): its dark rate against
+/// the `dark_rate_hz` band, or a warning that none could be counted.
+pub fn assess_dark(figures: &Figures, h: &HealthRange) -> Vec<Check> {
+    match figures.darkness.as_ref().map(|d| d.rate_hz) {
+        Some(p) if p.value.is_finite() => vec![check(
+            Criterion::DarkRate,
+            p,
+            &h.dark_rate_hz,
+            h.confidence_sigma,
+        )],
+        _ => vec![Check {
+            criterion: Criterion::DarkRate,
+            value: None,
+            error: None,
+            band: h.dark_rate_hz.describe("Hz"),
+            verdict: Health::Warning,
+            text: "no dark rate: the dark run has no records to count pulses in".into(),
+        }],
+    }
+}
+
 /// The point's verdict (the worst check) and its reason: every check that is not healthy,
 /// worst first; the gain's own words when all are healthy.
 pub fn verdict(checks: &[Check]) -> (Health, String) {

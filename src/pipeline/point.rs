@@ -318,6 +318,9 @@ pub fn process_loaded(
             Input::Charges(c) => charges.push(c),
         }
     }
+    if matches!(PointLabel::parse(&point), Some(PointLabel::Dark { .. })) {
+        return dark_point(waves, files, point, cfg, opts, warnings, t0);
+    }
     let t1 = Instant::now();
     let spectrum = match (waves.is_empty(), charges.len()) {
         (false, 0) => waveform_spectrum(&waves, cfg, !opts.no_figures, &mut warnings)?,
@@ -420,7 +423,8 @@ pub fn process_loaded(
     if let Some(d) = dark
         && let Some(w) = waves.get(d.pmt)
     {
-        figures.darkness = darkness(w, &d, &fit, &hist, cfg);
+        let q1 = fit.q1().map(|q| (q.value, hist.unit.as_str()));
+        figures.darkness = darkness(w, &d, q1, cfg);
     }
     let checks = health::assess(
         fit.status,
@@ -471,18 +475,95 @@ pub fn process_loaded(
     Ok(ProcessedPoint { result, fit })
 }
 
+/// A darkness check's point: a dark run, counted into a dark rate (see
+/// [`super::spectrum::dark_spectrum`]) at `darkness.threshold_mv` (else the PMT pulse
+/// threshold), never below 5σ of the baseline noise. There is no light, so no SPE fit and
+/// no gain: the point is judged by its dark rate alone.
+fn dark_point(
+    waves: Vec<super::data::Waveforms>,
+    files: Vec<PathBuf>,
+    point: String,
+    cfg: &AnalysisConfig,
+    opts: &ProcessOptions,
+    mut warnings: Vec<String>,
+    t0: Instant,
+) -> Result<ProcessedPoint> {
+    if waves.is_empty() {
+        return Err(Error::Input(format!(
+            "{point} is a dark run: it needs the waveform files of the PMT channel, not charges"
+        )));
+    }
+    let t1 = Instant::now();
+    let (hist, d) = super::spectrum::dark_spectrum(&waves, cfg, &mut warnings)?;
+    let mut figures = Figures::default();
+    if let Some(w) = waves.get(d.pmt) {
+        figures.darkness = darkness(w, &d, None, cfg);
+    }
+    let features_ms = ms(t1);
+    let message = match &figures.darkness {
+        Some(dk) => format!(
+            "dark run: {} pulses over {:.2} mV in {:.3} ms of records",
+            dk.pulses,
+            dk.threshold_mv,
+            dk.live_s * 1e3
+        ),
+        None => "dark run: no records to count dark pulses in".to_string(),
+    };
+    let fit = FitResult::without_fit(fit::Status::Ok, cfg.fit.model, &hist, message);
+    let checks = health::assess_dark(&figures, &cfg.health);
+    let (health, health_reason) = health::verdict(&checks);
+    let events = waves.get(d.pmt).map_or(0, |w| w.events() as u64);
+    let result = PointResult {
+        serial: opts.serial.as_ref().map(|s| s.to_string()),
+        theta: None,
+        phi: None,
+        hv: None,
+        point,
+        status: fit.status,
+        model: fit.model,
+        gain: None,
+        gain_err: None,
+        mean_spe_gain: None,
+        mean_spe_gain_err: None,
+        events,
+        selected: hist.total().round() as u64,
+        charge_unit: hist.unit.clone(),
+        params: BTreeMap::new(),
+        chi2: None,
+        ndf: None,
+        health,
+        health_reason,
+        message: fit.message.clone(),
+        warnings,
+        timings_ms: Timings {
+            read: 0.0,
+            features: features_ms,
+            fit: 0.0,
+            total: ms(t0),
+        },
+        pulse_fraction: None,
+        window: None,
+        sources: files,
+        created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        histogram: hist,
+        figures,
+        checks,
+    };
+    Ok(ProcessedPoint { result, fit })
+}
+
 /// Dark pulses in the pre-trigger part of the records, at `darkness.threshold_pe` of the
 /// fitted SPE height; without an SPE fit (a dark run), at the configured threshold in mV.
+/// `fit_q1`: the fitted SPE charge and its unit (`None` for a dark run).
 fn darkness(
     w: &super::data::Waveforms,
     d: &super::timing::DarkInputs,
-    fit: &FitResult,
-    hist: &Histogram,
+    fit_q1: Option<(f64, &str)>,
     cfg: &AnalysisConfig,
 ) -> Option<super::timing::Darkness> {
     let dk = &cfg.darkness;
-    let spe_mv = match (fit.q1(), d.mv_per_pc, hist.unit.as_str()) {
-        (Some(q1), Some(k), "pC") if q1.value > 0.0 => Some(q1.value * k),
+    let spe_mv = match (fit_q1, d.mv_per_pc) {
+        (Some((q1, "pC")), Some(k)) if q1 > 0.0 => Some(q1 * k),
         _ => None,
     };
     let noise =

@@ -62,6 +62,8 @@ pub enum PointKind {
     Surface,
     /// High voltages (`wavesave_HV_CHECK/…_HV_<V>.txt` or `wavesave_hv<V>`).
     Hv,
+    /// A darkness check: dark runs (no light, random or self trigger), `wavesave_dark<n>`.
+    Dark,
 }
 
 impl PointKind {
@@ -70,6 +72,7 @@ impl PointKind {
         match self {
             PointKind::Surface => "surface",
             PointKind::Hv => "hv",
+            PointKind::Dark => "dark",
         }
     }
 }
@@ -86,8 +89,9 @@ impl std::str::FromStr for PointKind {
         match s.trim().to_ascii_lowercase().as_str() {
             "surface" => Ok(PointKind::Surface),
             "hv" => Ok(PointKind::Hv),
+            "dark" => Ok(PointKind::Dark),
             other => Err(format!(
-                "unknown scan kind {other:?}: expected `surface` or `hv`"
+                "unknown scan kind {other:?}: expected `surface`, `hv` or `dark`"
             )),
         }
     }
@@ -101,6 +105,8 @@ pub enum PointLabel {
     Surface { theta: f64, phi: f64 },
     /// HV check: the supply voltage in volts.
     Hv { volts: f64 },
+    /// Darkness check: the `n`-th dark run (1, 2, …) of the tube, at its operating voltage.
+    Dark { n: u32 },
 }
 
 /// Formats a number the way the bench names directories: integers without decimals
@@ -134,6 +140,7 @@ impl PointLabel {
                 format!("theta{}_phi{}", fmt_num(theta), fmt_num(phi))
             }
             PointLabel::Hv { volts } => format!("hv{}", fmt_num(volts)),
+            PointLabel::Dark { n } => format!("dark{n}"),
         }
     }
 
@@ -142,11 +149,12 @@ impl PointLabel {
         match self {
             PointLabel::Surface { .. } => PointKind::Surface,
             PointLabel::Hv { .. } => PointKind::Hv,
+            PointLabel::Dark { .. } => PointKind::Dark,
         }
     }
 
     /// Parses a point-directory name (`wavesave_theta30_phi90`) or a bare label
-    /// (`theta30_phi90`, `hv1500`). `None` for anything else.
+    /// (`theta30_phi90`, `hv1500`, `dark1`). `None` for anything else.
     pub fn parse(name: &str) -> Option<PointLabel> {
         let label = name.strip_prefix(POINT_DIR_PREFIX).unwrap_or(name);
         if let Some(rest) = label.strip_prefix("theta") {
@@ -163,6 +171,16 @@ impl PointLabel {
                 volts: parse_num(v)?,
             });
         }
+        if let Some(n) = label.strip_prefix("dark") {
+            if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            return n
+                .parse::<u32>()
+                .ok()
+                .filter(|&n| n >= 1)
+                .map(|n| PointLabel::Dark { n });
+        }
         None
     }
 
@@ -170,7 +188,7 @@ impl PointLabel {
     pub fn theta(&self) -> Option<f64> {
         match *self {
             PointLabel::Surface { theta, .. } => Some(theta),
-            PointLabel::Hv { .. } => None,
+            PointLabel::Hv { .. } | PointLabel::Dark { .. } => None,
         }
     }
 
@@ -178,7 +196,7 @@ impl PointLabel {
     pub fn phi(&self) -> Option<f64> {
         match *self {
             PointLabel::Surface { phi, .. } => Some(phi),
-            PointLabel::Hv { .. } => None,
+            PointLabel::Hv { .. } | PointLabel::Dark { .. } => None,
         }
     }
 
@@ -186,20 +204,26 @@ impl PointLabel {
     pub fn hv(&self) -> Option<f64> {
         match *self {
             PointLabel::Hv { volts } => Some(volts),
-            PointLabel::Surface { .. } => None,
+            PointLabel::Surface { .. } | PointLabel::Dark { .. } => None,
         }
     }
 
-    /// A total order for listings: surface points by (θ, φ), then HV points by voltage.
+    /// A total order for listings: surface points by (θ, φ), then HV points by voltage,
+    /// then dark runs by number.
     pub fn cmp_key(&self, other: &PointLabel) -> Ordering {
+        let rank = |p: &PointLabel| match p {
+            PointLabel::Surface { .. } => 0,
+            PointLabel::Hv { .. } => 1,
+            PointLabel::Dark { .. } => 2,
+        };
         match (self, other) {
             (
                 PointLabel::Surface { theta: t1, phi: p1 },
                 PointLabel::Surface { theta: t2, phi: p2 },
             ) => t1.total_cmp(t2).then(p1.total_cmp(p2)),
-            (PointLabel::Surface { .. }, PointLabel::Hv { .. }) => Ordering::Less,
-            (PointLabel::Hv { .. }, PointLabel::Surface { .. }) => Ordering::Greater,
             (PointLabel::Hv { volts: a }, PointLabel::Hv { volts: b }) => a.total_cmp(b),
+            (PointLabel::Dark { n: a }, PointLabel::Dark { n: b }) => a.cmp(b),
+            (a, b) => rank(a).cmp(&rank(b)),
         }
     }
 }
@@ -270,6 +294,12 @@ pub fn hv_points(nominal: f64, n: usize, step: f64) -> Vec<PointLabel> {
             volts: nominal + (i as f64 - mid) * step,
         })
         .collect()
+}
+
+/// A darkness check: dark runs `dark1 … dark<n>`, taken one after the other (the dark
+/// rate of a tube settles over hours after it is put under voltage in the dark).
+pub fn dark_points(n: usize) -> Vec<PointLabel> {
+    (1..=n as u32).map(|n| PointLabel::Dark { n }).collect()
 }
 
 /// Name of a point's directory: `wavesave_<label>`.
@@ -441,6 +471,22 @@ pub fn point_sizes(dir: &Path, label: &PointLabel, channels: &[u32]) -> Result<O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dark_runs_are_points_of_their_own_kind() {
+        let d = PointLabel::parse("wavesave_dark2").expect("a dark run");
+        assert_eq!(d, PointLabel::Dark { n: 2 });
+        assert_eq!(d.label(), "dark2");
+        assert_eq!(d.kind(), PointKind::Dark);
+        assert_eq!((d.theta(), d.hv()), (None, None));
+        for bad in ["dark", "dark0", "dark-1", "dark1x", "darkness"] {
+            assert_eq!(PointLabel::parse(bad), None, "{bad}");
+        }
+        assert_eq!(dark_points(3).last(), Some(&PointLabel::Dark { n: 3 }));
+        let hv = PointLabel::Hv { volts: 1500.0 };
+        assert_eq!(d.cmp_key(&hv), Ordering::Greater);
+        assert_eq!("dark".parse::<PointKind>(), Ok(PointKind::Dark));
+    }
 
     #[test]
     fn labels_round_trip() {

@@ -123,36 +123,7 @@ pub fn waveform_spectrum(
     warnings: &mut Vec<String>,
 ) -> Result<Spectrum> {
     let ch = &cfg.channels;
-    let (pmt, trig, pickoff) = if let [one] = waves {
-        (one, None, None)
-    } else {
-        let find = |c: u32| waves.iter().find(|w| w.channel == Some(c));
-        let pmt = find(ch.pmt).ok_or_else(|| {
-            let found: Vec<String> = waves
-                .iter()
-                .map(|w| match w.channel {
-                    Some(c) => format!("{} (channel {c})", w.source.display()),
-                    None => format!("{} (channel unknown)", w.source.display()),
-                })
-                .collect();
-            Error::Input(format!(
-                "no file of the PMT channel {} among {}; set channels.pmt in the analysis config",
-                ch.pmt,
-                found.join(", ")
-            ))
-        })?;
-        (
-            pmt,
-            ch.trigger.and_then(find),
-            ch.pickoff.filter(|&c| c != ch.pmt).and_then(find),
-        )
-    };
-    if pmt.events() == 0 {
-        return Err(Error::Empty {
-            path: pmt.source.clone(),
-            what: "no events in the PMT channel".into(),
-        });
-    }
+    let (pmt, trig, pickoff) = channels_of(waves, cfg)?;
     let dig = &cfg.digitizer;
     let scan = |w: &Waveforms, thr: f64| {
         waveform::scan_polarity(w, cfg.pmt.baseline, cfg.pmt.baseline_samples, thr, dig)
@@ -338,6 +309,94 @@ pub fn waveform_spectrum(
         dark,
         reference,
     })
+}
+
+/// The PMT, trigger and pick-off channels among a point's waveforms (one file: the PMT
+/// alone); an error naming the files when the PMT channel is not among them, or has no
+/// events.
+fn channels_of<'a>(
+    waves: &'a [Waveforms],
+    cfg: &AnalysisConfig,
+) -> Result<(&'a Waveforms, Option<&'a Waveforms>, Option<&'a Waveforms>)> {
+    let ch = &cfg.channels;
+    let (pmt, trig, pickoff) = if let [one] = waves {
+        (one, None, None)
+    } else {
+        let find = |c: u32| waves.iter().find(|w| w.channel == Some(c));
+        let pmt = find(ch.pmt).ok_or_else(|| {
+            let found: Vec<String> = waves
+                .iter()
+                .map(|w| match w.channel {
+                    Some(c) => format!("{} (channel {c})", w.source.display()),
+                    None => format!("{} (channel unknown)", w.source.display()),
+                })
+                .collect();
+            Error::Input(format!(
+                "no file of the PMT channel {} among {}; set channels.pmt in the analysis config",
+                ch.pmt,
+                found.join(", ")
+            ))
+        })?;
+        (
+            pmt,
+            ch.trigger.and_then(find),
+            ch.pickoff.filter(|&c| c != ch.pmt).and_then(find),
+        )
+    };
+    if pmt.events() == 0 {
+        return Err(Error::Empty {
+            path: pmt.source.clone(),
+            what: "no events in the PMT channel".into(),
+        });
+    }
+    Ok((pmt, trig, pickoff))
+}
+
+/// A dark run (a darkness check's point: no light, a random or self trigger): every
+/// record after its baseline samples is searched for dark pulses, no trigger pulse is
+/// needed, and the spectrum shown is the charge in the window right after the baseline
+/// samples of every record — the pedestal, with the dark pulses that fall in it. There is
+/// no SPE to fit.
+pub fn dark_spectrum(
+    waves: &[Waveforms],
+    cfg: &AnalysisConfig,
+    warnings: &mut Vec<String>,
+) -> Result<(Histogram, DarkInputs)> {
+    let (pmt, _, _) = channels_of(waves, cfg)?;
+    let dig = &cfg.digitizer;
+    let pmt_scan = waveform::scan_polarity(
+        pmt,
+        cfg.pmt.baseline,
+        cfg.pmt.baseline_samples,
+        cfg.pmt.threshold_mv,
+        dig,
+    );
+    let pol = pmt_polarity(
+        cfg.pmt.polarity,
+        &pmt_scan,
+        &channel_name(pmt, "PMT"),
+        warnings,
+    );
+    let fp = waveform::features(pmt, &cfg.pmt, pol, dig);
+    let start = cfg.pmt.baseline_samples as i64;
+    let starts = vec![Some(start); pmt.events()];
+    let (q, _) = waveform::integrate(pmt, &fp.baseline, pol, &starts, cfg.window.length, dig);
+    let values: Vec<f64> = q.into_iter().filter(|v| v.is_finite()).collect();
+    let hist = Histogram::auto(&values, cfg.fit.bins, cfg.fit.range, "pC").unwrap_or(Histogram {
+        lo: 0.0,
+        width: 1.0,
+        counts: vec![0.0],
+        unit: "pC".into(),
+        outside: 0,
+    });
+    let dark = DarkInputs {
+        pmt: waves.iter().position(|x| std::ptr::eq(x, pmt)).unwrap_or(0),
+        polarity: pol,
+        baselines: fp.baseline,
+        region_end: vec![Some(pmt.record_len as i64); pmt.events()],
+        mv_per_pc: None,
+    };
+    Ok((hist, dark))
 }
 
 /// "ch0 (trigger)" for messages.

@@ -109,6 +109,7 @@ pub fn fmt_coords(p: &PointLabel) -> String {
     match *p {
         PointLabel::Surface { theta, phi } => format!("θ {theta}° φ {phi}°"),
         PointLabel::Hv { volts } => format!("{volts} V"),
+        PointLabel::Dark { n } => format!("dark run {n}"),
     }
 }
 

@@ -5,7 +5,7 @@
 use pmtwatch::pipeline::config::AnalysisConfig;
 use pmtwatch::pipeline::data::Input;
 use pmtwatch::pipeline::fit::Status;
-use pmtwatch::pipeline::point::{PointResult, ProcessOptions, process_loaded};
+use pmtwatch::pipeline::point::{Health, PointResult, ProcessOptions, process_loaded};
 use pmtwatch::pipeline::simulate::{SimParams, simulate_point};
 
 fn run(p: &SimParams, seed: u64) -> PointResult {
@@ -83,4 +83,69 @@ fn tts_within_five_percent_and_late_pulses_found() {
     };
     let t = run(&p, 3).figures.timing.expect("timing");
     assert!(t.late_fraction.value < 0.01, "{t:?}");
+}
+
+/// Issue 15, the darkness check: a dark run (no light; random trigger, so no trigger
+/// channel at all) is counted over whole records into a rate, at the 0.25 PE threshold a
+/// lit point of the same tube reports, within 3σ of the truth from 100 Hz to 100 kHz; a
+/// light leak makes the point poor with the reason "dark rate", and there is no gain.
+#[test]
+fn a_dark_run_is_counted_into_a_rate_without_light_or_trigger() {
+    let lit = run(
+        &SimParams {
+            events: 4000,
+            ..SimParams::default()
+        },
+        5,
+    );
+    let thr = lit
+        .figures
+        .darkness
+        .as_ref()
+        .expect("a lit point's dark count")
+        .threshold_mv;
+    let mut cfg = AnalysisConfig::default();
+    cfg.darkness.threshold_mv = Some(thr);
+    for (i, rate) in [100.0, 1e3, 1e4, 1e5].into_iter().enumerate() {
+        let p = SimParams {
+            events: 20_000,
+            occupancy: 0.0,
+            dark_rate_hz: rate,
+            ..SimParams::default()
+        };
+        let waves: Vec<Input> = simulate_point(&p, 300 + i as u64)
+            .into_iter()
+            .filter(|w| w.channel != Some(0))
+            .map(Input::Waveforms)
+            .collect();
+        let r = process_loaded(waves, Vec::new(), "dark1".into(), &cfg, &Default::default())
+            .expect("a dark run is processed")
+            .result;
+        assert_eq!(r.status, Status::Ok, "{rate} Hz: {:?}", r.message);
+        assert_eq!((r.gain, r.theta, r.hv), (None, None, None));
+        let d = r.figures.darkness.as_ref().expect("a dark rate");
+        let (v, e) = (d.rate_hz.value, d.rate_hz.error.expect("error"));
+        assert!(
+            (v - rate).abs() <= 3.0 * e,
+            "{rate} Hz: measured {v:.1} ± {e:.1} Hz ({} pulses in {:.4} s at {:.2} mV)",
+            d.pulses,
+            d.live_s,
+            d.threshold_mv
+        );
+        // A whole record is searched: ~20,000 µs-long records, not their pre-trigger parts.
+        assert!(d.live_s > 0.015, "{d:?}");
+        let verdict = if rate >= 1e5 {
+            Health::Poor
+        } else {
+            Health::Healthy
+        };
+        assert_eq!(r.health, verdict, "{rate} Hz: {}", r.health_reason);
+        if verdict == Health::Poor {
+            assert!(
+                r.health_reason.starts_with("dark rate"),
+                "{}",
+                r.health_reason
+            );
+        }
+    }
 }

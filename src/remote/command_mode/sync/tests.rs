@@ -250,6 +250,7 @@ proptest! {
             let finite = match label {
                 PointLabel::Surface { theta, phi } => theta.is_finite() && phi.is_finite(),
                 PointLabel::Hv { volts } => volts.is_finite(),
+                PointLabel::Dark { .. } => true,
             };
             prop_assert!(finite);
         }
