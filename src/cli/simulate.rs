@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::pipeline::scan::{hv_points, standard_surface_points};
+use crate::pipeline::scan::{dark_points, hv_points, standard_surface_points};
 use crate::pipeline::serial::Serial;
 use crate::pipeline::simulate::{SimParams, simulate_scan};
 
@@ -75,6 +75,10 @@ pub struct SimulateArgs {
     /// Volts between HV-check points.
     #[arg(long, value_name = "VOLTS", default_value_t = 50.0, requires = "hv")]
     pub hv_step: f64,
+    /// A darkness check instead of a surface scan: dark runs `dark1 … dark<N>` (N from
+    /// --points, 3 when absent) with no light, only the tube's dark pulses (--dark-rate).
+    #[arg(long, conflicts_with_all = ["hv", "pattern"])]
+    pub dark_check: bool,
     /// The surface scan's points as θ/φ pairs (`0/0 10/0 10/90 …`, as a compute profile
     /// lists them) instead of the standard scan.
     #[arg(long, value_name = "PATTERN", conflicts_with_all = ["hv", "points"])]
@@ -175,6 +179,7 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
             );
             pts
         }
+        None if args.dark_check => dark_points(args.points.unwrap_or(3)),
         None => match &args.pattern {
             Some(text) => crate::monitor::profile::parse_pattern(text)
                 .map_err(|e| anyhow::anyhow!("--pattern: {e}"))?

@@ -196,6 +196,7 @@ pub fn verdict(checks: &[Check]) -> (Health, String) {
         let gain = checks
             .iter()
             .find(|c| c.criterion == Criterion::Gain)
+            .or_else(|| checks.first())
             .map_or_else(String::new, |c| c.text.clone());
         return (Health::Healthy, gain);
     }

@@ -533,7 +533,8 @@ fn dark_point(
         ndf: None,
         health,
         health_reason,
-        message: fit.message.clone(),
+        // The status is `ok`: the dark rate and its verdict are the health reason.
+        message: None,
         warnings,
         timings_ms: Timings {
             read: 0.0,

@@ -292,6 +292,22 @@ ALTER TABLE slots ADD COLUMN gpu TEXT NOT NULL DEFAULT 'auto';
 ALTER TABLE runs ADD COLUMN gpu TEXT CHECK (gpu IS NULL OR json_valid(gpu));
 "#,
     },
+    Migration {
+        name: "the darkness check: a slot's and a run's kind may be 'dark'",
+        // Widening a CHECK constraint changes no stored row, so SQLite's documented way
+        // for it is used ("Making Other Kinds Of Table Schema Changes", sqlite.org/
+        // lang_altertable.html): edit the table's SQL in the schema and bump the schema
+        // version, instead of rebuilding `runs`, whose DROP would cascade to its points,
+        // logbook and alarms.
+        sql: r#"
+PRAGMA writable_schema = ON;
+UPDATE sqlite_schema
+   SET sql = replace(sql, 'CHECK (kind IN (''surface'', ''hv''))',
+                          'CHECK (kind IN (''surface'', ''hv'', ''dark''))')
+ WHERE type = 'table' AND name IN ('slots', 'runs');
+PRAGMA writable_schema = OFF;
+"#,
+    },
 ];
 
 /// The schema version this build brings a database to.
@@ -322,6 +338,14 @@ pub(super) fn run(conn: &mut Connection) -> Result<()> {
             source,
         };
         tx.execute_batch(m.sql).map_err(fail)?;
+        if m.sql.contains("writable_schema") {
+            // The schema's text was edited: every connection must parse it again.
+            let v: i64 = tx
+                .pragma_query_value(None, "schema_version", |r| r.get(0))
+                .map_err(fail)?;
+            tx.pragma_update(None, "schema_version", v + 1)
+                .map_err(fail)?;
+        }
         tx.pragma_update(None, "user_version", number as i64)
             .map_err(fail)?;
     }
@@ -340,6 +364,41 @@ mod tests {
         run(&mut conn)?;
         let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         assert_eq!(v, latest());
+        Ok(())
+    }
+
+    /// The darkness check's migration widens the kind constraints of a database with runs
+    /// and points in it: nothing is lost, `dark` is accepted, other kinds still refused.
+    #[test]
+    fn the_dark_kind_is_added_to_a_database_with_data() -> Result<()> {
+        let mut conn = Connection::open_in_memory()?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let before = MIGRATIONS.len() - 1;
+        let tx = conn.transaction()?;
+        for m in &MIGRATIONS[..before] {
+            tx.execute_batch(m.sql)?;
+        }
+        tx.pragma_update(None, "user_version", before as i64)?;
+        tx.commit()?;
+        conn.execute_batch(
+            "INSERT INTO slots (name, kind) VALUES ('PMT 1', 'hv');
+             INSERT INTO runs (slot_id, serial, kind, profile_name, profile, state,
+                               points_total, operator, created_at)
+                  VALUES (1, 'KM1', 'hv', 'p', '{}', 'complete', 5, 'olga', 0);
+             INSERT INTO points (run_id, label, status, message, at)
+                  VALUES (1, 'hv1500', 'healthy', '', 0);",
+        )?;
+        run(&mut conn)?;
+        let points: i64 = conn.query_row("SELECT count(*) FROM points", [], |r| r.get(0))?;
+        assert_eq!(points, 1, "no point lost");
+        conn.execute("UPDATE slots SET kind = 'dark' WHERE id = 1", [])?;
+        conn.execute("UPDATE runs SET kind = 'dark' WHERE id = 1", [])?;
+        assert!(
+            conn.execute("UPDATE runs SET kind = 'x' WHERE id = 1", [])
+                .is_err()
+        );
+        let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        assert_eq!(ok, "ok");
         Ok(())
     }
 

@@ -27,11 +27,12 @@ pub enum Input {
     TriggerMv, WindowPre, WindowLength, BaselineSamples, Bits, Vpp, SampleNs, MinEvents,
     PmtPolarity, TriggerPolarity, PickoffPolarity, PickoffMv, ConfidenceSigma, MaxChi2,
     BandResolution, BandPeakToValley, BandOccupancy, BandDarkRate, BandTts, BandRelEff,
+    DarkPoints,
 }
 
 /// Each input's id suffix, label, validation field, and whether it takes a number.
 #[rustfmt::skip]
-const INPUTS: [(Input, &str, &str, &str, bool); 52] = {
+const INPUTS: [(Input, &str, &str, &str, bool); 53] = {
     use Input::*;
     [
         (Name, "name", "Name", "name", false),
@@ -86,6 +87,7 @@ const INPUTS: [(Input, &str, &str, &str, bool); 52] = {
         (BandDarkRate, "band-dark-rate", "Dark rate (Hz)", "analysis", false),
         (BandTts, "band-tts", "TTS FWHM (ns)", "analysis", false),
         (BandRelEff, "band-relative-efficiency", "Relative efficiency", "analysis", false),
+        (DarkPoints, "dark-points", "Darkness check: dark runs", "hv", true),
     ]
 };
 
@@ -202,6 +204,7 @@ fn text_of(spec: &ProfileSpec, input: Input) -> String {
         BandDarkRate => a.health.dark_rate_hz.text(),
         BandTts => a.health.tts_fwhm_ns.text(),
         BandRelEff => a.health.relative_efficiency.text(),
+        DarkPoints => spec.dark_points.to_string(),
     }
 }
 
@@ -360,6 +363,7 @@ impl Draft {
             BandDarkRate => a.health.dark_rate_hz = v.parse()?,
             BandTts => a.health.tts_fwhm_ns = v.parse()?,
             BandRelEff => a.health.relative_efficiency = v.parse()?,
+            DarkPoints => s.dark_points = number(&v)?,
         }
         Ok(())
     }
@@ -470,7 +474,7 @@ mod tests {
         d.set(Input::GainMin, "2e7".into());
         d.set(Input::Vpp, "two".into());
         d.set(Input::Name, " ".into());
-        assert_eq!(Input::all().count(), 52);
+        assert_eq!(Input::all().count(), 53);
         for i in Input::all() {
             assert_ne!(i.id(), "unknown", "{i:?} is in the table");
         }

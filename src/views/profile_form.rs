@@ -249,6 +249,7 @@ pub fn ProfileForm(
                     {text_input(draft, Input::HvNominal, &problems, "1500")}
                     {text_input(draft, Input::HvStep, &problems, "50")}
                     {text_input(draft, Input::HvPoints, &problems, "5")}
+                    {text_input(draft, Input::DarkPoints, &problems, "3")}
                 }
                 {error_span(&problems, "hv")}
             }

@@ -366,6 +366,7 @@ pub fn SlotCard(slot_id: i64) -> Element {
                         },
                         option { value: "surface", selected: kind() == ScanKind::Surface, "surface scan (θ/φ)" }
                         option { value: "hv", selected: kind() == ScanKind::Hv, "HV check" }
+                        option { value: "dark", selected: kind() == ScanKind::Dark, "darkness check (no light)" }
                     }
                 }
                 label { class: "stack",

@@ -13,6 +13,7 @@ mod common;
 
 mod alarms;
 mod command;
+mod dark;
 mod fixture;
 mod gpu;
 mod hv;
