@@ -131,6 +131,8 @@ pub struct PointFigures {
     pub dark_rate_hz: Option<f64>,
     pub tts_fwhm_ns: Option<f64>,
     pub relative_efficiency: Option<f64>,
+    /// The reference sensor's counted occupancy at this point (its own row under the grid).
+    pub reference_occupancy: Option<f64>,
     /// The criteria that were not healthy, with their verdict, worst first.
     pub flagged: Vec<(String, String)>,
 }

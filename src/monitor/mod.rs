@@ -677,8 +677,9 @@ impl Monitor {
             points_total: points.len() as i64,
             operator: operator.to_string(),
         };
-        // A surface scan is offered the voltage of its tube's last HV check (recorded on
-        // the run, so History and the run's slot say which voltage it ran at).
+        // A surface scan or darkness check is offered the voltage of its tube's last HV
+        // check (recorded on the run, so History and the run's slot say which voltage it
+        // ran at): both are taken at the operating voltage.
         let kind = slot.kind;
         let gpu_label = gpu.label();
         let run = self
@@ -686,7 +687,7 @@ impl Monitor {
                 let run = s.create_run(&new)?;
                 // Before the task starts: the run's work reads its GPU from the store.
                 s.set_run_gpu(run.id, &gpu)?;
-                if kind == ScanKind::Surface
+                if kind != ScanKind::Hv
                     && let Some(offer) = s.latest_hv_of_serial(&run.serial)?
                 {
                     s.set_run_hv_offer(run.id, &offer)?;

@@ -224,6 +224,44 @@ pub fn Grid(view: Arc<RunView>) -> Element {
         .as_ref()
         .filter(|o| o.run == run_id)
         .map(|o| o.label.clone());
+    // The reference sensor's own small grid: its counted occupancy per point, the same
+    // layout, shown when the run's points have one.
+    let reference_rows: Vec<Element> = if all_cells
+        .iter()
+        .any(|c| c.figures.reference_occupancy.is_some())
+    {
+        all_rows
+            .iter()
+            .map(|(title, cells)| {
+                let cells: Vec<Element> = cells
+                    .iter()
+                    .map(|c| {
+                        let v = c.figures.reference_occupancy;
+                        let text = v.map(fmt_figure).unwrap_or_else(|| "—".into());
+                        let data = v.map(|v| v.to_string()).unwrap_or_default();
+                        rsx! {
+                            span {
+                                key: "{c.label}",
+                                class: "ref-cell",
+                                "data-point": "{c.label}",
+                                "data-ref": "{data}",
+                                title: "reference sensor at {fmt_coords(&c.point)}: μ = {text}",
+                                "{text}"
+                            }
+                        }
+                    })
+                    .collect();
+                rsx! {
+                    div { key: "{title}", class: "grid-row",
+                        span { class: "row-title", "{title}" }
+                        div { class: "row-cells", {cells.into_iter()} }
+                    }
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let rows: Vec<Element> = all_rows
         .into_iter()
         .map(|(title, cells)| {
@@ -320,6 +358,14 @@ pub fn Grid(view: Arc<RunView>) -> Element {
                             }
                         }
                     }
+                }
+            }
+            if !reference_rows.is_empty() {
+                div { id: "reference-{run_id}", class: "grid grid-reference",
+                    p { class: "small muted",
+                        "Reference sensor: counted occupancy μ per point (the PMT's relative efficiency is its own μ over this one)"
+                    }
+                    {reference_rows.into_iter()}
                 }
             }
             if let Some(label) = open_label {

@@ -302,7 +302,7 @@ pub fn SlotCard(slot_id: i64) -> Element {
         }
     };
     let is_busy = busy();
-    let offer = hv_offer().filter(|_| s.kind == ScanKind::Surface);
+    let offer = hv_offer().filter(|_| s.kind != ScanKind::Hv);
     let offer_volts = offer
         .as_ref()
         .and_then(|h| h.volts)

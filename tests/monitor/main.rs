@@ -20,6 +20,7 @@ mod hv;
 mod hv_command;
 mod jump;
 mod local;
+mod reference;
 mod restart;
 mod review;
 mod slurm;

@@ -80,6 +80,11 @@ fn figures_of(r: &PointResult) -> PointFigures {
         dark_rate_hz: f.darkness.as_ref().map(|d| d.rate_hz.value),
         tts_fwhm_ns: f.timing.as_ref().and_then(|t| t.tts_fwhm_ns),
         relative_efficiency: f.relative_efficiency.as_ref().map(|p| p.value),
+        reference_occupancy: f
+            .reference
+            .as_ref()
+            .and_then(|r| r.occupancy.as_ref())
+            .map(|p| p.value),
         flagged: flagged
             .into_iter()
             .map(|(h, c)| (c.to_string(), h.as_str().to_string()))
