@@ -213,28 +213,3 @@ fn led_off_run_adds_the_model_independent_occupancy_to_result_json() {
     let warnings = doc["warnings"].to_string();
     assert!(warnings.contains("is the LED on"), "{warnings}");
 }
-
-/// A finely binned spectrum of 1500 events whose pedestal's left flank has a bump of a
-/// few counts: the pedestal finder took the bump for the pedestal, and the default fit
-/// ended in a broad-pedestal minimum (σ0 3 pC, μ 6) and called a healthy point
-/// `no_signal` (tests/regressions/README.md).
-#[test]
-fn a_bump_on_the_pedestals_flank_is_not_taken_for_the_pedestal() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/regressions/pg-broad-pedestal-minimum.csv");
-    let out = pmtwatch(&[
-        "process",
-        path.to_str().expect("utf-8"),
-        "--json",
-        "--no-plot",
-    ]);
-    let doc = json_of(&out);
-    assert_eq!(doc["status"], "ok", "{doc}");
-    let q1 = doc["params"]["q1"]["value"].as_f64().expect("q1");
-    let mu = doc["params"]["mu"]["value"].as_f64().expect("mu");
-    assert!(
-        (q1 / 1.634 - 1.0).abs() < 0.03,
-        "Q1 {q1} pC, bellamy finds 1.634"
-    );
-    assert!((mu - 1.0).abs() < 0.1, "μ {mu}");
-}

@@ -17,11 +17,7 @@ pub(super) struct Start {
 }
 
 /// The pedestal: the leftmost clear peak of the smoothed spectrum, with its width from
-/// the half maximum on its left flank (the right flank carries the signal). A clear peak
-/// stands 3σ (Poisson, of the 3-bin average) above 5 % of the maximum: in a finely binned
-/// spectrum of a few thousand events, a bump of a few counts on the pedestal's left flank
-/// is otherwise taken for the pedestal, and the fit starts (and ends) far from it
-/// (`tests/regressions/pg-broad-pedestal-minimum.csv`).
+/// the half maximum on its left flank (the right flank carries the signal).
 pub(super) fn pedestal(counts: &[f64]) -> (f64, f64) {
     let s = moving_average(counts, 1);
     let max = s.iter().copied().fold(0.0, f64::max);
@@ -34,7 +30,7 @@ pub(super) fn pedestal(counts: &[f64]) -> (f64, f64) {
     for i in 0..n {
         let left = if i > 0 { s[i - 1] } else { 0.0 };
         let right = if i + 1 < n { s[i + 1] } else { 0.0 };
-        if s[i] >= 0.05 * max + 3.0 * (s[i] / 3.0).sqrt() && s[i] >= left && s[i] > right {
+        if s[i] >= 0.05 * max && s[i] >= left && s[i] > right {
             // Require it to be a real peak: it must stand out over the next few bins.
             let ahead = s[(i + 1)..(i + 6).min(n)]
                 .iter()
