@@ -360,6 +360,39 @@ pub async fn fill(b: &Browser, id: &str, value: &str) -> Result<()> {
     .await
 }
 
+/// The test SMTP server's port and mailbox (`PMT_SMTP_PORT`, `PMT_SMTP_MAILBOX`, as
+/// `scripts/test-smtp.sh start` prints them); fails saying how to start it.
+pub fn smtp() -> Result<(u16, PathBuf)> {
+    let port: u16 = std::env::var("PMT_SMTP_PORT")
+        .unwrap_or_else(|_| "2525".into())
+        .parse()
+        .context("PMT_SMTP_PORT is not a port")?;
+    let mailbox = std::env::var("PMT_SMTP_MAILBOX")
+        .unwrap_or_else(|_| "/tmp/pmtwatch-smtp/mail/mailbox".into());
+    if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        bail!(
+            "no SMTP server on 127.0.0.1:{port}: start one with `sudo scripts/test-smtp.sh start` \
+             (installs exim4-daemon-light) and export what it prints"
+        );
+    }
+    Ok((port, PathBuf::from(mailbox)))
+}
+
+/// The messages in the mbox `mailbox` addressed to `to`.
+pub fn mails_to(mailbox: &Path, to: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(mailbox).unwrap_or_default();
+    text.split("\nFrom ")
+        .filter(|m| m.contains(&format!("To: {to}")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// JavaScript: the value of `expr` as a string, or `''` when it is not one.
+pub async fn js_string(b: &Browser, expr: &str) -> Result<String> {
+    let v = b.client.execute(&format!("return {expr};"), vec![]).await?;
+    Ok(v.as_str().unwrap_or_default().to_string())
+}
+
 /// Starts the executor from its step, waiting until it says `running`.
 pub async fn start_executor(b: &Browser) -> Result<()> {
     click(b, "step-executor").await?;

@@ -10,44 +10,15 @@
 //!
 //! Fails (never skips) when Chromium, chromedriver or the SMTP server is missing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
-use browser_tests::{Browser, Server, add_user, click, fill, free_port, pmtwatch_bin};
+use anyhow::{Context, Result, ensure};
+use browser_tests::{
+    Browser, Server, add_user, click, fill, free_port, js_string, mails_to, pmtwatch_bin, smtp,
+};
 
 const T: Duration = Duration::from_secs(20);
-
-/// The test SMTP server's port and mailbox; fails saying how to start it.
-fn smtp() -> Result<(u16, PathBuf)> {
-    let port: u16 = std::env::var("PMT_SMTP_PORT")
-        .unwrap_or_else(|_| "2525".into())
-        .parse()
-        .context("PMT_SMTP_PORT is not a port")?;
-    let mailbox = std::env::var("PMT_SMTP_MAILBOX")
-        .unwrap_or_else(|_| "/tmp/pmtwatch-smtp/mail/mailbox".into());
-    if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        bail!(
-            "no SMTP server on 127.0.0.1:{port}: start one with `sudo scripts/test-smtp.sh start` \
-             (installs exim4-daemon-light) and export what it prints"
-        );
-    }
-    Ok((port, PathBuf::from(mailbox)))
-}
-
-/// The messages in the mbox `mailbox` addressed to `to`.
-fn mails_to(mailbox: &Path, to: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(mailbox).unwrap_or_default();
-    text.split("\nFrom ")
-        .filter(|m| m.contains(&format!("To: {to}")))
-        .map(str::to_string)
-        .collect()
-}
-
-async fn js_string(b: &Browser, expr: &str) -> Result<String> {
-    let v = b.client.execute(&format!("return {expr};"), vec![]).await?;
-    Ok(v.as_str().unwrap_or_default().to_string())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_adds_an_email_target_and_the_test_notification_arrives() -> Result<()> {

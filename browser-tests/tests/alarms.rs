@@ -17,13 +17,13 @@
 //! Screenshots go to `<target>/browser-screenshots/`. Fails (never skips) when Chromium,
 //! chromedriver or the SMTP server is missing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use browser_tests::{
-    Browser, Server, add_user, click, fill, free_port, pmtwatch_bin, run_slot, simulate,
-    start_executor,
+    Browser, Server, add_user, click, fill, free_port, js_string, mails_to, pmtwatch_bin, run_slot,
+    simulate, smtp, start_executor,
 };
 
 const T: Duration = Duration::from_secs(20);
@@ -32,38 +32,6 @@ const PATTERN: &str = "0/0 10/0 10/90 10/180 10/270";
 const POOR: &str = "theta10_phi90";
 /// How often the server evaluates alarms in this test (the config file's `eval_secs`).
 const EVAL_SECS: f64 = 0.5;
-
-/// The test SMTP server's port and mailbox; fails saying how to start it.
-fn smtp() -> Result<(u16, PathBuf)> {
-    let port: u16 = std::env::var("PMT_SMTP_PORT")
-        .unwrap_or_else(|_| "2525".into())
-        .parse()
-        .context("PMT_SMTP_PORT is not a port")?;
-    let mailbox = std::env::var("PMT_SMTP_MAILBOX")
-        .unwrap_or_else(|_| "/tmp/pmtwatch-smtp/mail/mailbox".into());
-    if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        bail!(
-            "no SMTP server on 127.0.0.1:{port}: start one with `sudo scripts/test-smtp.sh start` \
-             (installs exim4-daemon-light) and export what it prints"
-        );
-    }
-    Ok((port, PathBuf::from(mailbox)))
-}
-
-/// The messages in the mbox `mailbox` addressed to `to`.
-fn mails_to(mailbox: &Path, to: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(mailbox).unwrap_or_default();
-    text.split("\nFrom ")
-        .filter(|m| m.contains(&format!("To: {to}")))
-        .map(str::to_string)
-        .collect()
-}
-
-/// JavaScript: the value of `expr`, or `''` when the element is missing.
-async fn js_string(b: &Browser, expr: &str) -> Result<String> {
-    let v = b.client.execute(&format!("return {expr};"), vec![]).await?;
-    Ok(v.as_str().unwrap_or_default().to_string())
-}
 
 fn banner_is(count: usize, total: usize) -> String {
     format!(

@@ -316,15 +316,8 @@ impl SimParams {
             PointLabel::Hv { volts } => {
                 p.gain = self.gain * (volts / self.hv_nominal).max(0.0).powf(HV_EXPONENT);
             }
-            // A dark run: no light reaches the tube, only its dark pulses.
-            PointLabel::Dark { .. } => {
-                p.occupancy = 0.0;
-                p.reference_occupancy = Some(0.0).filter(|_| self.reference_occupancy.is_some());
-                if let Some(f) = self.dark_factors.get(&label.label()) {
-                    p.dark_rate_hz *= f;
-                }
-                return p;
-            }
+            // A dark run: no light reaches the tube (nor the reference), only dark pulses.
+            PointLabel::Dark { .. } => p.occupancy = 0.0,
         }
         if let Some(f) = self.gain_factors.get(&label.label()) {
             p.gain *= f;
@@ -334,6 +327,9 @@ impl SimParams {
         }
         p.occupancy *= self.intensity;
         p.reference_occupancy = self.reference_occupancy.map(|r| r * self.intensity);
+        if matches!(label, PointLabel::Dark { .. }) {
+            p.reference_occupancy = p.reference_occupancy.map(|_| 0.0);
+        }
         p
     }
 

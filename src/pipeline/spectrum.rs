@@ -292,13 +292,7 @@ pub fn waveform_spectrum(
     } else {
         cfg.fit.range
     };
-    let hist = Histogram::auto(&values, cfg.fit.bins, range, "pC").unwrap_or(Histogram {
-        lo: 0.0,
-        width: 1.0,
-        counts: vec![0.0],
-        unit: "pC".into(),
-        outside: 0,
-    });
+    let hist = Histogram::auto(&values, cfg.fit.bins, range, "pC").unwrap_or_else(no_charges);
     Ok(Spectrum {
         selected: hist.total().round() as u64,
         hist,
@@ -382,13 +376,8 @@ pub fn dark_spectrum(
     let starts = vec![Some(start); pmt.events()];
     let (q, _) = waveform::integrate(pmt, &fp.baseline, pol, &starts, cfg.window.length, dig);
     let values: Vec<f64> = q.into_iter().filter(|v| v.is_finite()).collect();
-    let hist = Histogram::auto(&values, cfg.fit.bins, cfg.fit.range, "pC").unwrap_or(Histogram {
-        lo: 0.0,
-        width: 1.0,
-        counts: vec![0.0],
-        unit: "pC".into(),
-        outside: 0,
-    });
+    let hist =
+        Histogram::auto(&values, cfg.fit.bins, cfg.fit.range, "pC").unwrap_or_else(no_charges);
     let dark = DarkInputs {
         pmt: waves.iter().position(|x| std::ptr::eq(x, pmt)).unwrap_or(0),
         polarity: pol,
@@ -397,6 +386,17 @@ pub fn dark_spectrum(
         mv_per_pc: None,
     };
     Ok((hist, dark))
+}
+
+/// The histogram of a point without a finite charge: one empty bin (the fit says why).
+fn no_charges() -> Histogram {
+    Histogram {
+        lo: 0.0,
+        width: 1.0,
+        counts: vec![0.0],
+        unit: "pC".into(),
+        outside: 0,
+    }
 }
 
 /// "ch0 (trigger)" for messages.

@@ -110,12 +110,7 @@ pub fn with_env(env: &[(String, String)], argv: Vec<String>) -> Result<Vec<Strin
     let mut words = Vec::with_capacity(argv.len() + env.len() + 1);
     words.push("env".to_string());
     for (name, value) in env {
-        let name_ok = name.starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
-            && name
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-            && name.len() <= 64;
-        if !name_ok {
+        if !super::quote::is_env_name(name) {
             return Err(invalid(
                 format!("job environment variable {}", super::quote::preview(name)),
                 "a name is [A-Z_][A-Z0-9_]*".into(),

@@ -90,6 +90,16 @@ pub(crate) fn check(value: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// Whether `name` may name an environment variable set for a job: `[A-Z_][A-Z0-9_]*`, at
+/// most 64 characters (what both `env NAME=value` and `sbatch --export` pass on intact).
+pub fn is_env_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 64
+}
+
 /// `U+000A (newline)`-style name for a refused character.
 fn describe(c: char) -> String {
     let name = match c {

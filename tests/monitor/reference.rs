@@ -6,7 +6,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use pmtwatch::store::{RunState, ScanKind};
+use pmtwatch::store::RunState;
 
 use crate::fixture::{Bench, PATTERN, WaitBounded};
 
@@ -17,16 +17,7 @@ async fn each_point_stores_the_reference_occupancy_and_the_relative_efficiency()
     let b = Bench::new("reference").await;
     let mut spec = b.local_spec(PATTERN);
     spec.analysis.channels.reference = Some(1);
-    let profile = b.profile("bench pc", spec).await;
-    b.monitor
-        .set_slot(1, "KM6161".into(), Some(profile), ScanKind::Surface)
-        .await
-        .expect("set the slot");
-    b.monitor
-        .set_executor(true, "olga")
-        .await
-        .expect("executor");
-    let id = b.monitor.start_run(1, "olga").await.expect("start").run_id;
+    let id = b.start_in_slot("KM6161", spec).await;
     let mut sim = Command::new(env!("CARGO_BIN_EXE_pmtwatch"));
     sim.arg("simulate")
         .arg(b.dir.join("scan"))

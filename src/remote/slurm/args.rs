@@ -172,12 +172,7 @@ fn check_gres(v: &str) -> Result<()> {
 /// one: `A="x,y"` arrives as `"x,y"` with the quotes), so values with commas are refused;
 /// spaces, `$`, quotes and backticks arrive unchanged (checked on the test cluster).
 fn check_env(name: &str, value: &str) -> Result<()> {
-    let name_ok = name.starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-        && name.len() <= 64;
-    if !name_ok {
+    if !crate::remote::quote::is_env_name(name) {
         return Err(refuse(
             "job environment variable name",
             format!("{} is not of the form [A-Z_][A-Z0-9_]*", excerpt(name)),
