@@ -360,7 +360,7 @@ pub struct FitConfig {
 impl Default for FitConfig {
     fn default() -> Self {
         FitConfig {
-            model: Model::PoissonGauss,
+            model: Model::default(),
             bins: None,
             range: None,
             min_events: 200,

@@ -51,7 +51,7 @@ fn json_contract_for_a_charge_input() {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
     }
     assert_eq!(v["status"], "ok");
-    assert_eq!(v["model"], "poisson-gauss");
+    assert_eq!(v["model"], "poisson-gauss-ua");
     assert_eq!(v["charge_unit"], "ADC*samples");
     assert_eq!(v["events"], 60_001);
     for name in ["q0", "sigma0", "q1", "sigma1", "mu"] {

@@ -44,7 +44,7 @@ const MIN_Q1_OVER_SIGMA0: f64 = 2.5;
 
 /// Starting values of the under-amplified component (fraction, mean and width in units
 /// of Q1), each tried from the poisson-gauss minimum; the lowest −ln L wins.
-const UA_STARTS: [[f64; 3]; 2] = [[0.08, 0.3, 10.0], [0.2, 0.35, 2.0]];
+const UA_STARTS: [[f64; 3]; 2] = [[0.08, 0.3, 10.0], [0.2, 0.35, 2.5]];
 
 /// Spectra with fewer entries than this, and fewer than [`MIN_BEYOND_PEDESTAL`] of them
 /// more than 3σ0 above the pedestal, are `insufficient_data` (nearly empty).

@@ -35,13 +35,12 @@ pub use minimize::{DEFAULT_MIN_EVENTS, PEDESTAL_REACH, fit_histogram, fit_histog
 #[serde(rename_all = "kebab-case")]
 pub enum Model {
     SeedCompatible,
-    /// Pedestal plus Poisson-weighted Gaussian photoelectron peaks: the default, the one
-    /// checked against every lab reference in `tests/data`.
-    #[default]
+    /// Pedestal plus Poisson-weighted Gaussian photoelectron peaks.
     PoissonGauss,
     Bellamy,
-    /// Poisson-Gauss with an under-amplified SPE component: opt-in while it misreads real
-    /// spectra (README, "Analysis"; issue 9).
+    /// Poisson-Gauss with an under-amplified SPE component (and the pedestal's own weight
+    /// where the spectrum asks for it): the default.
+    #[default]
     #[serde(rename = "poisson-gauss-ua")]
     PoissonGaussUa,
 }
@@ -49,8 +48,8 @@ pub enum Model {
 impl Model {
     /// All models, in the order the UI lists them.
     pub const ALL: [Model; 4] = [
-        Model::PoissonGauss,
         Model::PoissonGaussUa,
+        Model::PoissonGauss,
         Model::Bellamy,
         Model::SeedCompatible,
     ];

@@ -64,7 +64,7 @@ pub(super) const UA_MAX_FRACTION: f64 = 0.4;
 /// amplified peak, never a second one.
 pub(super) const UA_MEAN: (f64, f64) = (0.05, 0.6);
 /// Range of its Gamma shape: 1 (exponential) to 30 (a peak of ~18 % relative width).
-pub(super) const UA_SHAPE: (f64, f64) = (1.0, 30.0);
+pub(super) const UA_SHAPE: (f64, f64) = (2.0, 30.0);
 
 /// The internal model kinds (the public [`super::Model`] plus the pedestal-only reference).
 #[derive(Debug, Clone, Copy, PartialEq)]
