@@ -26,7 +26,7 @@ pub struct ProcessArgs {
     /// Analysis configuration (TOML); bench defaults where absent.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Fit model: poisson-gauss (default), bellamy or seed-compatible.
+    /// Fit model: poisson-gauss-ua (default), poisson-gauss, bellamy or seed-compatible.
     #[arg(long, value_name = "MODEL")]
     pub model: Option<Model>,
     /// PMT serial number (1–32 letters, digits, '_', '-').

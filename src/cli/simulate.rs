@@ -43,6 +43,11 @@ pub struct SimulateArgs {
     /// `LO,HI` (default 0.2,0.4).
     #[arg(long, value_name = "LO,HI")]
     pub underamp_range: Option<String>,
+    /// Distribution of the under-amplified charges: `uniform` over the range (default),
+    /// `exponential` (a continuum down to zero charge) or `hump` (a Gamma of shape 2), the
+    /// last two with the range's middle as their mean.
+    #[arg(long, value_name = "SHAPE")]
+    pub underamp_shape: Option<crate::pipeline::simulate::UnderampShape>,
     /// SPE resolution σ1/Q1 of the fully amplified peak (default 0.3).
     #[arg(long, value_name = "RATIO")]
     pub spe_resolution: Option<f64>,
@@ -132,6 +137,7 @@ pub fn sim_params(args: &SimulateArgs) -> anyhow::Result<SimParams> {
         events: args.events,
         underamp_fraction: args.underamp.unwrap_or(d.underamp_fraction),
         underamp_range,
+        underamp_shape: args.underamp_shape.unwrap_or(d.underamp_shape),
         spe_resolution: args.spe_resolution.unwrap_or(d.spe_resolution),
         dark_rate_hz: args.dark_rate.unwrap_or(d.dark_rate_hz),
         tts_ns: args.tts.unwrap_or(d.tts_ns),

@@ -65,9 +65,12 @@ pub struct SimParams {
     /// SPE resolution σ1/Q1.
     pub spe_resolution: f64,
     /// Fraction of photoelectrons that are under-amplified, and their charge range in
-    /// units of Q1 (uniform).
+    /// units of Q1 (the shape's support for `uniform`, its mean the range's middle for
+    /// the other shapes).
     pub underamp_fraction: f64,
     pub underamp_range: [f64; 2],
+    /// How the under-amplified charges are distributed.
+    pub underamp_shape: UnderampShape,
     /// Dark-count rate in Hz (pulses anywhere in the record).
     pub dark_rate_hz: f64,
     /// Trigger (square pulse on ch0): start, jitter σ, width, height (positive on the
@@ -111,6 +114,34 @@ pub struct SimParams {
     pub intensity_drift: f64,
 }
 
+/// The charge distribution of under-amplified photoelectrons (in units of Q1). Real tubes
+/// differ, and a fit is checked against each: photoelectrons that skip the first dynode
+/// give a peak well below Q1 (`uniform` over the range), inelastic scattering a continuum
+/// down to zero charge (`exponential`, the shape of Bellamy et al. and of PMTCalib), or a
+/// broad hump in between (`hump`, a Gamma of shape 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnderampShape {
+    #[default]
+    Uniform,
+    Exponential,
+    Hump,
+}
+
+impl std::str::FromStr for UnderampShape {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s {
+            "uniform" => Ok(Self::Uniform),
+            "exponential" => Ok(Self::Exponential),
+            "hump" => Ok(Self::Hump),
+            _ => Err(format!(
+                "unknown under-amplified shape '{s}': use uniform, exponential or hump"
+            )),
+        }
+    }
+}
+
 impl Default for SimParams {
     fn default() -> Self {
         SimParams {
@@ -128,6 +159,7 @@ impl Default for SimParams {
             spe_resolution: 0.3,
             underamp_fraction: 0.04,
             underamp_range: [0.2, 0.4],
+            underamp_shape: UnderampShape::Uniform,
             dark_rate_hz: 6000.0,
             trigger_ns: 100.0,
             trigger_jitter_ns: 0.2,
@@ -191,6 +223,7 @@ impl SimParams {
         };
         let [lo, hi] = self.underamp_range;
         let f = self.underamp_fraction.clamp(0.0, 1.0);
+        // Every shape has the range's middle as its mean.
         (1.0 - f) * gauss + f * 0.5 * (lo + hi) * q1
     }
 
@@ -468,7 +501,18 @@ fn gauss(rng: &mut ChaCha8Rng) -> f64 {
 fn spe_charge(p: &SimParams, q1: f64, rng: &mut ChaCha8Rng) -> f64 {
     if p.underamp_fraction > 0.0 && rng.random::<f64>() < p.underamp_fraction {
         let [lo, hi] = p.underamp_range;
-        return q1 * (lo + (hi - lo) * rng.random::<f64>());
+        let mean = 0.5 * (lo + hi);
+        return q1
+            * match p.underamp_shape {
+                UnderampShape::Uniform => lo + (hi - lo) * rng.random::<f64>(),
+                // Inverse CDF; 1 − u lies in (0, 1], so the logarithm is finite.
+                UnderampShape::Exponential => -mean * (1.0 - rng.random::<f64>()).ln(),
+                // Gamma(2): the sum of two exponentials of half the mean.
+                UnderampShape::Hump => {
+                    -0.5 * mean
+                        * ((1.0 - rng.random::<f64>()).ln() + (1.0 - rng.random::<f64>()).ln())
+                }
+            };
     }
     let s1 = p.spe_resolution * q1;
     for _ in 0..1000 {

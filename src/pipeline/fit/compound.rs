@@ -11,8 +11,9 @@
 //!
 //! The SPE (the `poisson-gauss-ua` model): a fully amplified Gaussian N(Q1, σ1), truncated
 //! at zero charge, of weight 1 − w, plus an under-amplified component of weight w — a Gamma
-//! distribution with mean r·Q1 and shape a (a = 1: the exponential of Kalousis / Bellamy;
-//! large a: a peak at r·Q1, as for photoelectrons that miss the first dynode). Its shape is
+//! distribution with mean r·Q1 and shape a (a ≥ 2: a broad hump that vanishes at zero
+//! charge; large a: a peak at r·Q1, as for photoelectrons that miss the first dynode;
+//! the exponential of Kalousis / Bellamy, a = 1, is excluded, see `UA_SHAPE`). Its shape is
 //! tied to Q1 and bounded (w ≤ 40 %, r ≤ 0.6), so it cannot turn into a second SPE peak or a
 //! description of the pedestal — what breaks the gain-versus-HV power law on real spectra.
 //!

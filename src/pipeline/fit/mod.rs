@@ -4,7 +4,7 @@
 //! - `poisson-gauss-ua` (the default): pedestal ⊛ Σₙ P(n; μ)·SPE^{⊛n} (computed by DFT,
 //!   `compound`) with an SPE that is a fully amplified Gaussian N(Q1, σ1) plus an
 //!   under-amplified Gamma component (fraction w ≤ 40 %, mean r·Q1 with r ≤ 0.6, shape
-//!   1 … 30): the gain stays Q1/e of the fully amplified peak, and the mean SPE charge
+//!   2 … 30): the gain stays Q1/e of the fully amplified peak, and the mean SPE charge
 //!   (under-amplified part included) is reported beside it as `mean_spe`;
 //! - `seed-compatible`: the old analysis — 1PE + 2PE Gaussians with μ2 = 2μ1 on the
 //!   events the old cuts select (the cuts themselves are applied in [`crate::pipeline::point`]);

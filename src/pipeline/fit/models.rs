@@ -63,7 +63,11 @@ pub(super) const UA_MAX_FRACTION: f64 = 0.4;
 /// Range of the under-amplified component's mean, in units of Q1: below the fully
 /// amplified peak, never a second one.
 pub(super) const UA_MEAN: (f64, f64) = (0.05, 0.6);
-/// Range of its Gamma shape: 1 (exponential) to 30 (a peak of ~18 % relative width).
+/// Range of its Gamma shape: from 2 (a broad hump that vanishes at zero charge — an
+/// under-amplified photoelectron is still multiplied by the later dynodes; with shape 1,
+/// the exponential, the fit put photoelectrons of ~zero charge into the pedestal and read
+/// the UZH occupancy 7 % above the LED-on/off value, which does not move for thresholds
+/// −50 … 50) to 30 (a peak of ~18 % relative width).
 pub(super) const UA_SHAPE: (f64, f64) = (2.0, 30.0);
 
 /// The internal model kinds (the public [`super::Model`] plus the pedestal-only reference).

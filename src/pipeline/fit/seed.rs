@@ -19,7 +19,13 @@ pub(super) struct Start {
 /// The pedestal: the leftmost clear peak of the smoothed spectrum, with its width from
 /// the half maximum on its left flank (the right flank carries the signal).
 pub(super) fn pedestal(counts: &[f64]) -> (f64, f64) {
-    let s = moving_average(counts, 1);
+    // The average widens where the counts are few (a sparse histogram: few events in fine
+    // bins), so that a fluctuation of a few counts on the pedestal's flank does not stand
+    // out as a peak of its own: the window around the highest bin holds ≥ ~150 counts
+    // (±1 bin down to 50 counts in the highest bin, at most ±8).
+    let raw_max = counts.iter().copied().fold(0.0, f64::max).max(1.0);
+    let half = ((150.0 / raw_max - 1.0) / 2.0).ceil().clamp(1.0, 8.0) as usize;
+    let s = moving_average(counts, half);
     let max = s.iter().copied().fold(0.0, f64::max);
     let n = s.len();
     let mut peak = s
