@@ -90,6 +90,19 @@ fn nested_without_ua(pg: Minimum) -> Minimum {
     }
 }
 
+/// Adds `weight · (Q1 − other_q1)²` to the variance of Q1 (parameter 3) of `m`: the
+/// share of a competing model's answer in an uncertain choice between the two.
+fn add_selection_variance(m: &mut Minimum, other_q1: f64, weight: f64) {
+    let np = m.p.len();
+    let extra = weight * (m.p[3] - other_q1).powi(2);
+    if let Some(cov) = m.cov.as_mut()
+        && extra.is_finite()
+        && cov.len() == np * np
+    {
+        cov[3 * np + 3] += extra;
+    }
+}
+
 /// The likelihood of one model on one histogram (bin units).
 struct Problem<'a> {
     kind: Kind,
@@ -636,11 +649,23 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
         }
         let gain = ua.as_ref().map(|u| 2.0 * (best.nll - u.nll));
         let ua_min = UA_MIN_GAIN;
+        // Whether the spectrum holds an under-amplified component is itself uncertain
+        // where it only just pays for its three parameters, and that choice moves Q1:
+        // the other model's share (its Akaike weight) of the squared difference joins
+        // Q1's variance (Burnham & Anderson, Model Selection and Multimodel Inference,
+        // 2002, §4.3.2). Where one model is clearly better its weight vanishes.
+        let ua_weight = gain.map(|g| 1.0 / (1.0 + (-(g - 6.0) / 2.0).exp()));
+        let (q1_pg, q1_ua) = (pg[3], ua.as_ref().map(|u| u.p[3]));
         match ua {
             // The under-amplified component is kept only where the spectrum asks for it:
             // with none in the data it would still take a little of the Gaussian's low
             // side (its fraction cannot go below 0), and push Q1 up.
-            Some(u) if gain.is_some_and(|g| g >= ua_min) => best = u,
+            Some(u) if gain.is_some_and(|g| g >= ua_min) => {
+                best = u;
+                if let Some(w) = ua_weight {
+                    add_selection_variance(&mut best, q1_pg, 1.0 - w);
+                }
+            }
             _ => {
                 notes.push(format!(
                     "no under-amplified component found (it improves 2·ln L by {:.1} < \
@@ -648,6 +673,9 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
                     gain.unwrap_or(f64::NAN)
                 ));
                 best = nested_without_ua(best);
+                if let (Some(w), Some(q)) = (ua_weight, q1_ua) {
+                    add_selection_variance(&mut best, q, w);
+                }
             }
         }
         // The pedestal's own weight (κ): from the fit so far, and from the SPE bump seen
