@@ -980,6 +980,31 @@ fn curve(kind: Kind, h: &Histogram, p: &[f64]) -> FitCurve {
 mod tests {
     use super::*;
 
+    #[test]
+    fn selection_variance_adds_the_weighted_squared_difference_to_q1_only() {
+        let np = 6;
+        let mut m = Minimum {
+            p: vec![1000.0, 10.0, 2.0, 50.0, 15.0, 1.0],
+            nll: 0.0,
+            cov: Some(vec![0.0; np * np]),
+            iterations: 1,
+        };
+        m.cov.as_mut().expect("cov")[3 * np + 3] = 1.0;
+        add_selection_variance(&mut m, 48.0, 0.25);
+        let cov = m.cov.expect("cov");
+        assert_eq!(cov[3 * np + 3], 1.0 + 0.25 * 4.0);
+        assert_eq!(cov.iter().filter(|&&c| c != 0.0).count(), 1);
+        // A non-finite competitor leaves the variance alone.
+        let mut n = Minimum {
+            p: vec![1.0; np],
+            nll: 0.0,
+            cov: Some(vec![0.0; np * np]),
+            iterations: 1,
+        };
+        add_selection_variance(&mut n, f64::NAN, 0.5);
+        assert!(n.cov.expect("cov").iter().all(|&c| c == 0.0));
+    }
+
     /// Expected counts of a known spectrum, rounded: a fit must recover the truth closely.
     fn asimov(p: &[f64], bins: usize) -> Histogram {
         let mut nu = vec![0.0; bins];
