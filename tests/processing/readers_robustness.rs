@@ -280,3 +280,30 @@ proptest! {
         prop_assert!(largest <= MAX_ALLOC, "an allocation of {} bytes", largest);
     }
 }
+
+/// A basket header whose entry count (`fNevBuf`) was corrupted: oxyroot would reserve a
+/// vector of that many entries (tens of GB, an abort, found by `mutated_root`); the
+/// reader refuses the file first, naming the byte.
+#[test]
+fn a_corrupt_basket_entry_count_is_an_error_not_an_abort() {
+    let mut file = real("uzh-r12699-v1730d/spe_led_1000V.root");
+    let at = file
+        .windows(8)
+        .position(|w| w == b"\x07TBasket")
+        .expect("a basket key");
+    let name_end = at + 8 + 1 + usize::from(file[at + 8]);
+    let title_end = name_end + 1 + usize::from(file[name_end]);
+    let nev = title_end + 10;
+    file[nev] = 0x7f;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("x.root");
+    std::fs::write(&path, &file).expect("write");
+    let mut result = None;
+    let largest = watched(|| result = Some(read(&path, &ReadOptions::default())));
+    let err = match result.expect("read ran") {
+        Ok(_) => panic!("a corrupt basket header was read"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("basket header claiming"), "{err}");
+    assert!(largest <= MAX_ALLOC, "an allocation of {largest} bytes");
+}

@@ -91,6 +91,7 @@ fn kind(branch: &Branch) -> Option<Kind> {
 /// Reads waveforms or charges from a ROOT file.
 pub fn read(path: &Path, opts: &ReadOptions) -> Result<Input> {
     check_header(path)?;
+    check_baskets(path)?;
     guard(path, "the ROOT reader (oxyroot)", || {
         read_checked(path, opts)
     })
@@ -140,6 +141,111 @@ fn check_header(path: &Path) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Checks every basket header in the file before oxyroot reads it: oxyroot reserves a
+/// vector of the basket's entry count (`fNevBuf`) as the file states it, so one corrupt
+/// byte there asks for tens of GB and aborts the process (an allocation failure is not
+/// a panic that [`guard`] could catch). A basket cannot hold more entries than bytes of
+/// uncompressed data (`fObjLen`); a header that claims so is a corrupt file.
+///
+/// Baskets are found by their key's class name (`TBasket`, length-prefixed), and a match
+/// counts only where the key's own length field agrees with what was parsed, so the name
+/// appearing by chance in data is not mistaken for a key. The file is scanned in chunks.
+fn check_baskets(path: &Path) -> Result<()> {
+    use std::io::Read;
+    const NEEDLE: &[u8] = b"\x07TBasket";
+    const CHUNK: usize = 8 << 20;
+    // Kept from one chunk to the next: the bytes before the first unscanned match
+    // position, enough for its key header (≤ 34 bytes) and the needle's own length; and
+    // after a match, room for two strings and the basket's first fields.
+    const BEFORE: usize = 64;
+    const AFTER: usize = 8 + 2 * 260 + 32;
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut buf: Vec<u8> = Vec::new();
+    // File offset of buf[0].
+    let mut base: u64 = 0;
+    let mut done = false;
+    while !done {
+        let mut chunk = vec![0u8; CHUNK];
+        let n = f.read(&mut chunk).map_err(|e| Error::io(path, e))?;
+        done = n == 0;
+        buf.extend_from_slice(&chunk[..n]);
+        // Matches whose header lies wholly in buf (or the file has ended).
+        let limit = if done {
+            buf.len()
+        } else {
+            buf.len().saturating_sub(AFTER)
+        };
+        let mut i = 0;
+        while let Some(k) = buf[i..limit.max(i)]
+            .windows(NEEDLE.len())
+            .position(|w| w == NEEDLE)
+        {
+            let at = i + k;
+            if let Some((nev, obj_len)) = basket_entries(&buf, at)
+                && (nev < 0 || i64::from(nev) > i64::from(obj_len.max(0)))
+            {
+                return Err(Error::format(
+                    path,
+                    base + at as u64,
+                    format!("a basket of at most {obj_len} entries (its uncompressed size)"),
+                    format!("a basket header claiming {nev} entries (the file is corrupt)"),
+                ));
+            }
+            i = at + 1;
+        }
+        // Keep the tail that may hold a match's header for the next round.
+        let keep_from = limit.saturating_sub(BEFORE).min(buf.len());
+        buf.drain(..keep_from);
+        base += keep_from as u64;
+    }
+    Ok(())
+}
+
+/// The entry count (`fNevBuf`) and uncompressed size (`fObjLen`) of the basket whose key
+/// class name starts at `at`, or `None` where the bytes there are not a consistent key.
+fn basket_entries(buf: &[u8], at: usize) -> Option<(i32, i32)> {
+    let i16_at = |p: usize| buf.get(p..p + 2).map(|b| i16::from_be_bytes([b[0], b[1]]));
+    let i32_at = |p: usize| {
+        buf.get(p..p + 4)
+            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    // A TString: one length byte, or 255 and a 4-byte length.
+    let string_end = |p: usize| -> Option<usize> {
+        let len = *buf.get(p)?;
+        if len == 255 {
+            let l = usize::try_from(i32_at(p + 1)?).ok()?;
+            Some(p + 5 + l)
+        } else {
+            Some(p + 1 + usize::from(len))
+        }
+    };
+    // The key header before the class name: fNbytes, fVersion, fObjLen, fDatime,
+    // fKeylen, fCycle, then fSeekKey and fSeekPdir of 4 bytes each (26 in all) or, for a
+    // key version > 1000, of 8 (34).
+    let start = [34usize, 26].into_iter().find_map(|back| {
+        let ks = at.checked_sub(back)?;
+        let version = i16_at(ks + 4)?;
+        let fits = if back == 34 {
+            version > 1000
+        } else {
+            (1..=1000).contains(&version)
+        };
+        fits.then_some(ks)
+    })?;
+    let obj_len = i32_at(start + 6)?;
+    let key_len = usize::try_from(i16_at(start + 14)?).ok()?;
+    let after_class = at + 8;
+    let after_title = string_end(string_end(after_class)?)?;
+    // A basket's fKeylen also counts its own header: fVersion (2), fBufferSize (4),
+    // fNevBufSize (4), fNevBuf (4), fLast (4), the flag (1).
+    if after_title - start + 19 != key_len {
+        return None;
+    }
+    // TBasket: fVersion (2), fBufferSize (4), fNevBufSize (4), fNevBuf (4).
+    let nev = i32_at(after_title + 10)?;
+    Some((nev, obj_len))
 }
 
 fn read_checked(path: &Path, opts: &ReadOptions) -> Result<Input> {
