@@ -68,8 +68,8 @@ const KAPPA: usize = 9;
 /// keep κ = 1.
 const KAPPA_MIN_GAIN: f64 = 25.0;
 /// The pedestal's own weight is only tried where the fit with the Poisson zero term has
-/// χ²/ndf above this (every DT5742 spectrum: 15–60 without it; simulated bench points and
-/// the UZH areas: ≤ 3).
+/// χ²/ndf above this (the DT5742 spectra whose pedestal is not that term; a simulated
+/// bench point, whose pedestal is, stays near 1).
 const KAPPA_TRY_CHI2: f64 = 1.5;
 
 /// A poisson-gauss minimum as the under-amplified model's with w = 0 and κ = 1: the shape
