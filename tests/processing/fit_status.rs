@@ -4,8 +4,10 @@
 //! clear signal whose SPE lies within the pedestal's noise is `unresolved`, saying why;
 //! a pedestal alone stays `no_signal`.
 
+use pmtwatch::pipeline::data::{ChargeInput, Input};
 use pmtwatch::pipeline::fit::{Model, Status, fit_histogram};
 use pmtwatch::pipeline::histogram::Histogram;
+use pmtwatch::pipeline::readers::{ReadOptions, read};
 
 /// Expected counts of N · Σₙ P(n; μ) · N(q0 + n·Q1, √(σ0² + n·σ1²)) in bins of `width`
 /// from `lo`, rounded to whole events (q0 = 0; `spe` = [σ0, Q1, σ1], `grid` = [lo, width]).
@@ -90,16 +92,15 @@ fn pedestal_alone_is_no_signal() {
 fn a_sparse_histogram_finds_its_pedestal_not_a_flank_bump() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/regressions/pg-broad-pedestal-minimum.csv");
-    let text = std::fs::read_to_string(&path).expect("regression histogram");
-    let (centers, counts): (Vec<f64>, Vec<f64>) = text
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let (x, c) = l.split_once(',')?;
-            Some((x.trim().parse::<f64>().ok()?, c.trim().parse::<f64>().ok()?))
-        })
-        .unzip();
-    let h = Histogram::from_centers(&centers, &counts, "pC").expect("equally spaced bins");
+    let Ok(Input::Charges(ChargeInput::Histogram {
+        centers,
+        counts,
+        unit,
+    })) = read(&path, &ReadOptions::default())
+    else {
+        panic!("{} is not read as a histogram", path.display());
+    };
+    let h = Histogram::from_centers(&centers, &counts, &unit).expect("equally spaced bins");
     for model in [Model::default(), Model::PoissonGauss] {
         let r = fit_histogram(&h, model);
         assert_eq!(r.status, Status::Ok, "{model}: {:?}", r.message);

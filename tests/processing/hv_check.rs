@@ -6,7 +6,9 @@
 use std::path::Path;
 use std::process::Command;
 
+use pmtwatch::pipeline::data::{ChargeInput, Input};
 use pmtwatch::pipeline::hv::{ExclusionKind, HvFit, HvFitOptions, HvInput, fit_hv};
+use pmtwatch::pipeline::readers::{ReadOptions, read};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -304,25 +306,18 @@ fn real_dt5742_clean_tubes_match_the_manufacturer() {
 }
 
 /// The SPE peak of a spectrum, without a model: the maximum of a 15-bin running sum above
-/// 100 mV·ns (clear of the pedestal at these voltages).
+/// 100 mV·ns (clear of the pedestal at these voltages). The CSV is read by pmtwatch's own
+/// reader; nothing else of the pipeline is involved.
 fn visible_peak(csv: &Path) -> f64 {
-    let text = std::fs::read_to_string(csv).expect("spectrum");
-    let bins: Vec<(f64, f64)> = text
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let (x, c) = l.split_once(',')?;
-            Some((x.trim().parse().ok()?, c.trim().parse().ok()?))
-        })
-        .collect();
-    (7..bins.len().saturating_sub(7))
-        .filter(|&i| bins[i].0 > 100.0)
-        .map(|i| {
-            (
-                bins[i].0,
-                bins[i - 7..=i + 7].iter().map(|b| b.1).sum::<f64>(),
-            )
-        })
+    let Ok(Input::Charges(ChargeInput::Histogram {
+        centers, counts, ..
+    })) = read(csv, &ReadOptions::default())
+    else {
+        panic!("{} is not read as a histogram", csv.display());
+    };
+    (7..centers.len().saturating_sub(7))
+        .filter(|&i| centers[i] > 100.0)
+        .map(|i| (centers[i], counts[i - 7..=i + 7].iter().sum::<f64>()))
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .expect("bins above 100 mV·ns")
         .0

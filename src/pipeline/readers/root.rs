@@ -167,10 +167,12 @@ fn check_baskets(path: &Path) -> Result<()> {
     let mut base: u64 = 0;
     let mut done = false;
     while !done {
-        let mut chunk = vec![0u8; CHUNK];
-        let n = f.read(&mut chunk).map_err(|e| Error::io(path, e))?;
+        // Read straight onto the tail kept from the last round.
+        let kept = buf.len();
+        buf.resize(kept + CHUNK, 0);
+        let n = f.read(&mut buf[kept..]).map_err(|e| Error::io(path, e))?;
+        buf.truncate(kept + n);
         done = n == 0;
-        buf.extend_from_slice(&chunk[..n]);
         // Matches whose header lies wholly in buf (or the file has ended).
         let limit = if done {
             buf.len()
