@@ -52,13 +52,15 @@ fn uzh_led_on_areas_poisson_gauss() {
 }
 
 /// The default model on the UZH LED-on areas. It finds an under-amplified component there
-/// (2 ln L better than poisson-gauss by ~580 on 500k events), but the split of the mean
-/// charge between μ and the SPE is poorly determined on a spectrum of μ ≈ 1.7 with a
-/// pedestal 0.12 Q1 wide, and its errors say so: the lab's LED-on/off numbers (λ 1.676,
-/// mean SPE 965) lie within 2σ of its μ and mean SPE, while its central μ sits ~5 % above
-/// 1.68 (issue 9, open). The product μ · mean SPE, which the data fix, is the lab's.
+/// (2·ln L ~400 better than poisson-gauss on 500k events): a broad low-side shoulder
+/// (w ≈ 0.25 at 0.6 Q1) under a narrower peak at Q1 ≈ 1048. The mean SPE charge and μ
+/// land 2–3 % from the lab's LED-on/off numbers (λ 1.676, mean SPE 965), outside the
+/// lab's threshold band for λ (1.64–1.68; issue 9, named there): at this statistics the
+/// split of the mean charge between μ and the SPE is set by the pedestal's shape, which is
+/// Gaussian only to ~1 % (the LED-off areas: χ²/ndf 5.5 for a Gaussian). The product
+/// μ · mean SPE, which the data fix, is the lab's within 1 %.
 #[test]
-fn uzh_led_on_areas_default_model_agrees_with_the_lab_within_its_errors() {
+fn uzh_led_on_areas_default_model_within_3_percent_of_the_lab() {
     let r = process("uzh-r12699-v1730d/areas_on.npy", Model::default());
     assert_eq!(r.status, Status::Ok, "{:?}", r.message);
     let (mu, mu_err) = param(&r, "mu");
@@ -68,19 +70,13 @@ fn uzh_led_on_areas_default_model_agrees_with_the_lab_within_its_errors() {
         "UZH default model: μ {mu:.3} ± {mu_err:.3}, mean SPE {mean:.1} ± {mean_err:.1}, Q1 {q1:.1}"
     );
     assert!(
-        mu_err < 0.15 && mean_err < 80.0,
+        mu_err < 0.05 && mean_err < 30.0,
         "errors {mu_err} {mean_err}"
     );
-    assert!(
-        (mu - 1.676).abs() < 2.0 * mu_err,
-        "μ {mu} ± {mu_err} vs the lab's 1.676"
-    );
-    assert!(
-        (mean - 965.0).abs() < 2.0 * mean_err,
-        "mean SPE {mean} ± {mean_err} vs 965"
-    );
+    assert_within("μ", mu, 1.676, 0.03);
+    assert_within("mean SPE", mean, 965.0, 0.03);
     assert_within("μ · mean SPE", mu * mean, 1.676 * 965.0, 0.01);
-    assert_within("Q1", q1, 990.0, 0.04);
+    assert_within("Q1", q1, 1048.0, 0.02);
 }
 
 #[test]

@@ -323,6 +323,17 @@ fn accuracy_grid() {
                         s as u64,
                     );
                     let (r, truth) = simulated_point(&p, seed);
+                    if std::env::var_os("PMTWATCH_GRID_VERBOSE").is_some() {
+                        eprintln!(
+                            "  seed {s}: {:?} gain {:+.2} % ± {:.2} %, χ²/ndf {:.1}/{} {:?}",
+                            r.status,
+                            (r.gain.unwrap_or(f64::NAN) / truth.gain - 1.0) * 100.0,
+                            r.gain_err.unwrap_or(f64::NAN) / truth.gain * 100.0,
+                            r.chi2.unwrap_or(f64::NAN),
+                            r.ndf.unwrap_or(0),
+                            r.warnings
+                        );
+                    }
                     fit_ms.push(r.timings_ms.fit);
                     if let (Status::Ok, Some(g), Some(e)) = (r.status, r.gain, r.gain_err) {
                         ok += 1;
