@@ -43,36 +43,37 @@ pub(super) fn covariance(
 /// not positive definite.
 pub(super) fn from_hessian(h: &[f64], p: &[f64], kind: Kind, fixed: &[usize]) -> Option<Vec<f64>> {
     let np = p.len();
-    // A bounded parameter pinned at its limit (a fraction at its ceiling, the
-    // under-amplified Gamma shape at its narrowest) is not at a minimum in that
-    // direction: like MINUIT, treat it as fixed for the errors. Left in, its curvature
-    // lets it move past the limit, and its correlations inflate the others' errors (the
-    // Gamma shape at 30 doubled Q1's error on simulated spectra: pull RMS 0.35–0.6).
-    let mut drop: Vec<usize> = fixed.to_vec();
-    for (j, t) in kind.transforms().iter().enumerate() {
-        if let super::models::Transform::Between(lo, hi) = *t {
-            let u = (p[j] - lo) / (hi - lo);
-            if !(1e-3..=1.0 - 1e-3).contains(&u) && !drop.contains(&j) {
-                drop.push(j);
-            }
-        }
-    }
-    reduced(h, np, &drop).or_else(|| {
+    reduced(h, np, fixed).or_else(|| {
         // A component weight at its boundary (w → 0) leaves that component's shape
         // undetermined: the Hessian is singular in the shape parameters only. Then the
         // other parameters' errors come from the Hessian without those, and the shape
         // gets no error. Bellamy: w and α; under-amplified: its mean and width (its
         // fraction keeps an error: at w = 0 the likelihood still varies with w).
-        let shape: Vec<usize> = match kind {
+        let mut drop: Vec<usize> = match kind {
             Kind::Bellamy if p[np - 2] < 0.02 => vec![np - 2, np - 1],
             Kind::Underamp if p[6] < 0.02 => vec![7, 8],
             _ => Vec::new(),
         };
-        let extra: Vec<usize> = shape.into_iter().filter(|j| !drop.contains(j)).collect();
-        if extra.is_empty() {
+        // A bounded parameter pinned at its limit (a fraction at its ceiling) is not at a
+        // minimum in that direction: like MINUIT, treat it as fixed for the errors.
+        for (j, t) in kind.transforms().iter().enumerate() {
+            if let super::models::Transform::Between(lo, hi) = *t {
+                let u = (p[j] - lo) / (hi - lo);
+                if !(1e-3..=1.0 - 1e-3).contains(&u) && !drop.contains(&j) {
+                    drop.push(j);
+                }
+            }
+        }
+        if drop.is_empty() {
             return None;
         }
-        drop.extend(extra);
+        drop.extend(
+            fixed
+                .iter()
+                .filter(|j| !drop.contains(j))
+                .copied()
+                .collect::<Vec<_>>(),
+        );
         reduced(h, np, &drop)
     })
 }
