@@ -261,6 +261,42 @@ fn low_occupancy_is_fitted_not_no_signal() {
     );
 }
 
+/// A sparse point (μ 0.1, 15 % under-amplified, 20,000 events) whose pedestal count reads
+/// μ as 0.01: poisson-gauss started from Q1 = mean / μ, six times too high, and ran away
+/// to μ ≈ 33 with Q1 beyond the histogram from all three of its starts; the default model,
+/// started from that, fell back to a pedestal with its own weight and read the gain 8.5 %
+/// high. The SPE bump seen in the data is now a start of its own.
+#[test]
+fn a_sparse_point_whose_pedestal_count_misleads_the_start_is_fitted() {
+    use pmtwatch::pipeline::fit::{Model, fit_histogram};
+    let p = SimParams {
+        events: 20_000,
+        underamp_fraction: 0.15,
+        occupancy: 0.1,
+        dark_rate_hz: 0.0,
+        ..SimParams::default()
+    };
+    // The grid's seed for this cell, seed index 3 (`accuracy_grid`).
+    let seed = pmtwatch::pipeline::simulate::derive_seed(150 * 1_000_003 + 100 * 101, 3);
+    let (r, truth) = simulated_point(&p, seed);
+    assert_eq!(r.status, Status::Ok, "{:?}", r.message);
+    let g = r.gain.expect("gain");
+    assert!(
+        (g / truth.gain - 1.0).abs() < 0.05,
+        "default model: gain {g:e} vs truth {:e}",
+        truth.gain
+    );
+    let pg = fit_histogram(&r.histogram, Model::PoissonGauss);
+    assert_eq!(pg.status, Status::Ok, "{:?}", pg.message);
+    let (mu, q1) = (pg.params["mu"].value, pg.params["q1"].value);
+    assert!((0.05..0.2).contains(&mu), "poisson-gauss μ {mu}");
+    assert!(
+        (q1 / r.params["q1"].value - 1.0).abs() < 0.15,
+        "poisson-gauss Q1 {q1} vs the default model's {}",
+        r.params["q1"].value
+    );
+}
+
 /// The accuracy grid of BENCHMARKS.md: under-amplified fraction × occupancy × dark rate,
 /// several seeds per cell, mean bias and pull RMS of the gain per cell. In CI a small grid
 /// (one seed, 4,000 events, 4 cells) checks that every point gives a gain; the table of
