@@ -591,26 +591,14 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
             p[5] /= f;
             starts.push(p);
         }
-        // At low occupancy the pedestal count behind μ's start is noise-dominated (μ 0.1
-        // read as 0.01 on 20,000 events), and Q1 = mean / μ lands several times too high,
-        // beyond the reach of the starts above: poisson-gauss then ran away to μ ≈ 30 with
-        // Q1 beyond the histogram. The SPE bump seen in the data is a start of its own.
-        if let Some(peak) = seed::spe_peak(counts, p0[1], p0[2]) {
-            let q1 = peak - p0[1];
-            if q1 > 0.0 && !(0.6 * p0[3]..=1.6 * p0[3]).contains(&q1) {
-                let total: f64 = counts.iter().sum::<f64>().max(1.0);
-                let mean = counts
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| (i as f64 + 0.5) * c)
-                    .sum::<f64>()
-                    / total;
-                let mut p = p0.clone();
-                p[3] = q1;
-                p[4] = 0.3 * q1;
-                p[5] = ((mean - p0[1]) / q1).clamp(0.01, 8.0);
-                starts.push(p);
-            }
+        // From the SPE bump seen in the data, where the moment start misses it: without
+        // it poisson-gauss ran away to μ ≈ 30 with Q1 beyond the histogram at μ 0.1.
+        if let Some((q1, mu)) = seed::peak_start(counts, p0[1], p0[2], p0[3]) {
+            let mut p = p0.clone();
+            p[3] = q1;
+            p[4] = 0.3 * q1;
+            p[5] = mu;
+            starts.push(p);
         }
     }
     // The under-amplified model starts from the poisson-gauss minimum (which it nests

@@ -89,12 +89,7 @@ pub(super) fn poisson_start(counts: &[f64]) -> Start {
     let n_ped = (2.0 * left).min(total);
     let mu = (-(n_ped.max(1.0) / total).ln()).clamp(0.01, 8.0);
     // Moments of the whole spectrum: mean = q0 + μ q1, var = s0² + μ (s1² + q1²).
-    let mean = counts
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (i as f64 + 0.5) * c)
-        .sum::<f64>()
-        / total;
+    let mean = mean_bin(counts);
     let var = counts
         .iter()
         .enumerate()
@@ -125,6 +120,31 @@ pub(super) fn poisson_start(counts: &[f64]) -> Start {
         s1,
         mu,
     }
+}
+
+/// The mean bin position of a spectrum (bin centres at i + 0.5).
+fn mean_bin(counts: &[f64]) -> f64 {
+    counts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (i as f64 + 0.5) * c)
+        .sum::<f64>()
+        / counts.iter().sum::<f64>().max(1.0)
+}
+
+/// A second start for a spectrum whose moment start has Q1 = `q1`: the SPE bump seen
+/// beyond the valley, where it lies outside 0.6–1.6 × `q1` (out of reach of starts scaled
+/// from the moment one), as (Q1, μ) with μ from the spectrum's mean. At low occupancy the
+/// pedestal count behind the moment start's μ is noise (μ 0.1 read as 0.01 on 20,000
+/// events) and its Q1 = mean / μ lands several times too high.
+pub(super) fn peak_start(counts: &[f64], q0: f64, s0: f64, q1: f64) -> Option<(f64, f64)> {
+    let peak_q1 = spe_peak(counts, q0, s0)? - q0;
+    (peak_q1 > 0.0 && !(0.6 * q1..=1.6 * q1).contains(&peak_q1)).then(|| {
+        (
+            peak_q1,
+            ((mean_bin(counts) - q0) / peak_q1).clamp(0.01, 8.0),
+        )
+    })
 }
 
 /// The highest point of the smoothed spectrum beyond the pedestal's valley, if any.
