@@ -82,6 +82,16 @@ fn scontrol(id: u64) -> JobInfo {
 
 /// Polls `scontrol` (and cross-checks `squeue`) until `done` holds, at most [`WAIT`].
 fn wait_for(id: u64, what: &str, done: impl Fn(&JobState) -> bool) -> JobInfo {
+    wait_for_within(id, what, WAIT, done)
+}
+
+/// [`wait_for`] with its own bound.
+fn wait_for_within(
+    id: u64,
+    what: &str,
+    bound: Duration,
+    done: impl Fn(&JobState) -> bool,
+) -> JobInfo {
     let t0 = Instant::now();
     loop {
         let info = scontrol(id);
@@ -95,8 +105,8 @@ fn wait_for(id: u64, what: &str, done: impl Fn(&JobState) -> bool) -> JobInfo {
             return info;
         }
         assert!(
-            t0.elapsed() < WAIT,
-            "job {id} not {what} after {WAIT:?}: {}",
+            t0.elapsed() < bound,
+            "job {id} not {what} after {bound:?}: {}",
             info.summary()
         );
         std::thread::sleep(POLL);
@@ -222,20 +232,32 @@ fn pending_job_has_a_reason_then_is_cancelled() {
         ..SbatchOptions::default()
     };
     let mut argv = sbatch_args(&script.to_string_lossy(), "pmt test later", &opts).expect("valid");
-    // Held back by a begin time: pending with reason BeginTime, whatever the load.
+    // Held back by a begin time: pending, and once the scheduler has looked at it, with
+    // reason BeginTime whatever the load. Right after submission slurmctld may still
+    // show the reason of its first pass (CI saw "Resources" while the previous test's
+    // job was being cleaned up) until its next pass; the main scheduler runs at least
+    // every sched_interval (60 s by default), so the reason is polled for up to 90 s.
     argv.insert(2, "--begin=now+600".into());
     let id = submit(&argv, &[]);
-    let info = scontrol(id);
+    let first = scontrol(id);
+    assert!(
+        matches!(first.state, JobState::Pending { .. }),
+        "a job with a begin time in ten minutes is pending at once: {}",
+        first.summary()
+    );
+    let begin_time = JobState::Pending {
+        reason: Some("BeginTime".into()),
+    };
+    let info = wait_for_within(
+        id,
+        "pending with reason BeginTime",
+        Duration::from_secs(90),
+        |s| *s == begin_time,
+    );
     assert_eq!(
         info.name.as_deref(),
         Some("pmt test later"),
         "a name with spaces"
-    );
-    assert_eq!(
-        info.state,
-        JobState::Pending {
-            reason: Some("BeginTime".into())
-        }
     );
     let row = parse_squeue(&run(&squeue_args(id)).stdout)
         .expect("parses")
