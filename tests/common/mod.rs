@@ -10,6 +10,15 @@ use std::sync::Once;
 
 use pmtwatch::remote::ssh::SshTarget;
 
+/// The package root: cargo's run-time `CARGO_MANIFEST_DIR` first, because a target
+/// directory shared between checkouts at different paths can keep a binary whose
+/// compile-time value names a checkout that is gone.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// Where the test cluster's sshd listens and how to log in.
 pub struct Cluster {
     pub host: String,

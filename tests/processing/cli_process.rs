@@ -5,9 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn data(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(rel)
+    crate::manifest_dir().join("tests/data").join(rel)
 }
 
 fn pmtwatch(args: &[&str]) -> Output {

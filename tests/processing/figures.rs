@@ -13,9 +13,7 @@ use pmtwatch::pipeline::point::{ProcessOptions, process_inputs};
 use pmtwatch::pipeline::readers::{ReadOptions, read};
 
 fn data(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(rel)
+    crate::manifest_dir().join("tests/data").join(rel)
 }
 
 fn areas(rel: &str) -> Vec<f64> {

@@ -28,7 +28,7 @@ const TUBES: [(&str, [u32; 5]); 3] = [
 const NEARLY_EMPTY: &str = "PMT_NB0083_HV1500";
 
 fn file(tube: &str, hv: u32) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    crate::manifest_dir()
         .join("tests/data/hv-scan-dt5742")
         .join(format!("{tube}_HV{hv}.csv"))
 }

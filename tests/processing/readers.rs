@@ -11,9 +11,7 @@ use pmtwatch::pipeline::data::{ChargeInput, Input, Waveforms};
 use pmtwatch::pipeline::readers::{Format, ReadOptions, SampleType, detect, read, read_waveforms};
 
 fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(rel)
+    crate::manifest_dir().join("tests/data").join(rel)
 }
 
 fn opts() -> ReadOptions {

@@ -174,9 +174,7 @@ fn small_ascii() -> Vec<u8> {
 }
 
 fn real(rel: &str) -> Vec<u8> {
-    let p: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests/data", rel]
-        .iter()
-        .collect();
+    let p: PathBuf = crate::manifest_dir().join("tests/data").join(rel);
     std::fs::read(p).unwrap()
 }
 

@@ -169,17 +169,21 @@ fn alive(pid: u32) -> bool {
 
 /// Starts the cluster again (idempotent; restarts a missing slurmctld), bounded.
 fn restart_cluster() -> Result<(), String> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/test-cluster.sh");
+    let root = crate::common::manifest_dir();
+    let script = root.join("scripts/test-cluster.sh");
     let out = Command::new("timeout")
-        .args(["120", script, "start"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("120")
+        .arg(&script)
+        .arg("start")
+        .current_dir(&root)
         .output()
-        .map_err(|e| format!("cannot run {script}: {e}"))?;
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     if out.status.success() {
         Ok(())
     } else {
         Err(format!(
-            "{script} start: {:?}: {}",
+            "{} start: {:?}: {}",
+            script.display(),
             out.status.code(),
             String::from_utf8_lossy(&out.stderr)
         ))

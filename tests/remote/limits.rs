@@ -55,9 +55,7 @@ fn slurm_scripts_run_the_profile_program() {
         .expect("chmod");
     for script in ["pmtwatch-scan.sbatch", "pmtwatch-hv.sbatch"] {
         let _ = std::fs::remove_file(&args);
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("slurm")
-            .join(script);
+        let path = crate::common::manifest_dir().join("slurm").join(script);
         let out = Command::new("bash")
             .arg(&path)
             .env("SCAN_DIR", "/data/scan")

@@ -7,7 +7,7 @@
 //! that runs `cargo test --test remote_slurm`. Without it every test fails and says so.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -142,7 +142,7 @@ fn write_exec(path: &Path, text: &str) {
 }
 
 fn repo_file(rel: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    crate::common::manifest_dir()
         .join(rel)
         .to_string_lossy()
         .into_owned()
