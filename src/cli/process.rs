@@ -130,7 +130,7 @@ pub fn run(args: &ProcessArgs) -> anyhow::Result<ExitCode> {
                 display_inputs(&args.led_off)
             )
         })?;
-        point::add_led_off(&mut processed.result, &off.result);
+        point::add_led_off(&mut processed, &off.result);
     }
     if let Some(out) = &args.out {
         let oo = OutputOptions {
@@ -240,6 +240,13 @@ fn print_summary(r: &PointResult) {
             mi.spe_resolution.as_ref().map_or("—".into(), fmt_param),
             mi.threshold
         );
+        if let Some(c) = &mi.fit_counted {
+            println!(
+                "  the fit counted alike: λ = {:.4}, mean SPE = {:.4} {}  (μ counts also \
+                 the photoelectrons inside the pedestal)",
+                c.occupancy, c.mean_spe, r.charge_unit
+            );
+        }
     }
     if let Some(m) = &r.message {
         println!("note       {m}");

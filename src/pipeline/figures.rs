@@ -76,6 +76,71 @@ pub struct ModelIndependent {
     /// Entries of the two spectra.
     pub entries_on: f64,
     pub entries_off: f64,
+    /// The same count made on the fitted model at the same threshold, where the LED-on
+    /// point has an `ok` fit: how the fit compares with the count like for like.
+    #[serde(default)]
+    pub fit_counted: Option<FitCounted>,
+}
+
+/// What an LED-on/off count at `threshold` reads on the fitted model instead of the data:
+/// λ_T = −ln(F_model(T) / Φ((T − q0)/σ0)), F_model the fitted spectrum's fraction below T
+/// and Φ its pedestal's. The fit's μ counts every photoelectron, also those whose charge
+/// lands in the pedestal (an under-amplified photoelectron of a tenth of Q1); a count
+/// cannot see those, so λ_T < μ where the fitted SPE reaches down to zero charge, and the
+/// mean SPE charge a count implies, μ·⟨SPE⟩ / λ_T, is higher by as much (the product is
+/// the spectrum's mean above the pedestal either way). On the UZH LED-on areas the
+/// default fit's μ is 1.72, its count at the lab's thresholds 100–200 ADC·samples
+/// 1.675–1.639: the lab's own LED-on/off numbers (`tests/processing/figures.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitCounted {
+    pub threshold: f64,
+    /// λ_T.
+    pub occupancy: f64,
+    /// μ·⟨SPE⟩ / λ_T, in the spectrum's unit.
+    pub mean_spe: f64,
+}
+
+/// [`FitCounted`] of an `ok` fit that kept its model curve, at `threshold` (the fit's
+/// charge unit); `None` without a curve, a pedestal or μ, or where the threshold leaves
+/// nothing of the pedestal below it.
+pub fn fit_counted(fit: &FitResult, threshold: f64) -> Option<FitCounted> {
+    if fit.status != Status::Ok || !threshold.is_finite() {
+        return None;
+    }
+    let curve = fit.curve.as_ref()?;
+    let q0 = fit.params.get("q0")?.value;
+    let s0 = fit.params.get("sigma0")?.value;
+    let mu = fit.params.get("mu")?.value;
+    let mean = fit.mean_spe()?.value;
+    let bins = curve.per_bin.len();
+    let [lo, hi] = fit.range;
+    if bins == 0
+        || hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater)
+        || s0.is_nan()
+        || s0 <= 0.0
+    {
+        return None;
+    }
+    let width = (hi - lo) / bins as f64;
+    let total: f64 = curve.per_bin.iter().sum();
+    // The model's count below the threshold, the bin it falls in taken in proportion.
+    let below: f64 = curve
+        .per_bin
+        .iter()
+        .enumerate()
+        .map(|(i, &nu)| {
+            let a = lo + i as f64 * width;
+            nu * ((threshold - a) / width).clamp(0.0, 1.0)
+        })
+        .sum();
+    let f_on = below / total;
+    let f_off = 0.5 * libm::erfc(-(threshold - q0) / (s0 * std::f64::consts::SQRT_2));
+    let lambda = -(f_on / f_off).ln();
+    (f_off > 1e-6 && f_on > 0.0 && lambda.is_finite() && lambda > 0.0).then(|| FitCounted {
+        threshold,
+        occupancy: lambda,
+        mean_spe: mu * mean / lambda,
+    })
 }
 
 /// Fewest entries below the threshold in either spectrum for the estimate to mean anything.
@@ -376,6 +441,7 @@ fn estimate(
         fraction_off: b.p,
         entries_on: a.n,
         entries_off: b.n,
+        fit_counted: None,
     })
 }
 

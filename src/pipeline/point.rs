@@ -587,8 +587,10 @@ fn darkness(
 }
 
 /// Adds the model-independent occupancy of an LED-on point from its LED-off run (both
-/// processed with one configuration) to `on.figures`; what prevents it becomes a warning.
-pub fn add_led_off(on: &mut PointResult, off: &PointResult) {
+/// processed with one configuration) to its figures, with the same count made on the
+/// point's fit beside it; what prevents it becomes a warning.
+pub fn add_led_off(point: &mut ProcessedPoint, off: &PointResult) {
+    let on = &mut point.result;
     if on.window != off.window {
         on.warnings.push(format!(
             "the LED-off run's charge window {:?} differs from this point's {:?}: fix the \
@@ -597,7 +599,10 @@ pub fn add_led_off(on: &mut PointResult, off: &PointResult) {
         ));
     }
     match figures::model_independent_histograms(&on.histogram, &off.histogram, None) {
-        Ok(mi) => on.figures.model_independent = Some(mi),
+        Ok(mut mi) => {
+            mi.fit_counted = figures::fit_counted(&point.fit, mi.threshold);
+            on.figures.model_independent = Some(mi);
+        }
         Err(why) => on
             .warnings
             .push(format!("no model-independent occupancy: {why}")),

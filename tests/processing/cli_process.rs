@@ -197,6 +197,14 @@ fn led_off_run_adds_the_model_independent_occupancy_to_result_json() {
     // Through the binned spectra of the CLI path: the lab's range (tests/data/README.md).
     assert!((1.64..=1.68).contains(&lambda), "{mi}");
     assert!((950.0..=990.0).contains(&mean), "{mi}");
+    // The same count made on the fit sits beside it: within 2 % of the data's count, and
+    // below the fit's μ, which counts also the photoelectrons inside the pedestal.
+    let counted = mi["fit_counted"]["occupancy"]
+        .as_f64()
+        .expect("fit counted");
+    let mu = doc["params"]["mu"]["value"].as_f64().expect("μ");
+    assert!((counted / lambda - 1.0).abs() < 0.02, "{mi}");
+    assert!(counted < mu, "{mi} μ {mu}");
     // Giving the LED-on run twice is named as what it is, not a number.
     let o = pmtwatch(&[
         "process",
