@@ -2,7 +2,9 @@
 //! peak-to-valley ratio (from the fitted model and from the histogram, both reported), and
 //! the model-independent occupancy of Saldanha et al., NIM A 863 (2017) 35, from an LED-on
 //! and an LED-off (pedestal-only) spectrum, with the mean SPE charge and SPE resolution it
-//! implies — a cross-check of the fit that needs no SPE model at all.
+//! implies — a cross-check of the fit that needs no SPE model at all — with the same count
+//! made on the fitted model beside it (the fit's μ also counts photoelectrons inside the
+//! pedestal, which no threshold sees, so the count is the like-for-like comparison).
 //!
 //! Why here and pure: the same numbers go into `result.json`, the tables and the review
 //! panel, and they must be reproducible from the files alone. Errors are first-order
