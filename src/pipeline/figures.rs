@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::fit::{FitCurve, FitResult, Param, Status};
+use super::fit::{FitCurve, FitResult, Param, Status, normal_cdf};
 use super::histogram::{Histogram, moving_average};
 use super::reference::Reference;
 use super::timing::{Darkness, Timing};
@@ -136,7 +136,7 @@ pub fn fit_counted(fit: &FitResult, threshold: f64) -> Option<FitCounted> {
         })
         .sum();
     let f_on = below / total;
-    let f_off = 0.5 * libm::erfc(-(threshold - q0) / (s0 * std::f64::consts::SQRT_2));
+    let f_off = normal_cdf((threshold - q0) / s0);
     let lambda = -(f_on / f_off).ln();
     (f_off > 1e-6 && f_on > 0.0 && lambda.is_finite() && lambda > 0.0).then(|| FitCounted {
         threshold,

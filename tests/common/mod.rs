@@ -1,6 +1,6 @@
-//! Helpers shared by the remote-layer integration tests: the test cluster's coordinates,
-//! read from the environment `scripts/test-cluster.sh start` prints. A missing variable
-//! fails the test with what to do; the tests never skip.
+//! Helpers shared by the integration test binaries: the package root, and the test
+//! cluster's coordinates, read from the environment `scripts/test-cluster.sh start` prints.
+//! A missing variable fails the test with what to do; the tests never skip.
 
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn data(rel: &str) -> PathBuf {
-    crate::manifest_dir().join("tests/data").join(rel)
+    crate::common::manifest_dir().join("tests/data").join(rel)
 }
 
 fn pmtwatch(args: &[&str]) -> Output {

@@ -13,7 +13,7 @@ use pmtwatch::pipeline::point::{ProcessOptions, process_inputs};
 use pmtwatch::pipeline::readers::{ReadOptions, read};
 
 fn data(rel: &str) -> PathBuf {
-    crate::manifest_dir().join("tests/data").join(rel)
+    crate::common::manifest_dir().join("tests/data").join(rel)
 }
 
 fn areas(rel: &str) -> Vec<f64> {

@@ -90,7 +90,8 @@ fn pedestal_alone_is_no_signal() {
 /// finder now averages over more bins where the counts are few.
 #[test]
 fn a_sparse_histogram_finds_its_pedestal_not_a_flank_bump() {
-    let path = crate::manifest_dir().join("tests/regressions/pg-broad-pedestal-minimum.csv");
+    let path =
+        crate::common::manifest_dir().join("tests/regressions/pg-broad-pedestal-minimum.csv");
     let Ok(Input::Charges(ChargeInput::Histogram {
         centers,
         counts,

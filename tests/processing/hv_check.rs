@@ -330,7 +330,7 @@ fn visible_peak(csv: &Path) -> f64 {
 /// ≈ 1840 V: pmtwatch reports that, and the question is one for the lab.
 #[test]
 fn nb0015_spectra_contradict_the_manufacturers_voltage() {
-    let dir = crate::manifest_dir().join("tests/data/hv-scan-dt5742");
+    let dir = crate::common::manifest_dir().join("tests/data/hv-scan-dt5742");
     let peak = visible_peak(&dir.join("PMT_NB0015_HV1700.csv"));
     let needed = 350.0 * (1700.0f64 / 1720.0).powi(7);
     eprintln!("NB0015 1700 V: visible SPE peak {peak:.1} mV·ns, 1e7 at 1720 V needs {needed:.0}");
@@ -353,7 +353,7 @@ fn nb0015_spectra_contradict_the_manufacturers_voltage() {
 /// under-amplified plateau beside it), at every voltage where that peak stands clear of the pedestal.
 #[test]
 fn dt5742_q1_is_the_visible_spe_peak() {
-    let dir = crate::manifest_dir().join("tests/data/hv-scan-dt5742");
+    let dir = crate::common::manifest_dir().join("tests/data/hv-scan-dt5742");
     for (tube, hv) in [
         ("PMT_NB0015", 1600),
         ("PMT_NB0015", 1700),
@@ -381,7 +381,7 @@ fn dt5742_q1_is_the_visible_spe_peak() {
 }
 
 fn real_dt5742_tubes_match_the_manufacturer(tubes: &[&str]) {
-    let dir = crate::manifest_dir().join("tests/data/hv-scan-dt5742");
+    let dir = crate::common::manifest_dir().join("tests/data/hv-scan-dt5742");
     let manu: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("manufacturer.json")).expect("manufacturer.json"),
     )

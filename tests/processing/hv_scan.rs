@@ -28,7 +28,7 @@ const TUBES: [(&str, [u32; 5]); 3] = [
 const NEARLY_EMPTY: &str = "PMT_NB0083_HV1500";
 
 fn file(tube: &str, hv: u32) -> PathBuf {
-    crate::manifest_dir()
+    crate::common::manifest_dir()
         .join("tests/data/hv-scan-dt5742")
         .join(format!("{tube}_HV{hv}.csv"))
 }

@@ -6,6 +6,9 @@
 //! tree (polars, plotters, tokio …), so a binary per file multiplied link time and disk
 //! use (CI ran out of disk with one per file).
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod cli_process;
 mod demo;
 mod figures;
@@ -20,12 +23,3 @@ mod reference_fits;
 mod simulate_watch;
 mod simulated_accuracy;
 mod timing;
-
-/// The package root: cargo's run-time `CARGO_MANIFEST_DIR` first, because a target
-/// directory shared between checkouts at different paths can keep a binary whose
-/// compile-time value names a checkout that is gone.
-pub(crate) fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
-}

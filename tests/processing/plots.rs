@@ -16,7 +16,7 @@ const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
 const FIT_RED: [u8; 3] = [220, 30, 30];
 
 fn examples_dir() -> PathBuf {
-    let dir = crate::manifest_dir().join("target/plot-examples");
+    let dir = crate::common::manifest_dir().join("target/plot-examples");
     std::fs::create_dir_all(&dir).expect("create examples dir");
     dir
 }

@@ -11,7 +11,7 @@ use pmtwatch::pipeline::data::{ChargeInput, Input, Waveforms};
 use pmtwatch::pipeline::readers::{Format, ReadOptions, SampleType, detect, read, read_waveforms};
 
 fn data(rel: &str) -> PathBuf {
-    crate::manifest_dir().join("tests/data").join(rel)
+    crate::common::manifest_dir().join("tests/data").join(rel)
 }
 
 fn opts() -> ReadOptions {

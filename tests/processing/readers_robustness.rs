@@ -174,7 +174,7 @@ fn small_ascii() -> Vec<u8> {
 }
 
 fn real(rel: &str) -> Vec<u8> {
-    let p: PathBuf = crate::manifest_dir().join("tests/data").join(rel);
+    let p: PathBuf = crate::common::manifest_dir().join("tests/data").join(rel);
     std::fs::read(p).unwrap()
 }
 

@@ -8,7 +8,7 @@ use pmtwatch::pipeline::fit::{Model, Status};
 use pmtwatch::pipeline::point::{PointResult, ProcessOptions, process_inputs};
 
 fn data(rel: &str) -> PathBuf {
-    crate::manifest_dir().join("tests/data").join(rel)
+    crate::common::manifest_dir().join("tests/data").join(rel)
 }
 
 fn process(rel: &str, model: Model) -> PointResult {

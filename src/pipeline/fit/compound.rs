@@ -123,11 +123,6 @@ fn size_for(bins: usize) -> usize {
     (2 * bins + 64).next_power_of_two()
 }
 
-/// Standard normal CDF.
-fn phi_cdf(x: f64) -> f64 {
-    0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)
-}
-
 /// The SPE on the transform grid, as the probability of each one-bin cell (cell m holds
 /// charge offsets m ± 0.5 bins; indices ≥ M/2 are negative offsets, where the SPE is zero),
 /// normalised to 1. `s` = [Q1, σ1, w, r, a].
@@ -138,7 +133,7 @@ fn spe(s: &[f64; 5], out: &mut [f64]) {
     let half = m / 2;
     // Fully amplified: N(Q1, σ1) truncated at 0, point density at the cell centres (the
     // cell at 0 holds only its positive half).
-    let norm_g = 1.0 / (s1 * (2.0 * PI).sqrt() * phi_cdf(q1 / s1).max(1e-300));
+    let norm_g = 1.0 / (s1 * (2.0 * PI).sqrt() * super::normal_cdf(q1 / s1).max(1e-300));
     let hi = ((q1 + 12.0 * s1).ceil() as usize).min(half);
     for (i, o) in out.iter_mut().enumerate().take(hi) {
         let x = i as f64;

@@ -83,13 +83,11 @@ pub(super) fn from_hessian(h: &[f64], p: &[f64], kind: Kind, fixed: &[usize]) ->
         if drop.is_empty() {
             return None;
         }
-        drop.extend(
-            fixed
-                .iter()
-                .filter(|j| !drop.contains(j))
-                .copied()
-                .collect::<Vec<_>>(),
-        );
+        for &j in fixed {
+            if !drop.contains(&j) {
+                drop.push(j);
+            }
+        }
         reduced(h, np, &drop)
     })
 }

@@ -890,7 +890,7 @@ fn assemble(
             let (q1, s1, wf, r) = (p[3], p[4], p[6], p[7]);
             let a = q1 / s1;
             let pdf = (-0.5 * a * a).exp() / (2.0 * std::f64::consts::PI).sqrt();
-            let cdf = 0.5 * libm::erfc(-a / std::f64::consts::SQRT_2);
+            let cdf = super::normal_cdf(a);
             (1.0 - wf) * (q1 + s1 * pdf / cdf.max(1e-300)) + wf * r * q1
         };
         let value = mean_of(&m.p);

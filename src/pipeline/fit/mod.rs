@@ -221,6 +221,11 @@ impl FitResult {
     }
 }
 
+/// Standard normal CDF Φ(x).
+pub(crate) fn normal_cdf(x: f64) -> f64 {
+    0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)
+}
+
 fn one() -> f64 {
     1.0
 }
