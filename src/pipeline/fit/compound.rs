@@ -315,7 +315,10 @@ pub(super) fn eval(p: &[f64], nu: &mut [f64], jac: Option<&mut [f64]>) {
 }
 
 /// The model's components at the bin centres (expected counts per bin), for plots:
-/// pedestal, 1 PE, 2 PE, ≥ 3 PE and, separately, the under-amplified single photoelectrons.
+/// pedestal, the fully amplified and the under-amplified single photoelectrons, 2 PE and
+/// ≥ 3 PE. They are disjoint, so their sum is the model (the fit's total curve and its
+/// peak-to-valley are that sum; an under-amplified part counted inside "1 PE" as well had
+/// raised the total in the valley).
 pub(super) fn components(p: &[f64], bins: usize) -> Vec<(String, Vec<f64>)> {
     let m = size_for(bins);
     let (n, q0, s0, mu) = (p[0], p[1], p[2], p[5]);
@@ -345,18 +348,35 @@ pub(super) fn components(p: &[f64], bins: usize) -> Vec<(String, Vec<f64>)> {
         "pedestal".to_string(),
         back(ped.iter().map(|c| c.scale(n * p0 * kappa)).collect()),
     ));
-    let mut pk = p0;
-    let mut power = vec![C { re: 1.0, im: 0.0 }; m];
-    for k in 1..=2 {
-        pk *= mu / k as f64;
-        for (pw, ph) in power.iter_mut().zip(&phi) {
-            *pw = pw.mul(*ph);
-        }
-        out.push((
-            format!("{k} PE"),
-            back((0..m).map(|i| power[i].mul(ped[i]).scale(n * pk)).collect()),
-        ));
-    }
+    // One photoelectron, split into its fully amplified part (weight 1 − w) and its
+    // under-amplified part (weight w).
+    let ua_one = back(
+        (0..m)
+            .map(|k| ua_hat[k].mul(ped[k]).scale(n * p0 * mu * s[2]))
+            .collect(),
+    );
+    let one = back(
+        (0..m)
+            .map(|k| phi[k].mul(ped[k]).scale(n * p0 * mu))
+            .collect(),
+    );
+    out.push((
+        "1 PE (fully amplified)".to_string(),
+        one.iter()
+            .zip(&ua_one)
+            .map(|(a, b)| (a - b).max(0.0))
+            .collect(),
+    ));
+    out.push(("under-amplified (1 PE)".to_string(), ua_one));
+    let ph2: Vec<C> = phi.iter().map(|ph| ph.mul(*ph)).collect();
+    out.push((
+        "2 PE".to_string(),
+        back(
+            (0..m)
+                .map(|k| ph2[k].mul(ped[k]).scale(n * p0 * mu * mu / 2.0))
+                .collect(),
+        ),
+    ));
     // ≥ 3 PE: everything else (exp(μ(φ − 1)) minus the first three terms).
     let rest: Vec<C> = (0..m)
         .map(|k| {
@@ -381,14 +401,6 @@ pub(super) fn components(p: &[f64], bins: usize) -> Vec<(String, Vec<f64>)> {
         })
         .collect();
     out.push(("≥ 3 PE".to_string(), back(rest)));
-    out.push((
-        "under-amplified (1 PE)".to_string(),
-        back(
-            (0..m)
-                .map(|k| ua_hat[k].mul(ped[k]).scale(n * p0 * mu * s[2]))
-                .collect(),
-        ),
-    ));
     out
 }
 
@@ -422,6 +434,37 @@ mod tests {
         fft(&mut y, true);
         for (a, b) in x.iter().zip(&y) {
             assert!((a.re - b.re / 16.0).abs() < 1e-12 && (a.im - b.im / 16.0).abs() < 1e-12);
+        }
+    }
+
+    /// The plotted components add up to the fitted model, bin by bin: the total curve and
+    /// the model's peak-to-valley are their sum.
+    #[test]
+    fn components_are_disjoint_and_sum_to_the_model() {
+        let bins = 300;
+        // N, q0, σ0, Q1, σ1, μ, w, r, a, κ (bin units): a broad under-amplified shoulder
+        // filling the valley, as on the UZH LED-on spectrum.
+        let p = [5e5, 20.0, 2.6, 23.0, 7.5, 1.7, 0.25, 0.6, 2.0, 1.0];
+        let mut nu = vec![0.0; bins];
+        eval(&p, &mut nu, None);
+        let parts = components(&p, bins);
+        let names: Vec<&str> = parts.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "pedestal",
+                "1 PE (fully amplified)",
+                "under-amplified (1 PE)",
+                "2 PE",
+                "≥ 3 PE"
+            ]
+        );
+        for (i, want) in nu.iter().enumerate() {
+            let sum: f64 = parts.iter().map(|(_, c)| c[i]).sum();
+            assert!(
+                (sum - want).abs() <= 1e-6 * want.max(1.0),
+                "bin {i}: components {sum}, model {want}"
+            );
         }
     }
 
