@@ -241,7 +241,9 @@ fn accuracy_10_percent_hump_underamplified() {
 }
 
 /// μ = 0.03 with 600 photoelectrons in 20,000 events: a normal SPE-calibration condition,
-/// fitted, not `no_signal`.
+/// fitted, not `no_signal`. Five seeds: a single point's error there is 2–20 % (the
+/// under-amplified component is barely determined by ~60 such photoelectrons, and the
+/// error says so), so each point is held to its own error and their mean to 5 %.
 #[test]
 fn low_occupancy_is_fitted_not_no_signal() {
     let p = SimParams {
@@ -250,15 +252,21 @@ fn low_occupancy_is_fitted_not_no_signal() {
         occupancy: 0.03,
         ..SimParams::default()
     };
-    let (r, truth) = simulated_point(&p, 5);
-    assert_eq!(r.status, Status::Ok, "{:?}", r.message);
-    let g = r.gain.expect("gain");
-    let e = r.gain_err.expect("gain_err");
-    assert!(
-        (g - truth.gain).abs() < 4.0 * e && (g / truth.gain - 1.0).abs() < 0.08,
-        "gain {g:e} ± {e:e}, truth {:e}",
-        truth.gain
-    );
+    let mut rel = Vec::new();
+    for seed in 5..10 {
+        let (r, truth) = simulated_point(&p, seed);
+        assert_eq!(r.status, Status::Ok, "seed {seed}: {:?}", r.message);
+        let g = r.gain.expect("gain");
+        let e = r.gain_err.expect("gain_err");
+        assert!(
+            (g - truth.gain).abs() < 4.0 * e && e < 0.25 * truth.gain,
+            "seed {seed}: gain {g:e} ± {e:e}, truth {:e}",
+            truth.gain
+        );
+        rel.push(g / truth.gain - 1.0);
+    }
+    let mean = rel.iter().sum::<f64>() / rel.len() as f64;
+    assert!(mean.abs() < 0.05, "mean bias {mean}: {rel:?}");
 }
 
 /// A sparse point (μ 0.1, 15 % under-amplified, 20,000 events) whose pedestal count reads

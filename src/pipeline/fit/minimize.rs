@@ -52,8 +52,13 @@ const NEARLY_EMPTY_ENTRIES: f64 = 1000.0;
 const MIN_BEYOND_PEDESTAL: f64 = 50.0;
 
 /// How much the under-amplified component must improve 2·ln L over poisson-gauss to be
-/// kept (three more parameters, one at its boundary: ~1 % false positives).
-const UA_MIN_GAIN: f64 = 9.0;
+/// kept: Akaike's penalty for its three parameters, the same that weighs the two answers
+/// in Q1's error (`ua_weight`), so the component is kept exactly where its weight exceeds
+/// one half. With 9 (~1 % false positives) poisson-gauss was kept on too many spectra
+/// that had under-amplified photoelectrons and read them low with errors too small
+/// (50-seed grid: pull RMS in 0.8–1.2 in 40 of 48 cells with 9, 43 with 6; at occupancy
+/// 0.03, |bias| < 1 % in 3 of 12 cells with 9, 9 with 6; BENCHMARKS.md "Accuracy").
+const UA_MIN_GAIN: f64 = 6.0;
 
 /// Largest SPE resolution σ1/Q1 of the fully amplified peak: the cascade's relative
 /// variance is ≈ 1/(δ1 − 1) for a first-dynode gain δ1, so σ1/Q1 ≤ 0.71 for any δ1 ≥ 3
@@ -674,7 +679,7 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
         // the other model's share (its Akaike weight) of the squared difference joins
         // Q1's variance (Burnham & Anderson, Model Selection and Multimodel Inference,
         // 2002, §4.3.2). Where one model is clearly better its weight vanishes.
-        let ua_weight = gain.map(|g| 1.0 / (1.0 + (-(g - 6.0) / 2.0).exp()));
+        let ua_weight = gain.map(|g| 1.0 / (1.0 + (-(g - ua_min) / 2.0).exp()));
         let (q1_pg, q1_ua) = (pg[3], ua.as_ref().map(|u| u.p[3]));
         match ua {
             // The under-amplified component is kept only where the spectrum asks for it:
