@@ -9,6 +9,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod asymptotic;
 mod cli_process;
 mod demo;
 mod figures;
