@@ -9,11 +9,23 @@ use pmtwatch::pipeline::config::AnalysisConfig;
 use pmtwatch::pipeline::data::{ChargeInput, Input};
 use pmtwatch::pipeline::figures::{fit_counted, model_independent_values};
 use pmtwatch::pipeline::fit::{Model, Status};
-use pmtwatch::pipeline::point::{ProcessOptions, process_inputs};
+use pmtwatch::pipeline::point::{ProcessOptions, ProcessedPoint, process_inputs};
 use pmtwatch::pipeline::readers::{ReadOptions, read};
 
 fn data(rel: &str) -> PathBuf {
     crate::common::manifest_dir().join("tests/data").join(rel)
+}
+
+/// The UZH LED-on areas processed as `process` does, with `model`.
+fn process_uzh_on(model: Model) -> ProcessedPoint {
+    let mut cfg = AnalysisConfig::default();
+    cfg.fit.model = model;
+    process_inputs(
+        &[data("uzh-r12699-v1730d/areas_on.npy")],
+        &cfg,
+        &ProcessOptions::default(),
+    )
+    .expect("process the UZH LED-on areas")
 }
 
 fn areas(rel: &str) -> Vec<f64> {
@@ -58,12 +70,7 @@ fn uzh_model_independent_occupancy_mean_and_resolution_match_the_lab() {
 /// threshold can see.
 #[test]
 fn uzh_default_fit_counted_at_the_labs_thresholds_reads_the_labs_numbers() {
-    let p = process_inputs(
-        &[data("uzh-r12699-v1730d/areas_on.npy")],
-        &AnalysisConfig::default(),
-        &ProcessOptions::default(),
-    )
-    .expect("process");
+    let p = process_uzh_on(Model::default());
     assert_eq!(p.fit.status, Status::Ok, "{:?}", p.fit.message);
     let mu = p.fit.params["mu"].value;
     let on = areas("uzh-r12699-v1730d/areas_on.npy");
@@ -100,15 +107,7 @@ fn uzh_default_fit_counted_at_the_labs_thresholds_reads_the_labs_numbers() {
 
 #[test]
 fn uzh_fit_reports_spe_resolution_and_peak_to_valley() {
-    let mut cfg = AnalysisConfig::default();
-    cfg.fit.model = Model::PoissonGauss;
-    let r = process_inputs(
-        &[data("uzh-r12699-v1730d/areas_on.npy")],
-        &cfg,
-        &ProcessOptions::default(),
-    )
-    .expect("process")
-    .result;
+    let r = process_uzh_on(Model::PoissonGauss).result;
     assert_eq!(r.status, Status::Ok, "{:?}", r.message);
     let res = r.figures.spe_resolution.expect("σ1/Q1");
     // The Gaussian fit's σ1/Q1 of the fully amplified peak; the model-independent 0.435
@@ -141,13 +140,7 @@ fn uzh_fit_reports_spe_resolution_and_peak_to_valley() {
 /// five bins, which lowers its peak a little).
 #[test]
 fn uzh_default_model_peak_to_valley_is_the_histograms() {
-    let r = process_inputs(
-        &[data("uzh-r12699-v1730d/areas_on.npy")],
-        &AnalysisConfig::default(),
-        &ProcessOptions::default(),
-    )
-    .expect("process")
-    .result;
+    let r = process_uzh_on(Model::default()).result;
     assert_eq!(r.status, Status::Ok, "{:?}", r.message);
     assert!(r.params.contains_key("ua_fraction"), "{:?}", r.params);
     let m = r.figures.peak_to_valley_model.expect("model P/V");
