@@ -376,9 +376,11 @@ pub fn process_loaded(
     warnings.extend(fit.notes.iter().cloned());
     if fit.error_scale > 1.0 + 1e-9 {
         warnings.push(format!(
-            "errors scaled by √(χ²/ndf) = {:.2}: the model describes the spectrum only to \
-             that precision",
-            fit.error_scale
+            "errors scaled by √(χ²/⟨χ²⟩) = {:.2} (χ² {:.0}, where Poisson fluctuations alone \
+             give {:.0} on average): the model describes the spectrum only to that precision",
+            fit.error_scale,
+            fit.chi2.unwrap_or(f64::NAN),
+            fit.chi2_expected.unwrap_or(f64::NAN)
         ));
     }
     let (gain, gain_err) = match fit.q1() {

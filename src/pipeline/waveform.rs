@@ -287,6 +287,35 @@ pub fn features(w: &Waveforms, cfg: &PulseConfig, polarity: Polarity, dig: &Digi
     f
 }
 
+/// Whether each event holds a pulse of sign `polarity` over `threshold_mv` among its
+/// baseline samples: the first `n`, and never at or after its charge window's start
+/// (`starts[i]`; `None`: not checked, `false`). Such a pulse (a dark pulse) shifts the
+/// baseline, and with it the event's charge by more than a photoelectron's worth.
+pub fn pulse_in_baseline(
+    w: &Waveforms,
+    baselines: &[f32],
+    polarity: Polarity,
+    n: usize,
+    starts: &[Option<i64>],
+    threshold_mv: f64,
+    dig: &Digitizer,
+) -> Vec<bool> {
+    let s = sign(polarity);
+    let thr = (threshold_mv / dig.mv_per_adc()) as f32;
+    (0..w.events())
+        .into_par_iter()
+        .with_min_len(512)
+        .map(|i| {
+            let (Some(Some(a)), Some(&b)) = (starts.get(i), baselines.get(i)) else {
+                return false;
+            };
+            let ev = w.event(i);
+            let end = n.min(ev.len()).min((*a).max(0) as usize);
+            ev[..end].iter().any(|&x| s * (x - b) >= thr)
+        })
+        .collect()
+}
+
 /// Integrates each event over `[start, start + length)` samples (clipped to the record),
 /// polarity-corrected and baseline-subtracted, in pC. `starts[i] = None` skips event `i`
 /// (its charge is NaN). Returns the charges and how many windows had to be clipped.

@@ -125,6 +125,7 @@ fn synthetic(unit: &str, scale: f64) -> (Histogram, FitResult) {
         params,
         chi2: Some(171.3),
         ndf: Some(165),
+        chi2_expected: Some(170.2),
         message: None,
         range: [hist.lo, hist.hi()],
         iterations: 120,

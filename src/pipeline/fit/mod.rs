@@ -158,9 +158,15 @@ pub struct FitResult {
     /// Parameters by name: `q0`, `sigma0`, `q1`, `sigma1`, `mu` (and `w`, `alpha` for
     /// `bellamy`), in the histogram's charge unit.
     pub params: BTreeMap<String, Param>,
-    /// Σ (n − ν)² / ν over bins with ν > 0 at the minimum.
+    /// The likelihood-ratio χ² at the minimum (Baker–Cousins: 2·Σ n·ln(n/ν) − (n − ν)
+    /// over the fitted bins).
     pub chi2: Option<f64>,
     pub ndf: Option<u32>,
+    /// What χ² averages over Poisson fluctuations of the fitted model (≈ ndf where every
+    /// bin is well filled; see `minimize::expected_deviance`); the error scale compares
+    /// χ² with it.
+    #[serde(default)]
+    pub chi2_expected: Option<f64>,
     /// Why the status is not `ok`, in words for the operator.
     pub message: Option<String>,
     /// Histogram range the fit used.
@@ -190,6 +196,7 @@ impl FitResult {
             params: BTreeMap::new(),
             chi2: None,
             ndf: None,
+            chi2_expected: None,
             message: Some(message),
             range: [hist.lo, hist.hi()],
             iterations: 0,
