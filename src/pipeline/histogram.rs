@@ -170,11 +170,49 @@ impl Histogram {
 /// Most bins the automatic binning makes (when the pedestal needs them).
 const MAX_AUTO_BINS: usize = 1000;
 
+/// Entries per bin of the coarser grid a suspiciously narrow pedestal is re-measured on.
+/// With 1000 bins for 4,000 entries, the pedestal's lower flank held ~2–7 entries a bin,
+/// a noise bump there passed for the leftmost peak, its "width" came out at the grid's
+/// floor, and the spectrum was cut into ~900 bins of σ0/40 (one simulated 4,000-event
+/// point in ten at μ 0.1; some of those fits failed or read the gain 50 % low). The fine
+/// grid stays first: at μ 3 the pedestal holds 5 % of the entries, and a coarse grid
+/// misses it.
+const ENTRIES_PER_PEAK_BIN: usize = 20;
+
+/// Fewest entries within ±σ of the fine grid's leftmost peak for it to count as the
+/// pedestal: a real one holds 68 % of its events there (≥ 130 of a 4,000-event point at
+/// μ 3), a noise bump on a sparse flank a handful.
+const MIN_PEAK_ENTRIES: usize = 25;
+
 /// The width (σ, from the half maximum of its left flank) of the leftmost clear peak of
 /// sorted `v` in `[lo, hi)` — the pedestal of a charge spectrum — on a fine grid of
-/// [`MAX_AUTO_BINS`] bins; `None` when there is no such peak.
+/// [`MAX_AUTO_BINS`] bins; `None` when there is no such peak. When that peak holds fewer
+/// than [`MIN_PEAK_ENTRIES`] within ±σ, or the same peak on a coarser grid
+/// ([`ENTRIES_PER_PEAK_BIN`] entries a bin) is resolved there (σ ≥ 2 bins), lies where the
+/// fine one does (within 3σ) and is more than twice as wide, the fine one was a noise
+/// bump on a sparse flank, and the coarse grid's width is taken.
 fn leftmost_peak_sigma(v: &[f64], lo: f64, hi: f64) -> Option<f64> {
-    let n = MAX_AUTO_BINS;
+    let (x_fine, s_fine) = peak_sigma_on(v, lo, hi, MAX_AUTO_BINS)?;
+    let coarse = (v.len() / ENTRIES_PER_PEAK_BIN).clamp(100, MAX_AUTO_BINS);
+    if coarse == MAX_AUTO_BINS {
+        return Some(s_fine);
+    }
+    let held =
+        v.partition_point(|&x| x <= x_fine + s_fine) - v.partition_point(|&x| x < x_fine - s_fine);
+    let coarse_width = (hi - lo) / coarse as f64;
+    match peak_sigma_on(v, lo, hi, coarse) {
+        Some((_, s)) if held < MIN_PEAK_ENTRIES => Some(s),
+        Some((x, s))
+            if s >= 2.0 * coarse_width && (x - x_fine).abs() < 3.0 * s && s > 2.0 * s_fine =>
+        {
+            Some(s)
+        }
+        _ => Some(s_fine),
+    }
+}
+
+/// [`leftmost_peak_sigma`] on a grid of `n` bins: the peak's centre and σ.
+fn peak_sigma_on(v: &[f64], lo: f64, hi: f64, n: usize) -> Option<(f64, f64)> {
     let h = Histogram::fill(v, lo, hi, n, "");
     let w = h.width;
     // Moving average over 5 bins.
@@ -209,7 +247,8 @@ fn leftmost_peak_sigma(v: &[f64], lo: f64, hi: f64) -> Option<f64> {
     let hwhm = (peak - j) as f64 * w;
     let sigma_s = hwhm / 1.1774;
     let smear = 1.414 * w;
-    Some((sigma_s * sigma_s - smear * smear).max(0.25 * w * w).sqrt())
+    let sigma = (sigma_s * sigma_s - smear * smear).max(0.25 * w * w).sqrt();
+    Some((lo + (peak as f64 + 0.5) * w, sigma))
 }
 
 /// The equally spaced grid `c_i ≈ first + i·width` closest (least squares) to `centers`.
@@ -250,6 +289,35 @@ pub fn moving_average(c: &[f64], half: usize) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sparse low-occupancy spectrum (4,000 entries: 90 % a pedestal of σ 0.19, the rest
+    /// photoelectrons up to ~3.5, a few dark-pulse outliers below): the pedestal's noisy
+    /// lower flank on the 1000-bin grid must not pass for the pedestal. Before the coarse
+    /// re-measure, some draws were cut into ~900 bins of σ0/40.
+    #[test]
+    fn a_sparse_pedestal_flank_does_not_shred_the_binning() {
+        use rand::{RngExt, SeedableRng};
+        use rand_distr::{Distribution, Normal};
+        let ped = Normal::new(0.0_f64, 0.19).expect("normal");
+        let spe = Normal::new(1.7_f64, 0.5).expect("normal");
+        for seed in 0..200_u64 {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let v: Vec<f64> = (0..4000)
+                .map(|i| match i {
+                    0..3600 => ped.sample(&mut rng),
+                    3600..3990 => ped.sample(&mut rng) + f64::max(spe.sample(&mut rng), 0.05),
+                    _ => -0.4 - rng.random::<f64>() * 2.0,
+                })
+                .collect();
+            let h = Histogram::auto(&v, None, None, "pC").expect("histogram");
+            assert!(
+                h.width > 0.19 / 10.0 && h.counts.len() < 300,
+                "seed {seed}: {} bins of {:.4}",
+                h.counts.len(),
+                h.width
+            );
+        }
+    }
 
     #[test]
     fn fill_counts_and_outside() {
