@@ -311,7 +311,8 @@ fn a_sparse_point_whose_pedestal_count_misleads_the_start_is_fitted() {
 /// BENCHMARKS.md ("Accuracy") comes from the full grid (~15 min on two cores):
 /// `PMTWATCH_GRID_SEEDS=5 PMTWATCH_GRID_EVENTS=20000 PMTWATCH_GRID_UA=0,0.05,0.1,0.15
 /// PMTWATCH_GRID_OCC=0.03,0.1,0.3,1,3 PMTWATCH_GRID_DARK=0,6000,50000 cargo test
-/// --workspace --all-targets --locked -- accuracy_grid --nocapture --test-threads 1`.
+/// --workspace --all-targets --locked -- accuracy_grid --nocapture --test-threads 1`;
+/// `PMTWATCH_GRID_FIRST_SEED=N` starts at seed N (seeds are numbered per cell).
 #[test]
 fn accuracy_grid() {
     let env = |k: &str, d: usize| {
@@ -321,6 +322,9 @@ fn accuracy_grid() {
             .unwrap_or(d)
     };
     let seeds = env("PMTWATCH_GRID_SEEDS", 1);
+    // Seeds `first..first + seeds`: a cell is extended (or split over processes) without
+    // re-running the seeds it already has.
+    let first = env("PMTWATCH_GRID_FIRST_SEED", 0);
     let events = env("PMTWATCH_GRID_EVENTS", 4_000);
     let list = |k: &str, d: &[f64]| -> Vec<f64> {
         std::env::var(k)
@@ -359,7 +363,7 @@ fn accuracy_grid() {
                 let mut mean_rel = Vec::new();
                 let mut fit_ms = Vec::new();
                 let mut ok = 0;
-                for s in 0..seeds {
+                for s in first..first + seeds {
                     let seed = pmtwatch::pipeline::simulate::derive_seed(
                         (ua * 1000.0) as u64 * 1_000_003
                             + (occ * 1000.0) as u64 * 101
