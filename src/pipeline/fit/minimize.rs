@@ -824,7 +824,17 @@ fn assemble(
         }
     };
     let chi2 = 2.0 * m.nll;
-    let ndf = span.saturating_sub(np) as u32;
+    // Only parameters with an error take a degree of freedom. Held ones do not: where
+    // the under-amplified model is poisson-gauss (no component), its three component
+    // parameters and the pedestal weight are held, and counting them took 4 from ndf and
+    // from ⟨χ²⟩ (χ²/ndf read ~3 % high on a 50,000-event point). Nor does one at a bound
+    // where the likelihood no longer sees it (the Gamma shape; see `from_hessian`).
+    let fitted = m.cov.as_ref().map_or(np, |c| {
+        (0..np)
+            .filter(|&j| c.get(j * np + j).is_some_and(|v| v.is_finite() && *v > 0.0))
+            .count()
+    });
+    let ndf = span.saturating_sub(fitted) as u32;
     let mut notes = Vec::new();
     if kind == Kind::Underamp && m.p[6] > UA_MAX_FRACTION * (1.0 - 1e-3) {
         notes.push(format!(
@@ -854,7 +864,7 @@ fn assemble(
     kind.eval(&m.p, &mut nu, None);
     let chi2_expected = nu.get(first..).map_or(0.0, |t| {
         t.iter().map(|&v| expected_deviance(v)).sum::<f64>()
-    }) - np as f64;
+    }) - fitted as f64;
     let error_scale = if chi2_expected > 0.0 && ndf > 0 {
         (chi2 / chi2_expected).sqrt().max(1.0)
     } else {
