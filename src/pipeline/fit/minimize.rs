@@ -1187,6 +1187,45 @@ mod tests {
         assert!(scale < 1.03, "mean error scale {scale}");
     }
 
+    /// The default model on a Gaussian SPE keeps no under-amplified component and holds
+    /// its four extra parameters: ndf is the fitted bins less the six parameters that were
+    /// fitted (those with an error), the same as poisson-gauss's, not less all ten.
+    #[test]
+    fn held_parameters_take_no_degree_of_freedom() {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, Poisson};
+        let mut nu = vec![0.0; 200];
+        Kind::PoissonGauss.eval(&[2e4, 40.0, 4.0, 20.0, 6.0, 1.0], &mut nu, None);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let counts: Vec<f64> = nu
+            .iter()
+            .map(|&m| Poisson::new(m.max(1e-12)).map_or(0.0, |d| d.sample(&mut rng)))
+            .collect();
+        let first = counts.iter().position(|&c| c > 0.0).expect("a filled bin");
+        let last = counts.iter().rposition(|&c| c > 0.0).expect("a filled bin");
+        let h = Histogram {
+            lo: 0.0,
+            width: 1.0,
+            counts,
+            unit: "pC".into(),
+            outside: 0,
+        };
+        let ua = fit_histogram(&h, Model::PoissonGaussUa);
+        let pg = fit_histogram(&h, Model::PoissonGauss);
+        assert_eq!(ua.status, Status::Ok, "{:?}", ua.message);
+        assert_eq!(ua.params["ua_fraction"].value, 0.0, "{:?}", ua.notes);
+        let fitted = ua.params.values().filter(|p| p.error.is_some()).count();
+        // mean_spe is derived, not fitted.
+        assert_eq!(fitted - 1, 6, "{:?}", ua.params);
+        assert_eq!(ua.ndf, Some((last + 1 - first - 6) as u32));
+        assert_eq!(ua.ndf, pg.ndf);
+        let (a, b) = (
+            ua.chi2_expected.expect("⟨χ²⟩"),
+            pg.chi2_expected.expect("⟨χ²⟩"),
+        );
+        assert!((a - b).abs() < 0.5, "⟨χ²⟩ {a} vs {b}");
+    }
+
     #[test]
     fn pedestal_only_is_no_signal() {
         let mut nu = vec![0.0; 200];
