@@ -170,13 +170,12 @@ impl Histogram {
 /// Most bins the automatic binning makes (when the pedestal needs them).
 const MAX_AUTO_BINS: usize = 1000;
 
-/// Entries per bin of the coarser grid a suspiciously narrow pedestal is re-measured on.
-/// With 1000 bins for 4,000 entries, the pedestal's lower flank held ~2–7 entries a bin,
-/// a noise bump there passed for the leftmost peak, its "width" came out at the grid's
-/// floor, and the spectrum was cut into ~900 bins of σ0/40 (one simulated 4,000-event
-/// point in ten at μ 0.1; some of those fits failed or read the gain 50 % low). The fine
-/// grid stays first: at μ 3 the pedestal holds 5 % of the entries, and a coarse grid
-/// misses it.
+/// Entries per bin of the coarser grid a suspect fine-grid peak is looked at again on.
+/// With 1000 bins for 4,000 entries, the pedestal's lower flank held a few entries a bin,
+/// a noise bump there passed for the leftmost peak, and the spectrum was cut into 400–900
+/// bins of σ0/20–σ0/40 (one simulated 4,000-event point in seven at μ 0.1; one such fit
+/// failed, one read the gain 50 % low). The fine grid stays first: at μ 3 the pedestal
+/// holds 5 % of the entries, and a coarse grid alone can miss it.
 const ENTRIES_PER_PEAK_BIN: usize = 20;
 
 /// Fewest entries within ±σ of the fine grid's leftmost peak for it to count as the

@@ -1099,6 +1099,23 @@ mod tests {
         assert!(n.cov.expect("cov").iter().all(|&c| c == 0.0));
     }
 
+    /// A Poisson draw (ChaCha8, `seed`) of expected counts `nu` on unit-width bins from 0.
+    fn poisson_draw(nu: &[f64], seed: u64) -> Histogram {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, Poisson};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        Histogram {
+            lo: 0.0,
+            width: 1.0,
+            counts: nu
+                .iter()
+                .map(|&m| Poisson::new(m.max(1e-12)).map_or(0.0, |d| d.sample(&mut rng)))
+                .collect(),
+            unit: "pC".into(),
+            outside: 0,
+        }
+    }
+
     /// Expected counts of a known spectrum, rounded: a fit must recover the truth closely.
     fn asimov(p: &[f64], bins: usize) -> Histogram {
         let mut nu = vec![0.0; bins];
@@ -1151,27 +1168,13 @@ mod tests {
     /// average (by chance, as any scale factor ≥ 1 does).
     #[test]
     fn an_exact_model_on_a_sparse_spectrum_keeps_its_hessian_errors() {
-        use rand::SeedableRng;
-        use rand_distr::{Distribution, Poisson};
         let truth = [5e4, 40.0, 4.0, 60.0, 18.0, 1.0];
         let mut nu = vec![0.0; 600];
         Kind::PoissonGauss.eval(&truth, &mut nu, None);
         let (mut by_ndf, mut by_expected, mut scale) = (0.0, 0.0, 0.0);
         let draws = 12;
         for seed in 0..draws {
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            let counts = nu
-                .iter()
-                .map(|&m| Poisson::new(m.max(1e-12)).map_or(0.0, |d| d.sample(&mut rng)))
-                .collect();
-            let h = Histogram {
-                lo: 0.0,
-                width: 1.0,
-                counts,
-                unit: "pC".into(),
-                outside: 0,
-            };
-            let r = fit_histogram(&h, Model::PoissonGauss);
+            let r = fit_histogram(&poisson_draw(&nu, seed), Model::PoissonGauss);
             assert_eq!(r.status, Status::Ok, "seed {seed}: {:?}", r.message);
             let (chi2, ndf) = (r.chi2.expect("χ²"), f64::from(r.ndf.expect("ndf")));
             let expected = r.chi2_expected.expect("⟨χ²⟩");
@@ -1192,24 +1195,19 @@ mod tests {
     /// fitted (those with an error), the same as poisson-gauss's, not less all ten.
     #[test]
     fn held_parameters_take_no_degree_of_freedom() {
-        use rand::SeedableRng;
-        use rand_distr::{Distribution, Poisson};
         let mut nu = vec![0.0; 200];
         Kind::PoissonGauss.eval(&[2e4, 40.0, 4.0, 20.0, 6.0, 1.0], &mut nu, None);
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let counts: Vec<f64> = nu
+        let h = poisson_draw(&nu, 3);
+        let first = h
+            .counts
             .iter()
-            .map(|&m| Poisson::new(m.max(1e-12)).map_or(0.0, |d| d.sample(&mut rng)))
-            .collect();
-        let first = counts.iter().position(|&c| c > 0.0).expect("a filled bin");
-        let last = counts.iter().rposition(|&c| c > 0.0).expect("a filled bin");
-        let h = Histogram {
-            lo: 0.0,
-            width: 1.0,
-            counts,
-            unit: "pC".into(),
-            outside: 0,
-        };
+            .position(|&c| c > 0.0)
+            .expect("a filled bin");
+        let last = h
+            .counts
+            .iter()
+            .rposition(|&c| c > 0.0)
+            .expect("a filled bin");
         let ua = fit_histogram(&h, Model::PoissonGaussUa);
         let pg = fit_histogram(&h, Model::PoissonGauss);
         assert_eq!(ua.status, Status::Ok, "{:?}", ua.message);
@@ -1253,25 +1251,12 @@ mod tests {
     /// likelihood's, not a missed minimum's (BENCHMARKS.md "The 15 % cells").
     #[test]
     fn underamplified_fit_reaches_the_deepest_minimum_of_a_noisy_spectrum() {
-        use rand::SeedableRng;
-        use rand_distr::{Distribution, Poisson};
         // Bin units: pedestal at 10 (σ0 2.5), Q1 20 (σ1 6), μ 3; hump at 6 of shape 27.
         let truth = [2e4, 10.0, 2.5, 20.0, 6.0, 3.0, 0.15, 0.3, 27.0, 1.0];
         let mut nu = vec![0.0; 320];
         Kind::Underamp.eval(&truth, &mut nu, None);
         for seed in [3_u64, 11] {
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            let counts: Vec<f64> = nu
-                .iter()
-                .map(|&m| Poisson::new(m.max(1e-12)).map_or(0.0, |d| d.sample(&mut rng)))
-                .collect();
-            let h = Histogram {
-                lo: 0.0,
-                width: 1.0,
-                counts,
-                unit: "pC".into(),
-                outside: 0,
-            };
+            let h = poisson_draw(&nu, seed);
             let r = fit_histogram(&h, Model::PoissonGaussUa);
             assert_eq!(r.status, Status::Ok, "seed {seed}: {:?}", r.message);
             // The same bins for both: nothing trimmed below the pedestal.
