@@ -93,7 +93,7 @@ pub const NOISE_FLOOR_SIGMA: f64 = 5.0;
 
 /// Median over events (at most 2000, spread over the run) of the RMS of the first `n`
 /// samples about the event's baseline, in mV; `None` without events.
-pub fn noise_rms_mv(w: &Waveforms, baselines: &[f32], n: usize, dig: &Digitizer) -> Option<f64> {
+pub fn noise_rms_mv(w: &Waveforms, baselines: &[f64], n: usize, dig: &Digitizer) -> Option<f64> {
     let events = w.events().min(baselines.len());
     let step = (events / 2000).max(1);
     let mut rms: Vec<f64> = (0..events)
@@ -102,7 +102,7 @@ pub fn noise_rms_mv(w: &Waveforms, baselines: &[f32], n: usize, dig: &Digitizer)
             let ev = w.event(i);
             let part = &ev[..n.min(ev.len())];
             (part.len() >= 2).then(|| {
-                let b = f64::from(baselines[i]);
+                let b = baselines[i];
                 let ss: f64 = part.iter().map(|&x| (f64::from(x) - b).powi(2)).sum();
                 (ss / part.len() as f64).sqrt() * dig.mv_per_adc()
             })
@@ -122,7 +122,7 @@ pub struct DarkInputs {
     /// Index of the PMT channel among the point's waveforms.
     pub pmt: usize,
     pub polarity: Polarity,
-    pub baselines: Vec<f32>,
+    pub baselines: Vec<f64>,
     /// First sample of the charge window per event (`None`: event not used).
     pub region_end: Vec<Option<i64>>,
     /// mV of pulse height per pC of charge (median over the in-window pulses), to turn
@@ -157,7 +157,7 @@ pub fn cfd_times(
                 return f32::NAN;
             }
             let ev = w.event(i);
-            let b = f.baseline[i];
+            let b = f.baseline[i] as f32;
             let level = fraction * f.amplitude_mv[i] / mv;
             let mut k = f.peak_sample[i] as usize;
             if k >= ev.len() {
@@ -377,7 +377,7 @@ pub fn count_dark(w: &Waveforms, d: &DarkInputs, threshold_mv: f64, dig: &Digiti
             if end < 2 {
                 return (0, 0);
             }
-            let b = d.baselines[i];
+            let b = d.baselines[i] as f32;
             let mut armed = s * (ev[0] - b) < rearm;
             let mut n = 0u64;
             for &x in &ev[1..end] {
