@@ -120,7 +120,10 @@ impl Histogram {
                 _ => n,
             }
         });
+        // Only where both range and bins are automatic: an explicit range (the old
+        // analysis's 0.5–4.5 pC cut window, a configured one) is kept exactly.
         if bins.is_none()
+            && range.is_none()
             && let Some((lo, width, n)) = snapped_to_quantum(&v, lo, hi, n_bins)
         {
             return Some(Histogram::fill(&v, lo, lo + width * n as f64, n, unit));
