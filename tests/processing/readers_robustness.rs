@@ -279,6 +279,32 @@ proptest! {
     }
 }
 
+/// The top directory's key-list size (`fNbytesKeys`, at `fBEGIN + fNbytesName + 10`) with
+/// its high byte corrupted: oxyroot allocated the 64 MB it then claims before reading
+/// (found by `mutated_root`: byte 640 set to 4). The reader refuses the file first, naming
+/// the byte.
+#[test]
+fn a_corrupt_key_list_size_is_an_error_not_a_large_allocation() {
+    let mut file = real("uzh-r12699-v1730d/spe_led_1000V.root");
+    let be32 = |at: usize| u32::from_be_bytes([file[at], file[at + 1], file[at + 2], file[at + 3]]);
+    let dir = (be32(8) + be32(28)) as usize;
+    let at = dir + 10;
+    assert_eq!(be32(at), 321, "the key list's size in the original file");
+    file[at] = 4;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("x.root");
+    std::fs::write(&path, &file).expect("write");
+    let mut result = None;
+    let largest = watched(|| result = Some(read(&path, &ReadOptions::default())));
+    assert!(largest <= MAX_ALLOC, "an allocation of {largest} bytes");
+    let err = result.expect("ran").expect_err("a corrupt file");
+    let text = err.to_string();
+    assert!(
+        text.contains("key list") && text.contains(&at.to_string()),
+        "{text}"
+    );
+}
+
 /// A basket header whose entry count (`fNevBuf`) was corrupted: oxyroot would reserve a
 /// vector of that many entries (tens of GB, an abort, found by `mutated_root`); the
 /// reader refuses the file first, naming the byte.

@@ -140,6 +140,66 @@ fn check_header(path: &Path) -> Result<()> {
             format!("a file of {len} bytes"),
         ));
     }
+    check_records(path, version >= 1_000_000, end)
+}
+
+/// Checks the sizes oxyroot allocates before it reads a record — the streamer info's
+/// (`fNbytesInfo`, in the file header) and the top directory's key list (`fNbytesKeys`,
+/// in the directory record at `fBEGIN + fNbytesName`) — against the file: one corrupt
+/// byte in either asked for 64 MB and more (found by `mutated_root`).
+fn check_records(path: &Path, large: bool, end: i64) -> Result<()> {
+    let head = read_head(path, 4096)?;
+    let i32_at = |at: usize| -> Option<i64> {
+        let b = head.get(at..at + 4)?;
+        Some(i64::from(i32::from_be_bytes([b[0], b[1], b[2], b[3]])))
+    };
+    let i64_at = |at: usize| -> Option<i64> {
+        let b = head.get(at..at + 8)?;
+        Some(i64::from_be_bytes([
+            b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+        ]))
+    };
+    let seek_at = |at: usize, wide: bool| if wide { i64_at(at) } else { i32_at(at) };
+    let bad = |at: usize, what: &str, seek: i64, bytes: i64| {
+        Error::format(
+            path,
+            at as u64,
+            format!("{what} within the file's {end} bytes"),
+            format!("{bytes} bytes at offset {seek} (the file is corrupt)"),
+        )
+    };
+    let inside = |seek: i64, bytes: i64| seek >= 0 && bytes >= 0 && seek + bytes <= end;
+    // fBEGIN (4) and fNbytesName; fSeekInfo and fNbytesInfo after fUnits and fCompress.
+    let (name_at, info_at) = if large { (36, 45) } else { (28, 37) };
+    let (Some(begin), Some(nbytes_name)) = (i32_at(8), i32_at(name_at)) else {
+        return Ok(());
+    };
+    if let (Some(seek), Some(bytes)) = (
+        seek_at(info_at, large),
+        i32_at(info_at + if large { 8 } else { 4 }),
+    ) && !inside(seek, bytes)
+    {
+        return Err(bad(info_at, "the streamer info", seek, bytes));
+    }
+    // The top directory: fVersion (2, > 1000 for 8-byte seeks), fDatimeC, fDatimeM,
+    // fNbytesKeys, fNbytesName, then fSeekDir, fSeekParent, fSeekKeys.
+    let Ok(dir) = usize::try_from(begin + nbytes_name) else {
+        return Ok(());
+    };
+    let Some(version) = head
+        .get(dir..dir + 2)
+        .map(|b| i16::from_be_bytes([b[0], b[1]]))
+    else {
+        return Ok(());
+    };
+    let wide = version > 1000;
+    let keys_at = dir + 10;
+    let seek_keys_at = dir + 18 + if wide { 16 } else { 8 };
+    if let (Some(bytes), Some(seek)) = (i32_at(keys_at), seek_at(seek_keys_at, wide))
+        && !inside(seek, bytes)
+    {
+        return Err(bad(keys_at, "the top directory's key list", seek, bytes));
+    }
     Ok(())
 }
 
