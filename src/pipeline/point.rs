@@ -193,6 +193,11 @@ use super::scan::PointLabel;
 use super::serial::Serial;
 use super::spectrum::{MIN_PULSES, Spectrum, charge_spectrum, waveform_spectrum};
 
+/// Fewest events without a PMT pulse for the pedestal to be placed: with fewer, an
+/// `unresolved` fit says that the occupancy is too high rather than that pedestal and SPE
+/// overlap (μ 5 in 4,000 events leaves ~27; μ 4, ~75, is fitted).
+const MIN_PEDESTAL_EVENTS: usize = 50;
+
 /// What the caller knows about a point beyond its files.
 #[derive(Debug, Clone, Default)]
 pub struct ProcessOptions {
@@ -361,6 +366,23 @@ pub fn process_loaded(
             "only {in_window} of {total} events have a PMT pulse over {} mV in the charge window: \
              pedestal only",
             cfg.pmt.threshold_mv
+        ));
+    }
+    // The other end: where nearly every event has a pulse, the events without one (the
+    // pedestal) are too few to place it, and the fit reads the photoelectrons' hump as a
+    // broad pedestal (μ 5–7: "pedestal and SPE overlap", σ₀ ~1 pC). Say so.
+    if let Some((in_window, total)) = pulses
+        && fit.status == fit::Status::Unresolved
+        && total.saturating_sub(in_window) < MIN_PEDESTAL_EVENTS
+    {
+        let without = total.saturating_sub(in_window);
+        let mu = -(without.max(1) as f64 / total.max(1) as f64).ln();
+        fit.message = Some(format!(
+            "only {without} of {total} events have no PMT pulse over {} mV in the charge \
+             window (occupancy ≈ {mu:.1}): too few to place the pedestal, which Q1 is read \
+             from; lower the light level (μ ≲ 3). The fit: {}",
+            cfg.pmt.threshold_mv,
+            fit.message.as_deref().unwrap_or("unresolved")
         ));
     }
     let fit_ms = ms(t2);

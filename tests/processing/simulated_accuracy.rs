@@ -426,6 +426,37 @@ fn accuracy_grid() {
     );
 }
 
+/// At μ 7 nearly every event has a pulse: ~4 of 4,000 are pedestal, too few to place it.
+/// The point is `unresolved` with that reason and what to do, not "pedestal and SPE
+/// overlap" (the fit reads the hump as a broad pedestal there).
+#[test]
+fn too_high_an_occupancy_is_named_as_such() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scan = dir.path().to_str().expect("utf8");
+    pmtwatch(&[
+        "simulate",
+        scan,
+        "--serial",
+        "SIMHIGH",
+        "--points",
+        "1",
+        "--events",
+        "4000",
+        "--occupancy",
+        "7",
+    ]);
+    let point_dir = dir.path().join("SIMHIGH/wavesave_theta0_phi0");
+    let out = pmtwatch(&["process", point_dir.to_str().expect("utf8"), "--json"]);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("result json");
+    assert_eq!(r["status"], "unresolved", "{r}");
+    let msg = r["message"].as_str().expect("a message");
+    assert!(
+        msg.contains("events have no PMT pulse") && msg.contains("lower the light level"),
+        "{msg}"
+    );
+    assert!(r["gain"].is_null(), "{r}");
+}
+
 #[test]
 fn seed_compatible_applies_the_old_selection() {
     let dir = tempfile::tempdir().expect("tempdir");
