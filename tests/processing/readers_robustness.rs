@@ -173,6 +173,17 @@ fn small_ascii() -> Vec<u8> {
     t.into_bytes()
 }
 
+/// Reads `file` as a ROOT file (written to a temporary `x.root`) under [`watched`]: the
+/// largest allocation it made, and what `read` returned.
+fn read_root_watched(file: &[u8]) -> (usize, pmtwatch::pipeline::error::Result<Input>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("x.root");
+    std::fs::write(&path, file).expect("write");
+    let mut result = None;
+    let largest = watched(|| result = Some(read(&path, &ReadOptions::default())));
+    (largest, result.expect("read ran"))
+}
+
 fn real(rel: &str) -> Vec<u8> {
     let p: PathBuf = crate::common::manifest_dir().join("tests/data").join(rel);
     std::fs::read(p).unwrap()
@@ -269,12 +280,7 @@ proptest! {
         // Header, keys and streamer records sit at the start and end of the file.
         let at = if at < 2048 { at } else { file.len() - (at - 2047) };
         file[at] = byte;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.root");
-        std::fs::write(&path, &file).unwrap();
-        let largest = watched(|| {
-            let _ = read(&path, &ReadOptions::default());
-        });
+        let (largest, _) = read_root_watched(&file);
         prop_assert!(largest <= MAX_ALLOC, "an allocation of {} bytes", largest);
     }
 }
@@ -287,17 +293,13 @@ proptest! {
 fn a_corrupt_key_list_size_is_an_error_not_a_large_allocation() {
     let mut file = real("uzh-r12699-v1730d/spe_led_1000V.root");
     let be32 = |at: usize| u32::from_be_bytes([file[at], file[at + 1], file[at + 2], file[at + 3]]);
-    let dir = (be32(8) + be32(28)) as usize;
-    let at = dir + 10;
+    let top_dir = (be32(8) + be32(28)) as usize;
+    let at = top_dir + 10;
     assert_eq!(be32(at), 321, "the key list's size in the original file");
     file[at] = 4;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("x.root");
-    std::fs::write(&path, &file).expect("write");
-    let mut result = None;
-    let largest = watched(|| result = Some(read(&path, &ReadOptions::default())));
+    let (largest, result) = read_root_watched(&file);
     assert!(largest <= MAX_ALLOC, "an allocation of {largest} bytes");
-    let err = result.expect("ran").expect_err("a corrupt file");
+    let err = result.expect_err("a corrupt file");
     let text = err.to_string();
     assert!(
         text.contains("key list") && text.contains(&at.to_string()),
@@ -319,12 +321,8 @@ fn a_corrupt_basket_entry_count_is_an_error_not_an_abort() {
     let title_end = name_end + 1 + usize::from(file[name_end]);
     let nev = title_end + 10;
     file[nev] = 0x7f;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("x.root");
-    std::fs::write(&path, &file).expect("write");
-    let mut result = None;
-    let largest = watched(|| result = Some(read(&path, &ReadOptions::default())));
-    let err = match result.expect("read ran") {
+    let (largest, result) = read_root_watched(&file);
+    let err = match result {
         Ok(_) => panic!("a corrupt basket header was read"),
         Err(e) => e.to_string(),
     };

@@ -431,23 +431,7 @@ fn accuracy_grid() {
 /// overlap" (the fit reads the hump as a broad pedestal there).
 #[test]
 fn too_high_an_occupancy_is_named_as_such() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let scan = dir.path().to_str().expect("utf8");
-    pmtwatch(&[
-        "simulate",
-        scan,
-        "--serial",
-        "SIMHIGH",
-        "--points",
-        "1",
-        "--events",
-        "4000",
-        "--occupancy",
-        "7",
-    ]);
-    let point_dir = dir.path().join("SIMHIGH/wavesave_theta0_phi0");
-    let out = pmtwatch(&["process", point_dir.to_str().expect("utf8"), "--json"]);
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("result json");
+    let r = simulate_and_process(&["--events", "4000", "--occupancy", "7"], &[]);
     assert_eq!(r["status"], "unresolved", "{r}");
     let msg = r["message"].as_str().expect("a message");
     assert!(
@@ -457,31 +441,27 @@ fn too_high_an_occupancy_is_named_as_such() {
     assert!(r["gain"].is_null(), "{r}");
 }
 
-#[test]
-fn seed_compatible_applies_the_old_selection() {
+/// One point simulated with `pmtwatch simulate … sim_args` and processed with
+/// `pmtwatch process <point> --json process_args`: its result document.
+fn simulate_and_process(sim_args: &[&str], process_args: &[&str]) -> serde_json::Value {
     let dir = tempfile::tempdir().expect("tempdir");
     let scan = dir.path().to_str().expect("utf8");
-    pmtwatch(&[
-        "simulate",
-        scan,
-        "--serial",
-        "SIMSEED",
-        "--points",
-        "1",
-        "--events",
-        "8000",
-        "--underamp",
-        "0",
-    ]);
-    let point_dir = dir.path().join("SIMSEED/wavesave_theta0_phi0");
-    let out = pmtwatch(&[
-        "process",
-        point_dir.to_str().expect("utf8"),
-        "--json",
-        "--model",
-        "seed-compatible",
-    ]);
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("result json");
+    let mut sim = vec!["simulate", scan, "--serial", "SIM", "--points", "1"];
+    sim.extend_from_slice(sim_args);
+    pmtwatch(&sim);
+    let point_dir = dir.path().join("SIM/wavesave_theta0_phi0");
+    let mut process = vec!["process", point_dir.to_str().expect("utf8"), "--json"];
+    process.extend_from_slice(process_args);
+    let out = pmtwatch(&process);
+    serde_json::from_slice(&out.stdout).expect("result json")
+}
+
+#[test]
+fn seed_compatible_applies_the_old_selection() {
+    let r = simulate_and_process(
+        &["--events", "8000", "--underamp", "0"],
+        &["--model", "seed-compatible"],
+    );
     assert_eq!(r["status"], "ok", "{r}");
     assert_eq!(r["model"], "seed-compatible");
     let (events, selected) = (r["events"].as_u64(), r["selected"].as_u64());

@@ -100,7 +100,9 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<Input> {
 /// Checks the magic and that the file is as long as its header says (`fEND`): a copy cut
 /// short is the usual way a ROOT file goes bad between the DAQ and the cluster.
 fn check_header(path: &Path) -> Result<()> {
-    let head = read_head(path, 64)?;
+    // Enough for the file header and, in any file written by ROOT, the top directory's
+    // record after it (`check_records`).
+    let head = read_head(path, 4096)?;
     let len = std::fs::metadata(path)
         .map_err(|e| Error::io(path, e))?
         .len();
@@ -140,15 +142,15 @@ fn check_header(path: &Path) -> Result<()> {
             format!("a file of {len} bytes"),
         ));
     }
-    check_records(path, version >= 1_000_000, end)
+    check_records(path, &head, version >= 1_000_000, end)
 }
 
 /// Checks the sizes oxyroot allocates before it reads a record — the streamer info's
 /// (`fNbytesInfo`, in the file header) and the top directory's key list (`fNbytesKeys`,
 /// in the directory record at `fBEGIN + fNbytesName`) — against the file: one corrupt
-/// byte in either asked for 64 MB and more (found by `mutated_root`).
-fn check_records(path: &Path, large: bool, end: i64) -> Result<()> {
-    let head = read_head(path, 4096)?;
+/// byte in either asked for 64 MB and more (found by `mutated_root`). `head` is the
+/// file's first bytes; a record beyond them is left to oxyroot.
+fn check_records(path: &Path, head: &[u8], large: bool, end: i64) -> Result<()> {
     let i32_at = |at: usize| -> Option<i64> {
         let b = head.get(at..at + 4)?;
         Some(i64::from(i32::from_be_bytes([b[0], b[1], b[2], b[3]])))
