@@ -22,7 +22,7 @@ use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 
 use super::covariance::covariance;
-use super::models::{Kind, UA_MAX_FRACTION};
+use super::models::{Kind, UA_FRACTION_PRIOR, UA_MAX_FRACTION};
 use super::seed;
 use super::{FitCurve, FitResult, Model, Param, Status};
 use crate::pipeline::histogram::Histogram;
@@ -112,6 +112,16 @@ fn add_selection_variance(m: &mut Minimum, other_q1: f64, weight: f64) {
     }
 }
 
+/// The prior on the under-amplified fraction in −ln L, ½(w / [`UA_FRACTION_PRIOR`])², with
+/// its derivative and second derivative in w (parameter 6); zero for the other models.
+fn ua_fraction_prior(kind: Kind, p: &[f64]) -> (f64, f64, f64) {
+    if kind != Kind::Underamp || p.len() < 7 {
+        return (0.0, 0.0, 0.0);
+    }
+    let k = 1.0 / (UA_FRACTION_PRIOR * UA_FRACTION_PRIOR);
+    (0.5 * k * p[6] * p[6], k * p[6], k)
+}
+
 /// The likelihood of one model on one histogram (bin units).
 struct Problem<'a> {
     kind: Kind,
@@ -176,23 +186,39 @@ impl Problem<'_> {
         if l.is_finite() { l } else { f64::MAX / 4.0 }
     }
 
-    /// The one physical constraint the likelihood cannot express: the fully amplified
-    /// SPE peak of a dynode PMT is no wider than [`MAX_SPE_RESOLUTION`]·Q1 (a wide
-    /// Gaussian at the pedestal would otherwise describe a non-Gaussian pedestal's tails,
-    /// or a skewed SPE bump pull Q1 far below its peak). A quadratic wall beyond
-    /// σ1 = wall·Q1, zero inside; adds its gradient (and, with `hess`, its Hessian, row
-    /// stride np) in the natural parameters.
-    fn penalty(&self, p: &[f64], grad: Option<&mut [f64]>, hess: Option<&mut [f64]>) -> f64 {
+    /// What the likelihood cannot express, added to −ln L with its gradient (and, with
+    /// `hess`, its Hessian, row stride np) in the natural parameters: the prior on the
+    /// under-amplified fraction ([`ua_fraction_prior`]), and one physical constraint: the
+    /// fully amplified SPE peak of a dynode PMT is no wider than
+    /// [`MAX_SPE_RESOLUTION`]·Q1 (a wide Gaussian at the pedestal would otherwise describe
+    /// a non-Gaussian pedestal's tails, or a skewed SPE bump pull Q1 far below its peak):
+    /// a quadratic wall beyond σ1 = wall·Q1, zero inside.
+    fn penalty(
+        &self,
+        p: &[f64],
+        mut grad: Option<&mut [f64]>,
+        mut hess: Option<&mut [f64]>,
+    ) -> f64 {
         if !matches!(
             self.kind,
             Kind::PoissonGauss | Kind::Bellamy | Kind::Underamp
         ) {
             return 0.0;
         }
+        let np = p.len();
+        let (prior, d1, d2) = ua_fraction_prior(self.kind, p);
+        if d2 > 0.0 {
+            if let Some(g) = grad.as_deref_mut() {
+                g[6] += d1;
+            }
+            if let Some(h) = hess.as_deref_mut() {
+                h[6 * np + 6] += d2;
+            }
+        }
         let (q1, s1) = (p[3], p[4]);
         let t = s1 / (q1 * self.wall) - 1.0;
         if t.is_nan() || t <= 0.0 {
-            return 0.0;
+            return prior;
         }
         let w = 0.1 * self.scale + 1000.0;
         // In terms of q = wall·Q1: ∂/∂Q1 = wall·∂/∂q.
@@ -203,7 +229,6 @@ impl Problem<'_> {
             g[3] -= k * 2.0 * w * t * s1 / (q * q);
         }
         if let Some(h) = hess {
-            let np = p.len();
             h[4 * np + 4] += 2.0 * w / (q * q);
             let a = s1 / (q * q);
             h[3 * np + 3] += k * k * 2.0 * w * (a * a + 2.0 * t * s1 / (q * q * q));
@@ -211,7 +236,7 @@ impl Problem<'_> {
             h[3 * np + 4] += c;
             h[4 * np + 3] += c;
         }
-        w * t * t
+        w * t * t + prior
     }
 
     fn nll_theta(&self, theta: &[f64]) -> f64 {
@@ -725,7 +750,7 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
             (Some(a), Some(b)) => (b + 1 - a).saturating_sub(best.p.len()).max(1),
             _ => 1,
         };
-        let tied_chi2_ndf = 2.0 * best.nll / ndf as f64;
+        let tied_chi2_ndf = 2.0 * (best.nll - ua_fraction_prior(kind, &best.p).0) / ndf as f64;
         // The pedestal's own weight (κ): from the fit so far, and from the SPE bump seen
         // in the data with a pedestal as large as it looks (what a spectrum whose pedestal
         // is not the Poisson zero term needs: the Poisson fits above then read the bump
@@ -823,7 +848,9 @@ fn assemble(
             _ => (1.0, 0.0),
         }
     };
-    let chi2 = 2.0 * m.nll;
+    // The likelihood's χ², without the prior on the under-amplified fraction (the wall on
+    // σ1 is zero wherever a fit ends).
+    let chi2 = 2.0 * (m.nll - ua_fraction_prior(kind, &m.p).0);
     // Only parameters with an error take a degree of freedom. Held ones do not: where
     // the under-amplified model is poisson-gauss (no component), its three component
     // parameters and the pedestal weight are held, and counting them took 4 from ndf and
@@ -1266,8 +1293,10 @@ mod tests {
                 "seed {seed}: {:?}",
                 r.notes
             );
-            let nll = r.chi2.expect("χ²") / 2.0;
             let v = |k: &str| r.params[k].value;
+            // The minimised objective: −ln L and the prior on the fraction.
+            let prior = 0.5 * (v("ua_fraction") / UA_FRACTION_PRIOR).powi(2);
+            let nll = r.chi2.expect("χ²") / 2.0 + prior;
             let mut deepest = f64::INFINITY;
             for w in [0.05, 0.15, 0.3] {
                 for mean in [0.15, 0.3, 0.5] {

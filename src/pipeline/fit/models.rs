@@ -60,6 +60,16 @@ impl Transform {
 /// 5–30 %; a fit that wants more is using the component for something else (pedestal
 /// shape, background), and that is what breaks the gain-versus-HV power law.
 pub(super) const UA_MAX_FRACTION: f64 = 0.4;
+/// Width of the half-normal prior on the under-amplified fraction w, ½(w / 0.2)² in −ln L
+/// (`minimize::ua_fraction_prior`): what large-area PMTs show (5–30 %, 87 % of the prior
+/// below 0.3). With ~300 under-amplified photoelectrons (occupancy 0.1, 20,000 events) the
+/// likelihood alone cannot tell a narrow component from a broad one of 40 % at mean 0.6 Q1
+/// that takes the fully amplified peak's low side (2·ln L within 0.3–3.4 of each other),
+/// and the broad one, chosen in a quarter of such points, reads Q1 +4 … +8 %: +1.3 % on
+/// average (BENCHMARKS.md "Accuracy"). The prior costs the broad corner 2 in 2·ln L; on a
+/// spectrum that asks for it (the UZH LED run, 860,000 photoelectrons; the DT5742 tubes)
+/// it moves nothing.
+pub(super) const UA_FRACTION_PRIOR: f64 = 0.2;
 /// Range of the under-amplified component's mean, in units of Q1: below the fully
 /// amplified peak, never a second one.
 pub(super) const UA_MEAN: (f64, f64) = (0.05, 0.6);
