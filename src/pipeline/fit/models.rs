@@ -66,9 +66,10 @@ pub(super) const UA_MAX_FRACTION: f64 = 0.4;
 /// likelihood alone cannot tell a narrow component from a broad one of 40 % at mean 0.6 Q1
 /// that takes the fully amplified peak's low side (2·ln L within 0.3–3.4 of each other),
 /// and the broad one, chosen in a quarter of such points, reads Q1 +4 … +8 %: +1.3 % on
-/// average (BENCHMARKS.md "Accuracy"). The prior costs the broad corner 2 in 2·ln L; on a
-/// spectrum that asks for it (the UZH LED run, 860,000 photoelectrons; the DT5742 tubes)
-/// it moves nothing.
+/// average (BENCHMARKS.md "Accuracy"). The prior costs a component of 40 % 4 in 2·ln L
+/// (3.6 more than one of 13 %). On the real spectra (the UZH LED run, 860,000
+/// photoelectrons; the DT5742 tubes) no Q1 moves; at 4,000 events it shrinks the fraction
+/// enough to read the 10–15 % cells at occupancy 0.1 1–2 % low (BENCHMARKS.md).
 pub(super) const UA_FRACTION_PRIOR: f64 = 0.2;
 /// Range of the under-amplified component's mean, in units of Q1: below the fully
 /// amplified peak, never a second one.
