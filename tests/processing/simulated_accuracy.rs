@@ -285,7 +285,7 @@ fn a_sparse_point_whose_pedestal_count_misleads_the_start_is_fitted() {
         ..SimParams::default()
     };
     // The grid's seed for this cell, seed index 3 (`accuracy_grid`).
-    let seed = pmtwatch::pipeline::simulate::derive_seed(150 * 1_000_003 + 100 * 101, 3);
+    let seed = grid_seed(&p, 3);
     let (r, truth) = simulated_point(&p, seed);
     assert_eq!(r.status, Status::Ok, "{:?}", r.message);
     let g = r.gain.expect("gain");
@@ -325,7 +325,7 @@ fn a_broad_component_at_its_limits_does_not_take_the_spe_peak() {
         ..SimParams::default()
     };
     // The grid's seed index 164 of this cell (`accuracy_grid`).
-    let seed = pmtwatch::pipeline::simulate::derive_seed(150 * 1_000_003 + 100 * 101 + 6000, 164);
+    let seed = grid_seed(&p, 164);
     let (r, truth) = simulated_point(&p, seed);
     assert_eq!(r.status, Status::Ok, "{:?}", r.message);
     let w = r.params["ua_fraction"].value;
@@ -341,6 +341,17 @@ fn a_broad_component_at_its_limits_does_not_take_the_spe_peak() {
         "gain {g:e} vs truth {:e}",
         truth.gain
     );
+}
+
+/// The seed of point `index` in the accuracy grid's cell of `p` (its under-amplified
+/// fraction, occupancy and dark rate), so a test can replay one point of the grid.
+fn grid_seed(p: &SimParams, index: u64) -> u64 {
+    pmtwatch::pipeline::simulate::derive_seed(
+        (p.underamp_fraction * 1000.0) as u64 * 1_000_003
+            + (p.occupancy * 1000.0) as u64 * 101
+            + p.dark_rate_hz as u64,
+        index,
+    )
 }
 
 /// The accuracy grid of BENCHMARKS.md: under-amplified fraction × occupancy × dark rate,
@@ -402,12 +413,7 @@ fn accuracy_grid() {
                 let mut fit_ms = Vec::new();
                 let mut ok = 0;
                 for s in first..first + seeds {
-                    let seed = pmtwatch::pipeline::simulate::derive_seed(
-                        (ua * 1000.0) as u64 * 1_000_003
-                            + (occ * 1000.0) as u64 * 101
-                            + dark as u64,
-                        s as u64,
-                    );
+                    let seed = grid_seed(&p, s as u64);
                     let (r, truth) = simulated_point(&p, seed);
                     if std::env::var_os("PMTWATCH_GRID_VERBOSE").is_some() {
                         eprintln!(

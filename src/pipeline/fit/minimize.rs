@@ -122,6 +122,12 @@ fn ua_fraction_prior(kind: Kind, p: &[f64]) -> (f64, f64, f64) {
     (0.5 * k * p[6] * p[6], k * p[6], k)
 }
 
+/// The likelihood χ² (2·(−ln L)) at the minimum `m` of `kind`: its objective less the
+/// prior on the under-amplified fraction (the wall on σ1 is zero wherever a fit ends).
+fn likelihood_chi2(kind: Kind, m: &Minimum) -> f64 {
+    2.0 * (m.nll - ua_fraction_prior(kind, &m.p).0)
+}
+
 /// The likelihood of one model on one histogram (bin units).
 struct Problem<'a> {
     kind: Kind,
@@ -750,7 +756,7 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
             (Some(a), Some(b)) => (b + 1 - a).saturating_sub(best.p.len()).max(1),
             _ => 1,
         };
-        let tied_chi2_ndf = 2.0 * (best.nll - ua_fraction_prior(kind, &best.p).0) / ndf as f64;
+        let tied_chi2_ndf = likelihood_chi2(kind, &best) / ndf as f64;
         // The pedestal's own weight (κ): from the fit so far, and from the SPE bump seen
         // in the data with a pedestal as large as it looks (what a spectrum whose pedestal
         // is not the Poisson zero term needs: the Poisson fits above then read the bump
@@ -848,9 +854,7 @@ fn assemble(
             _ => (1.0, 0.0),
         }
     };
-    // The likelihood's χ², without the prior on the under-amplified fraction (the wall on
-    // σ1 is zero wherever a fit ends).
-    let chi2 = 2.0 * (m.nll - ua_fraction_prior(kind, &m.p).0);
+    let chi2 = likelihood_chi2(kind, &m);
     // Only parameters with an error take a degree of freedom. Held ones do not: where
     // the under-amplified model is poisson-gauss (no component), its three component
     // parameters and the pedestal weight are held, and counting them took 4 from ndf and
