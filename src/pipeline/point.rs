@@ -388,10 +388,14 @@ pub fn process_loaded(
     let fit_ms = ms(t2);
     if fit.excluded > 0 {
         warnings.push(format!(
-            "{} entries lie more than {} pedestal widths below the pedestal and are not fitted \
+            "{} more than {} pedestal widths below the pedestal and {} not fitted \
              (outliers; from waveforms typically a pulse in the baseline samples)",
-            fit.excluded,
-            super::fit::PEDESTAL_REACH
+            match fit.excluded {
+                1 => "1 entry lies".to_string(),
+                n => format!("{n} entries lie"),
+            },
+            super::fit::PEDESTAL_REACH,
+            if fit.excluded == 1 { "is" } else { "are" }
         ));
     }
 

@@ -357,11 +357,14 @@ fn veto_baseline_pulses(
         *qi = f64::NAN;
     }
     warnings.push(format!(
-        "{n} events ({:.2} %) have a pulse over {} mV among the {} baseline samples (a dark \
-         pulse, which shifts the baseline and the charge) and are left out",
+        "{n} {} ({:.2} %) {} a pulse over {} mV among the {} baseline samples (a dark \
+         pulse, which shifts the baseline and the charge) and {} left out",
+        if n == 1 { "event" } else { "events" },
         100.0 * share,
+        if n == 1 { "has" } else { "have" },
         p.threshold_mv,
-        p.baseline_samples
+        p.baseline_samples,
+        if n == 1 { "is" } else { "are" }
     ));
 }
 
