@@ -1405,8 +1405,8 @@ mod tests {
     /// spectrum where its shape is weakly fixed (15 % of the photoelectrons in a narrow
     /// hump at 0.3 Q1, μ 3, 20,000 events, as in the accuracy grid's 15 % cells): no start
     /// of a 3 × 3 × 3 × 2 grid over fraction, mean, Gamma shape and Q1 ends more than 0.5
-    /// below it (both seeds reach it exactly; from the first start alone seed 11 stops 0.9
-    /// above, in a broad 29 % shoulder). A Q1 bias of such a cell is then the
+    /// below it (both seeds reach it exactly; from its second or its fourth start alone
+    /// seed 3 stops 8.8 or 2.4 above, checked). A Q1 bias of such a cell is then the
     /// likelihood's, not a missed minimum's (BENCHMARKS.md "The 15 % cells"). (Seed 3's
     /// fit keeps the typical shape: the free one improves 2·ln L by less than its two
     /// more parameters cost.)
