@@ -54,8 +54,8 @@ const MIN_BEYOND_PEDESTAL: f64 = 50.0;
 
 /// How much the under-amplified component must improve 2·ln L over poisson-gauss to be
 /// kept: Akaike's penalty for its three parameters, the same that weighs the answers in
-/// Q1's error (`akaike_choice`), so the component is kept where its weight is the
-/// largest. With 9 (~1 % false positives) poisson-gauss was kept on too many spectra
+/// Q1's error (`widen_by_the_others`), so the component is kept where it outweighs
+/// poisson-gauss. With 9 (~1 % false positives) poisson-gauss was kept on too many spectra
 /// that had under-amplified photoelectrons and read them low with errors too small
 /// (50-seed grid: pull RMS in 0.8–1.2 in 40 of 48 cells with 9, 43 with 6; at occupancy
 /// 0.03, |bias| < 1 % in 3 of 12 cells with 9, 9 with 6; BENCHMARKS.md "Accuracy").
@@ -746,20 +746,16 @@ pub fn fit_histogram_with(hist: &Histogram, model: Model, min_events: usize) -> 
         // pull RMS up to 1.45 (the held shape's uncertainty is in no error). The answers
         // the choice weighed share Q1's variance by their Akaike weights.
         let typical_pays = gain_typical.is_some_and(|g| g >= UA_TYPICAL_GAIN);
+        // Akaike scores: the likelihood χ² (poisson-gauss's less the gain) plus the penalty.
         let mut candidates = vec![(nested_without_ua(best), chi2_pg)];
-        let free_at = ua.map(|u| {
-            let s = likelihood_chi2(kind, &u) + UA_MIN_GAIN;
-            candidates.push((u, s));
-            candidates.len() - 1
-        });
-        let typical_at = match ua_typical {
-            Some(u) => {
-                let s = likelihood_chi2(kind, &u) + UA_TYPICAL_GAIN;
-                candidates.push((u, s));
-                Some(candidates.len() - 1)
-            }
-            _ => None,
+        let mut push = |m: Option<Minimum>, g: Option<f64>, penalty: f64| {
+            m.zip(g).map(|(m, g)| {
+                candidates.push((m, chi2_pg - g + penalty));
+                candidates.len() - 1
+            })
         };
+        let free_at = push(ua, gain, UA_MIN_GAIN);
+        let typical_at = push(ua_typical, gain_typical, UA_TYPICAL_GAIN);
         let chosen = if free_pays {
             free_at
         } else if typical_pays {

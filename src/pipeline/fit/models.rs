@@ -68,8 +68,8 @@ pub(super) const UA_MAX_FRACTION: f64 = 0.4;
 /// and the broad one, chosen in a quarter of such points, reads Q1 +4 … +8 %: +1.3 % on
 /// average (BENCHMARKS.md "Accuracy"). The prior costs a component of 40 % 4 in 2·ln L
 /// (3.6 more than one of 13 %). On the real spectra (the UZH LED run, 860,000
-/// photoelectrons; the DT5742 tubes) no Q1 moves; at 4,000 events it shrinks the fraction
-/// enough to read the 10–15 % cells at occupancy 0.1 1–2 % low (BENCHMARKS.md).
+/// photoelectrons; the DT5742 tubes) no Q1 moves. It shapes the component's estimate
+/// only: whether a component is kept is decided on the likelihood alone (`minimize`).
 pub(super) const UA_FRACTION_PRIOR: f64 = 0.2;
 /// Range of the under-amplified component's mean, in units of Q1: below the fully
 /// amplified peak, never a second one.
