@@ -307,6 +307,25 @@ fn a_corrupt_key_list_size_is_an_error_not_a_large_allocation() {
     );
 }
 
+/// The free-segments record's object length (`fObjLen` of the key at `fSeekFree`, the
+/// file's last record) with its high byte corrupted: oxyroot allocated the 64 MB it then
+/// claims (found by `mutated_root`: 285 bytes before the end set to 4). The reader
+/// refuses the file first, naming the byte.
+#[test]
+fn a_corrupt_free_segments_length_is_an_error_not_a_large_allocation() {
+    let mut file = real("uzh-r12699-v1730d/spe_led_1000V.root");
+    let at = file.len() - 285;
+    file[at] = 4;
+    let (largest, result) = read_root_watched(&file);
+    assert!(largest <= MAX_ALLOC, "an allocation of {largest} bytes");
+    let err = result.expect_err("a corrupt file");
+    let text = err.to_string();
+    assert!(
+        text.contains("free-segments") && text.contains(&at.to_string()),
+        "{text}"
+    );
+}
+
 /// A basket header whose entry count (`fNevBuf`) was corrupted: oxyroot would reserve a
 /// vector of that many entries (tens of GB, an abort, found by `mutated_root`); the
 /// reader refuses the file first, naming the byte.
