@@ -490,3 +490,26 @@ fn histogram_csv_with_rounded_centres_is_read_and_uneven_bins_are_refused() {
         "{e}"
     );
 }
+
+/// ROOT files written by uproot (an independent writer with its own layout: unused space
+/// between records, its own key list) read sample for sample like the lab's ROOT file;
+/// a ZSTD-compressed one, which oxyroot cannot decode, is refused before oxyroot runs,
+/// naming the compression and what to write instead.
+#[test]
+fn root_files_written_by_uproot_read_the_same_waveforms() {
+    let lab = uzh("wf0.npy");
+    let first_200 = &lab.samples[..200 * 250];
+    for name in ["zlib", "lz4"] {
+        let path = data(&format!("uproot-written/wf0_uproot_{name}.root"));
+        let w = read_waveforms(&path, &opts()).unwrap();
+        assert_eq!((w.events(), w.record_len, w.channel), (200, 250, Some(0)));
+        assert_eq!(w.samples, first_200, "{name}");
+        assert!(w.warnings.is_empty(), "{name}: {:?}", w.warnings);
+    }
+    let path = data("uproot-written/wf0_uproot_zstd.root");
+    let e = read(&path, &opts()).unwrap_err().to_string();
+    assert!(
+        e.contains("ZSTD") && e.contains("ZLIB") && e.contains("wf0_uproot_zstd.root"),
+        "{e}"
+    );
+}

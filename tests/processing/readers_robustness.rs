@@ -348,3 +348,73 @@ fn a_corrupt_basket_entry_count_is_an_error_not_an_abort() {
     assert!(err.contains("basket header claiming"), "{err}");
     assert!(largest <= MAX_ALLOC, "an allocation of {largest} bytes");
 }
+
+/// Bytes of the ROOT file's first and last 2,048 (where its header, keys, first baskets
+/// and streamer records sit) set in turn to values that make a 32-bit length or count
+/// field large or negative when they land on its high byte: the deterministic form of
+/// `mutated_root` for the values that matter. By default the first and last 1,024 bytes
+/// with 4, 0x7f and 0xff (every case the whole sweep found lies there: the header's
+/// free-list size and streamer-info seek, the first basket's byte count, object length,
+/// title length and flag, the key list's own and listed lengths, the free-segments key);
+/// `PMTWATCH_ROOT_SWEEP=lo,hi` sweeps positions lo..hi of the 4,096 (0..2048 the first
+/// bytes, 2048..4096 the last, backwards) with 1 and 0x80 as well (0..4096: ~2.5 min).
+#[test]
+fn root_length_fields_sweep() {
+    let file = real("uzh-r12699-v1730d/spe_led_1000V.root");
+    let (positions, values): (Vec<usize>, &[u8]) = match std::env::var("PMTWATCH_ROOT_SWEEP") {
+        Ok(r) => {
+            let (lo, hi) = r.split_once(',').expect("PMTWATCH_ROOT_SWEEP=lo,hi");
+            let range = lo.trim().parse().expect("lo")..hi.trim().parse().expect("hi");
+            (range.collect(), &[1, 4, 0x7f, 0x80, 0xff])
+        }
+        Err(_) => (
+            (0..1024).chain(2048..2048 + 1024).collect(),
+            &[4, 0x7f, 0xff],
+        ),
+    };
+    let mut failures = Vec::new();
+    for &p in &positions {
+        let at = if p < 2048 { p } else { file.len() - (p - 2047) };
+        for &byte in values {
+            if file[at] == byte {
+                continue;
+            }
+            let mut bad = file.clone();
+            bad[at] = byte;
+            let (largest, _) = read_root_watched(&bad);
+            if largest > MAX_ALLOC {
+                failures.push(format!(
+                    "byte {at} = {byte:#x}: an allocation of {largest} bytes"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A basket's flag byte (the last of its key header) set so that oxyroot reads an
+/// entry-offset array from what is compressed data: it reserved 6 GB (found by the
+/// sweep: byte 757 set to 1). The reader refuses the file first, naming the flag.
+#[test]
+fn a_corrupt_basket_flag_is_an_error_not_a_large_allocation() {
+    let mut file = real("uzh-r12699-v1730d/spe_led_1000V.root");
+    let at = file
+        .windows(8)
+        .position(|w| w == b"\x07TBasket")
+        .expect("a basket key");
+    // The key starts 34 bytes before its class name (a version > 1000 key); its flag is
+    // the last byte of its key header.
+    let start = at - 34;
+    let key_len = usize::from(u16::from_be_bytes([file[start + 14], file[start + 15]]));
+    let flag = start + key_len - 1;
+    assert_eq!(
+        (flag, file[flag]),
+        (757, 0),
+        "the first basket's flag in the original"
+    );
+    file[flag] = 1;
+    let (largest, result) = read_root_watched(&file);
+    assert!(largest <= MAX_ALLOC, "an allocation of {largest} bytes");
+    let text = result.expect_err("a corrupt file").to_string();
+    assert!(text.contains("flag 1") && text.contains("757"), "{text}");
+}

@@ -15,6 +15,7 @@
 
 pub mod npy;
 pub mod root;
+mod root_keys;
 pub mod table;
 pub mod wavedump_ascii;
 pub mod wavedump_binary;

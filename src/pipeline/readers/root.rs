@@ -13,7 +13,7 @@ use std::path::Path;
 use oxyroot::{Branch, Named, RBuffer, ReaderTree, RootFile};
 
 use super::table::{charge_unit, charge_unit_from_name};
-use super::{ReadOptions, describe_bytes, guard, read_head};
+use super::{ReadOptions, describe_bytes, guard, read_head, root_keys};
 use crate::pipeline::data::{ChargeInput, Input, Waveforms};
 use crate::pipeline::error::{Error, Result};
 
@@ -176,12 +176,22 @@ fn check_records(path: &Path, head: &[u8], large: bool, end: i64) -> Result<()> 
     let (Some(begin), Some(nbytes_name)) = (i32_at(8), i32_at(name_at)) else {
         return Ok(());
     };
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     if let (Some(seek), Some(bytes)) = (
         seek_at(info_at, large),
         i32_at(info_at + if large { 8 } else { 4 }),
-    ) && !inside(seek, bytes)
-    {
-        return Err(bad(info_at, "the streamer info", seek, bytes));
+    ) {
+        if !inside(seek, bytes) {
+            return Err(bad(info_at, "the streamer info", seek, bytes));
+        }
+        root_keys::pointed(
+            &mut f,
+            path,
+            (seek, bytes),
+            info_at,
+            end,
+            "the streamer info",
+        )?;
     }
     // The top directory: fVersion (2, > 1000 for 8-byte seeks), fDatimeC, fDatimeM,
     // fNbytesKeys, fNbytesName, then fSeekDir, fSeekParent, fSeekKeys.
@@ -197,10 +207,13 @@ fn check_records(path: &Path, head: &[u8], large: bool, end: i64) -> Result<()> 
     let wide = version > 1000;
     let keys_at = dir + 10;
     let seek_keys_at = dir + 18 + if wide { 16 } else { 8 };
-    if let (Some(bytes), Some(seek)) = (i32_at(keys_at), seek_at(seek_keys_at, wide))
-        && !inside(seek, bytes)
-    {
-        return Err(bad(keys_at, "the top directory's key list", seek, bytes));
+    if let (Some(bytes), Some(seek)) = (i32_at(keys_at), seek_at(seek_keys_at, wide)) {
+        if !inside(seek, bytes) {
+            return Err(bad(keys_at, "the top directory's key list", seek, bytes));
+        }
+        let what = "the top directory's key list";
+        let list = root_keys::pointed(&mut f, path, (seek, bytes), keys_at, end, what)?;
+        root_keys::check_listed(&mut f, path, seek, &list, end)?;
     }
     check_free_segments(path, head, large, end)
 }
@@ -220,9 +233,18 @@ fn check_free_segments(path: &Path, head: &[u8], large: bool, end: i64) -> Resul
     else {
         return Ok(());
     };
-    if seek <= 0 || nbytes < 10 || seek + nbytes > end {
-        // No free list, or one oxyroot will not get to read whole: left to its decoder.
+    if seek <= 0 {
+        // No free list.
         return Ok(());
+    }
+    if nbytes < 10 || seek + nbytes > end {
+        // oxyroot allocates fNbytesFree before it reads (found by the sweep: byte 20).
+        return Err(Error::format(
+            path,
+            (12 + 2 * w) as u64,
+            format!("a free-segments list within the file's {end} bytes"),
+            format!("{nbytes} bytes at offset {seek} (the file is corrupt)"),
+        ));
     }
     let mut key = [0u8; 10];
     let read = std::fs::File::open(path).and_then(|mut f| {
@@ -243,6 +265,16 @@ fn check_free_segments(path: &Path, head: &[u8], large: bool, end: i64) -> Resul
             format!("one of {obj_len} bytes (the file is corrupt)"),
         ));
     }
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let field = 12 + 2 * w;
+    root_keys::pointed(
+        &mut f,
+        path,
+        (seek, nbytes),
+        field,
+        end,
+        "the free-segments list",
+    )?;
     Ok(())
 }
 
@@ -265,6 +297,10 @@ fn check_baskets(path: &Path) -> Result<()> {
     const BEFORE: usize = 64;
     const AFTER: usize = 8 + 2 * 260 + 32;
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    // A second handle reads each basket's key and compression blocks.
+    let mut keys = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let end =
+        i64::try_from(keys.metadata().map_err(|e| Error::io(path, e))?.len()).unwrap_or(i64::MAX);
     let mut buf: Vec<u8> = Vec::new();
     // File offset of buf[0].
     let mut base: u64 = 0;
@@ -288,15 +324,19 @@ fn check_baskets(path: &Path) -> Result<()> {
             .position(|w| w == NEEDLE)
         {
             let at = i + k;
-            if let Some((nev, obj_len)) = basket_entries(&buf, at)
-                && (nev < 0 || i64::from(nev) > i64::from(obj_len.max(0)))
-            {
-                return Err(Error::format(
-                    path,
-                    base + at as u64,
-                    format!("a basket of at most {obj_len} entries (its uncompressed size)"),
-                    format!("a basket header claiming {nev} entries (the file is corrupt)"),
-                ));
+            match basket_header(&buf, at) {
+                Some(b) => check_basket(&mut keys, path, base, at, &b, end)?,
+                // The class name of a key whose strings disagree with its length (one
+                // corrupt string length made oxyroot read its header 2 bytes off and
+                // allocate 580 MB, found by the sweep): the key check names it. The
+                // length-prefixed name only occurs in key headers, never by chance in
+                // compressed data.
+                None => {
+                    if let Some(start) = basket_key_start(&buf, at) {
+                        let start = (base + start as u64) as i64;
+                        root_keys::key_at(&mut keys, path, start, end, "a basket")?;
+                    }
+                }
             }
             i = at + 1;
         }
@@ -308,9 +348,83 @@ fn check_baskets(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The entry count (`fNevBuf`) and uncompressed size (`fObjLen`) of the basket whose key
-/// class name starts at `at`, or `None` where the bytes there are not a consistent key.
-fn basket_entries(buf: &[u8], at: usize) -> Option<(i32, i32)> {
+/// What oxyroot reads of a basket's header before its data.
+struct BasketHeader {
+    /// Offset of the key in the buffer.
+    start: usize,
+    /// Entry count (`fNevBuf`).
+    nev: i32,
+    /// Uncompressed size (`fObjLen`).
+    obj_len: i32,
+    /// The flag byte after `fLast`, and the 4 bytes after it (an entry-offset count where
+    /// the flag says the offsets follow).
+    flag: u8,
+    after_flag: Option<i32>,
+}
+
+/// One basket found by [`check_baskets`] (its header already parsed at `base + at`): its
+/// entry count against its size, its key against its record (`root_keys::key_at`), and
+/// an entry-offset count where its flag makes oxyroot read one: oxyroot reserves that
+/// many entries, and a basket written header-only (flag 0, as ROOT writes them) with a
+/// corrupt flag had it read 6 GB's worth from the compressed data (found by the sweep).
+fn check_basket(
+    keys: &mut std::fs::File,
+    path: &Path,
+    base: u64,
+    at: usize,
+    b: &BasketHeader,
+    end: i64,
+) -> Result<()> {
+    let (nev, obj_len) = (b.nev, b.obj_len);
+    if nev < 0 || i64::from(nev) > i64::from(obj_len.max(0)) {
+        return Err(Error::format(
+            path,
+            base + at as u64,
+            format!("a basket of at most {obj_len} entries (its uncompressed size)"),
+            format!("a basket header claiming {nev} entries (the file is corrupt)"),
+        ));
+    }
+    let start = base + b.start as u64;
+    let key = root_keys::key_at(keys, path, start as i64, end, "a basket")?;
+    // As oxyroot reads the flag: 80 and above means offsets generated, not stored.
+    let flag = if b.flag >= 80 { b.flag - 80 } else { b.flag };
+    let stored = b.flag < 80 && flag != 0 && flag % 10 != 2 && nev > 0;
+    if stored {
+        let n = b.after_flag.unwrap_or(-1);
+        if n < 0 || i64::from(n) > i64::from(nev) + 1 || 4 * i64::from(n) > key.nbytes {
+            return Err(Error::format(
+                path,
+                start + key.key_len as u64 - 1,
+                format!("a basket flag of 0 (header only) or entry offsets for its {nev} entries"),
+                format!(
+                    "flag {} and an offset count of {n} (the file is corrupt)",
+                    b.flag
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Where the key whose class name starts at `at` begins: the key header before the class
+/// name is fNbytes, fVersion, fObjLen, fDatime, fKeylen, fCycle, then fSeekKey and
+/// fSeekPdir of 4 bytes each (26 in all) or, for a key version > 1000, of 8 (34).
+fn basket_key_start(buf: &[u8], at: usize) -> Option<usize> {
+    [34usize, 26].into_iter().find_map(|back| {
+        let ks = at.checked_sub(back)?;
+        let version = i16::from_be_bytes([*buf.get(ks + 4)?, *buf.get(ks + 5)?]);
+        let fits = if back == 34 {
+            version > 1000
+        } else {
+            (1..=1000).contains(&version)
+        };
+        fits.then_some(ks)
+    })
+}
+
+/// The header of the basket whose key class name starts at `at`, or `None` where the
+/// bytes there are not a consistent key.
+fn basket_header(buf: &[u8], at: usize) -> Option<BasketHeader> {
     let i16_at = |p: usize| buf.get(p..p + 2).map(|b| i16::from_be_bytes([b[0], b[1]]));
     let i32_at = |p: usize| {
         buf.get(p..p + 4)
@@ -326,19 +440,7 @@ fn basket_entries(buf: &[u8], at: usize) -> Option<(i32, i32)> {
             Some(p + 1 + usize::from(len))
         }
     };
-    // The key header before the class name: fNbytes, fVersion, fObjLen, fDatime,
-    // fKeylen, fCycle, then fSeekKey and fSeekPdir of 4 bytes each (26 in all) or, for a
-    // key version > 1000, of 8 (34).
-    let start = [34usize, 26].into_iter().find_map(|back| {
-        let ks = at.checked_sub(back)?;
-        let version = i16_at(ks + 4)?;
-        let fits = if back == 34 {
-            version > 1000
-        } else {
-            (1..=1000).contains(&version)
-        };
-        fits.then_some(ks)
-    })?;
+    let start = basket_key_start(buf, at)?;
     let obj_len = i32_at(start + 6)?;
     let key_len = usize::try_from(i16_at(start + 14)?).ok()?;
     let after_class = at + 8;
@@ -348,9 +450,17 @@ fn basket_entries(buf: &[u8], at: usize) -> Option<(i32, i32)> {
     if after_title - start + 19 != key_len {
         return None;
     }
-    // TBasket: fVersion (2), fBufferSize (4), fNevBufSize (4), fNevBuf (4).
+    // TBasket: fVersion (2), fBufferSize (4), fNevBufSize (4), fNevBuf (4), fLast (4),
+    // the flag (1).
     let nev = i32_at(after_title + 10)?;
-    Some((nev, obj_len))
+    let flag = *buf.get(after_title + 18)?;
+    Some(BasketHeader {
+        start,
+        nev,
+        obj_len,
+        flag,
+        after_flag: i32_at(after_title + 19),
+    })
 }
 
 fn read_checked(path: &Path, opts: &ReadOptions) -> Result<Input> {
