@@ -6,7 +6,9 @@
 //! a fixed-size numeric array branch (waveforms) or, failing that, a scalar float branch
 //! (charges). oxyroot assumes well-formed files and panics on some corrupt ones, so every
 //! call into it runs under `guard`; the file header is checked first so that a truncated
-//! copy gets a precise message instead of a decoder failure.
+//! copy gets a precise message instead of a decoder failure, and every record oxyroot
+//! follows (`root_keys`) so that a corrupt length is an error, not an allocation that
+//! aborts the process.
 
 use std::path::Path;
 
@@ -148,8 +150,9 @@ fn check_header(path: &Path) -> Result<()> {
 /// Checks the sizes oxyroot allocates before it reads a record — the streamer info's
 /// (`fNbytesInfo`, in the file header) and the top directory's key list (`fNbytesKeys`,
 /// in the directory record at `fBEGIN + fNbytesName`) — against the file: one corrupt
-/// byte in either asked for 64 MB and more (found by `mutated_root`). `head` is the
-/// file's first bytes; a record beyond them is left to oxyroot.
+/// byte in either asked for 64 MB and more (found by `mutated_root`) — then the records
+/// they point to, and every key the key list holds (`root_keys`). `head` is the file's
+/// first bytes; a directory record beyond them is left to oxyroot.
 fn check_records(path: &Path, head: &[u8], large: bool, end: i64) -> Result<()> {
     let i32_at = |at: usize| -> Option<i64> {
         let b = head.get(at..at + 4)?;
@@ -184,14 +187,11 @@ fn check_records(path: &Path, head: &[u8], large: bool, end: i64) -> Result<()> 
         if !inside(seek, bytes) {
             return Err(bad(info_at, "the streamer info", seek, bytes));
         }
-        root_keys::pointed(
-            &mut f,
-            path,
-            (seek, bytes),
-            info_at,
-            end,
-            "the streamer info",
-        )?;
+        // A seek of 0: no streamer info record (left to oxyroot).
+        if seek > 0 {
+            let what = "the streamer info";
+            root_keys::pointed(&mut f, path, (seek, bytes), info_at, end, what)?;
+        }
     }
     // The top directory: fVersion (2, > 1000 for 8-byte seeks), fDatimeC, fDatimeM,
     // fNbytesKeys, fNbytesName, then fSeekDir, fSeekParent, fSeekKeys.
@@ -211,9 +211,11 @@ fn check_records(path: &Path, head: &[u8], large: bool, end: i64) -> Result<()> 
         if !inside(seek, bytes) {
             return Err(bad(keys_at, "the top directory's key list", seek, bytes));
         }
-        let what = "the top directory's key list";
-        let list = root_keys::pointed(&mut f, path, (seek, bytes), keys_at, end, what)?;
-        root_keys::check_listed(&mut f, path, seek, &list, end)?;
+        if seek > 0 {
+            let what = "the top directory's key list";
+            let list = root_keys::pointed(&mut f, path, (seek, bytes), keys_at, end, what)?;
+            root_keys::check_listed(&mut f, path, seek, &list, end)?;
+        }
     }
     check_free_segments(path, head, large, end)
 }

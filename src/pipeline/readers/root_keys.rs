@@ -66,11 +66,12 @@ fn le24(b: &[u8]) -> i64 {
     i64::from(b[0]) | i64::from(b[1]) << 8 | i64::from(b[2]) << 16
 }
 
-/// Reads up to `len` bytes at `at` (fewer where the file ends).
+/// Reads up to `len` bytes at `at` (fewer where the file ends); the buffer grows with what
+/// is read, never to a length the file states.
 fn read_at(f: &mut File, path: &Path, at: u64, len: usize) -> Result<Vec<u8>> {
     f.seek(SeekFrom::Start(at))
         .map_err(|e| Error::io(path, e))?;
-    let mut buf = Vec::with_capacity(len);
+    let mut buf = Vec::new();
     f.by_ref()
         .take(len as u64)
         .read_to_end(&mut buf)
