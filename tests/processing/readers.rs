@@ -499,7 +499,7 @@ fn histogram_csv_with_rounded_centres_is_read_and_uneven_bins_are_refused() {
 fn root_files_written_by_uproot_read_the_same_waveforms() {
     let lab = uzh("wf0.npy");
     let first_200 = &lab.samples[..200 * 250];
-    for name in ["zlib", "lz4"] {
+    for name in ["zlib", "lz4", "lzma"] {
         let path = data(&format!("uproot-written/wf0_uproot_{name}.root"));
         let w = read_waveforms(&path, &opts()).unwrap();
         assert_eq!((w.events(), w.record_len, w.channel), (200, 250, Some(0)));
