@@ -493,8 +493,8 @@ fn histogram_csv_with_rounded_centres_is_read_and_uneven_bins_are_refused() {
 
 /// ROOT files written by uproot (an independent writer with its own layout: unused space
 /// between records, its own key list) read sample for sample like the lab's ROOT file;
-/// a ZSTD-compressed one, which oxyroot cannot decode, is refused before oxyroot runs,
-/// naming the compression and what to write instead.
+/// a ZSTD-compressed one and one with a basket over 16 MiB, which oxyroot cannot decode,
+/// are refused before oxyroot runs, naming why and what to write instead.
 #[test]
 fn root_files_written_by_uproot_read_the_same_waveforms() {
     let lab = uzh("wf0.npy");
@@ -510,6 +510,14 @@ fn root_files_written_by_uproot_read_the_same_waveforms() {
     let e = read(&path, &opts()).unwrap_err().to_string();
     assert!(
         e.contains("ZSTD") && e.contains("ZLIB") && e.contains("wf0_uproot_zstd.root"),
+        "{e}"
+    );
+    // One `extend` of 17,000 events: a 17 MB basket in two compression blocks, of which
+    // oxyroot decodes only the first (its decoder panicked on this valid file).
+    let path = data("uproot-written/wf0_uproot_17mb_basket.root");
+    let e = read(&path, &opts()).unwrap_err().to_string();
+    assert!(
+        e.contains("2 compression blocks") && e.contains("smaller baskets"),
         "{e}"
     );
 }

@@ -10,6 +10,8 @@
 //! lies inside the file, its class, name and title strings end where its key length
 //! says, and its payload is either stored as is or a chain of compression blocks that
 //! ends at the record's end and whose uncompressed sizes add up to the stated length.
+//! What oxyroot cannot decode — ZSTD, an object of several blocks (over 16 MiB) — is
+//! named before it fails on it.
 //! A pointer to a record (a seek with a byte count, in the file header, the directory or
 //! the key list) must find such a key with the same byte count.
 //!
@@ -191,6 +193,7 @@ fn check_blocks(f: &mut File, path: &Path, at: i64, key: &Key, what: &str) -> Re
     let stop = at + key.nbytes;
     let mut q = at + key.key_len;
     let mut total = 0i64;
+    let mut blocks = 0usize;
     while q < stop {
         let h = read_at(f, path, q as u64, BLOCK_HEADER)?;
         if h.len() < BLOCK_HEADER || q + BLOCK_HEADER as i64 > stop {
@@ -212,6 +215,7 @@ fn check_blocks(f: &mut File, path: &Path, at: i64, key: &Key, what: &str) -> Re
         }
         total += le24(&h[6..9]);
         q += (BLOCK_HEADER as i64) + le24(&h[3..6]);
+        blocks += 1;
     }
     if q != stop || total != key.obj_len {
         return Err(Error::format(
@@ -224,6 +228,23 @@ fn check_blocks(f: &mut File, path: &Path, at: i64, key: &Key, what: &str) -> Re
             ),
             format!("blocks of {total} bytes ending at offset {q} (the file is corrupt)"),
         ));
+    }
+    if blocks > 1 {
+        // oxyroot 0.1.25 decodes the first block into the whole object and fails (its
+        // decoder panics) on a valid file: an uproot `extend` of 20,000 events of 250
+        // int32 samples writes one 20 MB basket.
+        return Err(Error::Unsupported {
+            path: path.into(),
+            what: format!(
+                "{what} ({}, at offset {at}) holds {:.1} MB in {blocks} compression blocks; \
+                 the ROOT reader (oxyroot) decodes only objects of one block (at most 16 MiB \
+                 uncompressed): write the file with smaller baskets (ROOT: \
+                 TBranch::SetBasketSize or TTree::SetAutoFlush; uproot: `extend` with fewer \
+                 events at a time)",
+                key.class,
+                key.obj_len as f64 / 1e6
+            ),
+        });
     }
     Ok(())
 }
