@@ -357,10 +357,14 @@ fn a_corrupt_basket_entry_count_is_an_error_not_an_abort() {
 /// free-list size and streamer-info seek, the first basket's byte count, object length,
 /// title length and flag, the key list's own and listed lengths, the free-segments key);
 /// `PMTWATCH_ROOT_SWEEP=lo,hi` sweeps positions lo..hi of the 4,096 (0..2048 the first
-/// bytes, 2048..4096 the last, backwards) with 1 and 0x80 as well (0..4096: ~2.5 min).
+/// bytes, 2048..4096 the last, backwards) with 1 and 0x80 as well (0..4096: ~2.5 min), and
+/// `PMTWATCH_ROOT_SWEEP_FILE=path` sweeps another ROOT file (of at least 4,096 bytes).
 #[test]
 fn root_length_fields_sweep() {
-    let file = real("uzh-r12699-v1730d/spe_led_1000V.root");
+    let file = match std::env::var("PMTWATCH_ROOT_SWEEP_FILE") {
+        Ok(p) => std::fs::read(&p).expect("PMTWATCH_ROOT_SWEEP_FILE"),
+        Err(_) => real("uzh-r12699-v1730d/spe_led_1000V.root"),
+    };
     let (positions, values): (Vec<usize>, &[u8]) = match std::env::var("PMTWATCH_ROOT_SWEEP") {
         Ok(r) => {
             let (lo, hi) = r.split_once(',').expect("PMTWATCH_ROOT_SWEEP=lo,hi");

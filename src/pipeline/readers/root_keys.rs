@@ -15,6 +15,13 @@
 //! A pointer to a record (a seek with a byte count, in the file header, the directory or
 //! the key list) must find such a key with the same byte count.
 //!
+//! Not checked: the content of an uncompressed object. uproot writes the TTree record
+//! uncompressed, and a corrupt array count inside it (a branch's `fMaxBaskets`, sizing
+//! `fBasketBytes`/`fBasketEntry`/`fBasketSeek`) still makes oxyroot allocate what it
+//! states (the sweep over `tests/data/uproot-written/wf0_uproot_zlib.root` finds 4 such
+//! bytes); checking it means decoding the TTree's streamer, which is oxyroot's job. In a
+//! file written by ROOT that record is compressed, and a corrupt byte fails decompression.
+//!
 //! The checks follow the pointers rather than walking the file from `fBEGIN` to `fEND`
 //! (as ROOT's `TFile::Map` does): uproot leaves unused space between records without
 //! ROOT's free-gap marker, so a walk would refuse its files.
