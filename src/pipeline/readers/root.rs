@@ -326,15 +326,17 @@ fn check_baskets(path: &Path) -> Result<()> {
             .position(|w| w == NEEDLE)
         {
             let at = i + k;
+            // A basket stored as a record of its own states its own offset (fSeekKey);
+            // one embedded in an uncompressed TTree record (a basket not yet flushed when
+            // the tree was saved) does not, and is no record to check.
+            let own = basket_key_start(&buf, at).filter(|&s| at_own_seek(&buf, s, at, base));
             match basket_header(&buf, at) {
-                Some(b) => check_basket(&mut keys, path, base, at, &b, end)?,
+                Some(b) => check_basket(&mut keys, path, base, at, &b, end, own.is_some())?,
                 // The class name of a key whose strings disagree with its length (one
                 // corrupt string length made oxyroot read its header 2 bytes off and
-                // allocate 580 MB, found by the sweep): the key check names it. The
-                // length-prefixed name only occurs in key headers, never by chance in
-                // compressed data.
+                // allocate 580 MB, found by the sweep): the key check names it.
                 None => {
-                    if let Some(start) = basket_key_start(&buf, at) {
+                    if let Some(start) = own {
                         let start = (base + start as u64) as i64;
                         root_keys::key_at(&mut keys, path, start, end, "a basket")?;
                     }
@@ -365,7 +367,8 @@ struct BasketHeader {
 }
 
 /// One basket found by [`check_baskets`] (its header already parsed at `base + at`): its
-/// entry count against its size, its key against its record (`root_keys::key_at`), and
+/// entry count against its size and, where it is a `record` of its own, its key against
+/// the record (`root_keys::key_at`), and
 /// an entry-offset count where its flag makes oxyroot read one: oxyroot reserves that
 /// many entries, and a basket written header-only (flag 0, as ROOT writes them) with a
 /// corrupt flag had it read 6 GB's worth from the compressed data (found by the sweep).
@@ -376,6 +379,7 @@ fn check_basket(
     at: usize,
     b: &BasketHeader,
     end: i64,
+    record: bool,
 ) -> Result<()> {
     let (nev, obj_len) = (b.nev, b.obj_len);
     if nev < 0 || i64::from(nev) > i64::from(obj_len.max(0)) {
@@ -385,6 +389,9 @@ fn check_basket(
             format!("a basket of at most {obj_len} entries (its uncompressed size)"),
             format!("a basket header claiming {nev} entries (the file is corrupt)"),
         ));
+    }
+    if !record {
+        return Ok(());
     }
     let start = base + b.start as u64;
     let key = root_keys::key_at(keys, path, start as i64, end, "a basket")?;
@@ -421,6 +428,15 @@ fn basket_key_start(buf: &[u8], at: usize) -> Option<usize> {
             (1..=1000).contains(&version)
         };
         fits.then_some(ks)
+    })
+}
+
+/// Whether the key starting at `start` in `buf` (its class name at `at`; the buffer begins
+/// at file offset `base`) states its own file offset as its `fSeekKey`.
+fn at_own_seek(buf: &[u8], start: usize, at: usize, base: u64) -> bool {
+    let (p, n) = (start + 18, if at - start == 34 { 8 } else { 4 });
+    buf.get(p..p + n).is_some_and(|b| {
+        b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)) == base + start as u64
     })
 }
 
