@@ -219,3 +219,41 @@ fn led_off_run_adds_the_model_independent_occupancy_to_result_json() {
     let warnings = doc["warnings"].to_string();
     assert!(warnings.contains("is the LED on"), "{warnings}");
 }
+
+/// A file that passes the reader's own checks but makes the decoder (oxyroot) panic — one
+/// byte of the uproot-written file's uncompressed TTree record set to 0 — is one line on
+/// stderr naming the file, the decoder's complaint and where it gave up: no panic message
+/// or backtrace for an error that was handled, even with `RUST_BACKTRACE=1`.
+#[test]
+fn a_decoder_panic_is_one_error_line_not_a_panic_message() {
+    let mut file = std::fs::read(data("uproot-written/wf0_uproot_zlib.root")).expect("read");
+    file[2093] = 0;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("corrupt_tree.root");
+    std::fs::write(&path, &file).expect("write");
+    let o = Command::new(env!("CARGO_BIN_EXE_pmtwatch"))
+        .args([
+            "process",
+            path.to_str().expect("utf8"),
+            "--json",
+            "--no-plot",
+        ])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("run pmtwatch");
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("corrupt_tree.root")
+            && err.contains("oxyroot")
+            && err.contains("failed on this file")
+            && err.contains("(at oxyroot-"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(o.stdout.is_empty());
+}

@@ -311,10 +311,56 @@ pub(crate) fn map_file(path: &Path) -> Result<Mmap> {
     Ok(map)
 }
 
+thread_local! {
+    /// Set while [`guard`] runs a decoder on this thread: a panic there becomes the
+    /// returned error, so the panic hook keeps quiet and only notes where it happened.
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Where the last guarded panic on this thread happened (`file:line`).
+    static PANICKED_AT: std::cell::RefCell<Option<String>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Installs, once per process, a panic hook that stays silent for panics inside
+/// [`guard`] (recording their location) and hands every other panic to the hook that
+/// was there before: an operator running `pmtwatch process` on a corrupt file gets one
+/// line naming the file and the decoder's complaint, not a panic message and backtrace
+/// for an error that was handled.
+fn quiet_guarded_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if GUARDED.try_with(std::cell::Cell::get).unwrap_or(false) {
+                let at = info.location().map(|l| {
+                    // A dependency's path from its crate directory on: `oxyroot-0.1.25/src/…`.
+                    let file = l.file();
+                    let short = file
+                        .find("/registry/src/")
+                        .and_then(|i| {
+                            let rest = &file[i + "/registry/src/".len()..];
+                            rest.find('/').map(|j| &rest[j + 1..])
+                        })
+                        .unwrap_or(file);
+                    format!("{short}:{}", l.line())
+                });
+                let _ = PANICKED_AT.try_with(|p| p.replace(at));
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// Runs a third-party decoder (oxyroot, npyz, polars) and turns a panic inside it into an
-/// error naming the file: those crates assume well-formed input, the bench does not.
+/// error naming the file and where the decoder gave up: those crates assume well-formed
+/// input, the bench does not.
 pub(crate) fn guard<T>(path: &Path, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+    quiet_guarded_panics();
+    // Nested guards keep the outer one's state.
+    let outer = GUARDED.with(|g| g.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(outer));
+    match result {
         Ok(r) => r,
         Err(payload) => {
             let msg = payload
@@ -322,9 +368,13 @@ pub(crate) fn guard<T>(path: &Path, what: &str, f: impl FnOnce() -> Result<T>) -
                 .map(|s| (*s).to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
+            let at = PANICKED_AT
+                .with(|p| p.take())
+                .map(|a| format!(" (at {a})"))
+                .unwrap_or_default();
             Err(Error::Unsupported {
                 path: path.into(),
-                what: format!("{what} failed on this file (corrupt or unsupported): {msg}"),
+                what: format!("{what} failed on this file (corrupt or unsupported): {msg}{at}"),
             })
         }
     }
