@@ -11,10 +11,11 @@
 //! beside them (CI on two cores showed exactly that). The readers parse a small file on
 //! the calling thread, which is where a trusted length field would allocate.
 //!
-//! The readers turn a panic inside a third-party decoder into an error; the panic hook
-//! still runs first and, with `RUST_BACKTRACE` set, symbolises a backtrace — hundreds
-//! of MB of debug info on CI. [`watched`] installs a hook that pauses the watch while
-//! the default hook runs, so only the reader's own allocations count.
+//! The readers turn a panic inside a third-party decoder into an error, and their guard's
+//! panic hook keeps quiet for it (`readers::guard`). Any other panic still reaches the
+//! default hook, which with `RUST_BACKTRACE` set symbolises a backtrace — hundreds of MB
+//! of debug info on CI. [`watched`] installs a hook that pauses the watch while the
+//! previous hook runs, so only the reader's own allocations count.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
