@@ -185,6 +185,14 @@ fn read_root_watched(file: &[u8]) -> (usize, pmtwatch::pipeline::error::Result<I
     (largest, result.expect("read ran"))
 }
 
+/// Reads a corrupt ROOT file: no allocation over [`MAX_ALLOC`], and an error, whose text
+/// is returned.
+fn refused_without_a_large_allocation(file: &[u8]) -> String {
+    let (largest, result) = read_root_watched(file);
+    assert!(largest <= MAX_ALLOC, "an allocation of {largest} bytes");
+    result.expect_err("a corrupt file").to_string()
+}
+
 fn real(rel: &str) -> Vec<u8> {
     let p: PathBuf = crate::common::manifest_dir().join("tests/data").join(rel);
     std::fs::read(p).unwrap()
@@ -298,10 +306,7 @@ fn a_corrupt_key_list_size_is_an_error_not_a_large_allocation() {
     let at = top_dir + 10;
     assert_eq!(be32(at), 321, "the key list's size in the original file");
     file[at] = 4;
-    let (largest, result) = read_root_watched(&file);
-    assert!(largest <= MAX_ALLOC, "an allocation of {largest} bytes");
-    let err = result.expect_err("a corrupt file");
-    let text = err.to_string();
+    let text = refused_without_a_large_allocation(&file);
     assert!(
         text.contains("key list") && text.contains(&at.to_string()),
         "{text}"
@@ -317,10 +322,7 @@ fn a_corrupt_free_segments_length_is_an_error_not_a_large_allocation() {
     let mut file = real("uzh-r12699-v1730d/spe_led_1000V.root");
     let at = file.len() - 285;
     file[at] = 4;
-    let (largest, result) = read_root_watched(&file);
-    assert!(largest <= MAX_ALLOC, "an allocation of {largest} bytes");
-    let err = result.expect_err("a corrupt file");
-    let text = err.to_string();
+    let text = refused_without_a_large_allocation(&file);
     assert!(
         text.contains("free-segments") && text.contains(&at.to_string()),
         "{text}"
@@ -418,8 +420,6 @@ fn a_corrupt_basket_flag_is_an_error_not_a_large_allocation() {
         "the first basket's flag in the original"
     );
     file[flag] = 1;
-    let (largest, result) = read_root_watched(&file);
-    assert!(largest <= MAX_ALLOC, "an allocation of {largest} bytes");
-    let text = result.expect_err("a corrupt file").to_string();
+    let text = refused_without_a_large_allocation(&file);
     assert!(text.contains("flag 1") && text.contains("757"), "{text}");
 }

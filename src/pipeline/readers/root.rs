@@ -217,16 +217,22 @@ fn check_records(path: &Path, head: &[u8], large: bool, end: i64) -> Result<()> 
             root_keys::check_listed(&mut f, path, seek, &list, end)?;
         }
     }
-    check_free_segments(path, head, large, end)
+    check_free_segments(&mut f, path, head, large, end)
 }
 
 /// The free-segments record (`fSeekFree`, `fNbytesFree`, `fNfree` in the file header):
 /// oxyroot allocates its key's `fObjLen` before reading it, and one corrupt byte there
 /// asked for 64 MB (found by `mutated_root`: byte 285 before the end set to 4). The list
 /// holds `fNfree` segments of at most 18 bytes each (a version and two 8-byte seeks).
-fn check_free_segments(path: &Path, head: &[u8], large: bool, end: i64) -> Result<()> {
+fn check_free_segments(
+    f: &mut std::fs::File,
+    path: &Path,
+    head: &[u8],
+    large: bool,
+    end: i64,
+) -> Result<()> {
     use std::io::{Read, Seek, SeekFrom};
-    let be = |b: &[u8]| b.iter().fold(0i64, |acc, &x| (acc << 8) | i64::from(x));
+    let be = root_keys::be;
     let field = |at: usize, n: usize| head.get(at..at + n).map(be);
     // fEND, fSeekFree (4 or 8 bytes each), then fNbytesFree and fNfree.
     let w = if large { 8 } else { 4 };
@@ -249,10 +255,9 @@ fn check_free_segments(path: &Path, head: &[u8], large: bool, end: i64) -> Resul
         ));
     }
     let mut key = [0u8; 10];
-    let read = std::fs::File::open(path).and_then(|mut f| {
-        f.seek(SeekFrom::Start(seek as u64))?;
-        f.read_exact(&mut key)
-    });
+    let read = f
+        .seek(SeekFrom::Start(seek as u64))
+        .and_then(|_| f.read_exact(&mut key));
     if read.is_err() {
         return Ok(());
     }
@@ -267,10 +272,9 @@ fn check_free_segments(path: &Path, head: &[u8], large: bool, end: i64) -> Resul
             format!("one of {obj_len} bytes (the file is corrupt)"),
         ));
     }
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let field = 12 + 2 * w;
     root_keys::pointed(
-        &mut f,
+        f,
         path,
         (seek, nbytes),
         field,
@@ -329,17 +333,18 @@ fn check_baskets(path: &Path) -> Result<()> {
             // A basket stored as a record of its own states its own offset (fSeekKey);
             // one embedded in an uncompressed TTree record (a basket not yet flushed when
             // the tree was saved) does not, and is no record to check.
-            let own = basket_key_start(&buf, at).filter(|&s| at_own_seek(&buf, s, at, base));
-            match basket_header(&buf, at) {
-                Some(b) => check_basket(&mut keys, path, base, at, &b, end, own.is_some())?,
-                // The class name of a key whose strings disagree with its length (one
-                // corrupt string length made oxyroot read its header 2 bytes off and
-                // allocate 580 MB, found by the sweep): the key check names it.
-                None => {
-                    if let Some(start) = own {
+            if let Some(start) = basket_key_start(&buf, at) {
+                let record = at_own_seek(&buf, start, at, base);
+                match basket_header(&buf, start, at) {
+                    Some(b) => check_basket(&mut keys, path, base, at, &b, end, record)?,
+                    // The class name of a key whose strings disagree with its length (one
+                    // corrupt string length made oxyroot read its header 2 bytes off and
+                    // allocate 580 MB, found by the sweep): the key check names it.
+                    None if record => {
                         let start = (base + start as u64) as i64;
                         root_keys::key_at(&mut keys, path, start, end, "a basket")?;
                     }
+                    None => {}
                 }
             }
             i = at + 1;
@@ -435,14 +440,13 @@ fn basket_key_start(buf: &[u8], at: usize) -> Option<usize> {
 /// at file offset `base`) states its own file offset as its `fSeekKey`.
 fn at_own_seek(buf: &[u8], start: usize, at: usize, base: u64) -> bool {
     let (p, n) = (start + 18, if at - start == 34 { 8 } else { 4 });
-    buf.get(p..p + n).is_some_and(|b| {
-        b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)) == base + start as u64
-    })
+    buf.get(p..p + n)
+        .is_some_and(|b| u64::try_from(root_keys::be(b)) == Ok(base + start as u64))
 }
 
-/// The header of the basket whose key class name starts at `at`, or `None` where the
-/// bytes there are not a consistent key.
-fn basket_header(buf: &[u8], at: usize) -> Option<BasketHeader> {
+/// The header of the basket whose key starts at `start` and its class name at `at`, or
+/// `None` where the bytes there are not a consistent key.
+fn basket_header(buf: &[u8], start: usize, at: usize) -> Option<BasketHeader> {
     let i16_at = |p: usize| buf.get(p..p + 2).map(|b| i16::from_be_bytes([b[0], b[1]]));
     let i32_at = |p: usize| {
         buf.get(p..p + 4)
@@ -458,7 +462,6 @@ fn basket_header(buf: &[u8], at: usize) -> Option<BasketHeader> {
             Some(p + 1 + usize::from(len))
         }
     };
-    let start = basket_key_start(buf, at)?;
     let obj_len = i32_at(start + 6)?;
     let key_len = usize::try_from(i16_at(start + 14)?).ok()?;
     let after_class = at + 8;

@@ -59,7 +59,8 @@ const BASKET_HEADER: usize = 19;
 /// uncompressed sizes (3 each, little-endian).
 const BLOCK_HEADER: usize = 9;
 
-fn be(b: &[u8]) -> i64 {
+/// A big-endian unsigned field of up to 8 bytes.
+pub(super) fn be(b: &[u8]) -> i64 {
     b.iter().fold(0i64, |acc, &x| (acc << 8) | i64::from(x))
 }
 
